@@ -1,0 +1,86 @@
+"""Training methods and N:M specs: which operand of which phase is N:M sparse, and along which dimension."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from dataflow.ops import Phase
+
+
+class SparsityError(ValueError):
+    """A bad method or N:M spec; the message is one line naming the field, value and expectation."""
+
+
+class Method(str, Enum):
+    """How a training iteration uses N:M sparsity (see DESIGN.md, 'Training is three GEMMs')."""
+
+    DENSE = "dense"
+    SRSTE = "srste"  # forward only: W is N:M along the input dim
+    BDWP = "bdwp"  # forward and backward-data, each with its own top-N-of-M mask every iteration
+    TRANSPOSABLE = "transposable"  # one mask valid in both directions
+
+    @classmethod
+    def parse(cls, text: str | Method) -> Method:
+        try:
+            return cls(text)
+        except ValueError:
+            raise SparsityError(
+                f"method: unknown method {text!r} (expected one of: {', '.join(m.value for m in cls)})"
+            ) from None
+
+    @property
+    def sparse_phases(self) -> frozenset[Phase]:
+        """Phases whose weight operand is N:M compressed along the GEMM reduction dimension."""
+        return {
+            Method.DENSE: frozenset(),
+            Method.SRSTE: frozenset({Phase.FF}),
+            Method.BDWP: frozenset({Phase.FF, Phase.BP}),
+            Method.TRANSPOSABLE: frozenset({Phase.FF, Phase.BP}),
+        }[self]
+
+    @property
+    def masks_per_iteration(self) -> int:
+        """Top-N-of-M selections over the weights per iteration (BDWP: one per direction)."""
+        return {Method.DENSE: 0, Method.SRSTE: 1, Method.BDWP: 2, Method.TRANSPOSABLE: 1}[self]
+
+
+@dataclass(frozen=True)
+class NM:
+    """Keep `keep` of every `group` consecutive elements along the reduction dimension (the paper's N:M)."""
+
+    keep: int
+    group: int
+
+    def __post_init__(self) -> None:
+        if self.group < 2:
+            raise SparsityError(f"nm: {self} has group size M={self.group} (expected M >= 2)")
+        if not 0 < self.keep < self.group:
+            raise SparsityError(f"nm: {self} keeps N={self.keep} of M={self.group} (expected 0 < N < M, e.g. 2:8)")
+
+    @classmethod
+    def parse(cls, text: str | NM) -> NM:
+        if isinstance(text, NM):
+            return text
+        parts = str(text).split(":")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise SparsityError(f"nm: {text!r} is not an N:M spec (expected two positive integers like 2:8)")
+        return cls(int(parts[0]), int(parts[1]))
+
+    @property
+    def density(self) -> float:
+        return self.keep / self.group
+
+    def __str__(self) -> str:
+        return f"{self.keep}:{self.group}"
+
+
+def resolve(method: str | Method, nm: str | NM | None) -> tuple[Method, NM | None]:
+    """Check that a method and an N:M spec go together: sparse methods need one, dense takes none."""
+    method = Method.parse(method)
+    if method is Method.DENSE:
+        if nm is not None:
+            raise SparsityError(f"nm: {nm} given with method dense (expected no --nm, or a sparse method)")
+        return method, None
+    if nm is None:
+        raise SparsityError(f"nm: missing for method {method.value} (expected an N:M spec like 2:8)")
+    return method, NM.parse(nm)

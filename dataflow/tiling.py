@@ -1,0 +1,218 @@
+"""Tile search and tile schedules: map each op onto the array under the buffer capacities.
+
+A GEMM is cut into (m_t, k_t, n_t) tiles walked in one of six loop orders, on the array either
+output-stationary (OS: a rows x cols block of C accumulates while k streams) or weight-stationary (WS: a
+(rows * k_step) x cols block of B is held while m streams). Every candidate is scored in closed form
+(compute cycles, DRAM bytes, tile count) by the cost model the caller hands in; the winner is expanded
+into per-tile arrays that the hardware engine times tile by tile.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from itertools import permutations
+from typing import Callable
+
+import numpy as np
+
+from dataflow.ops import GemmOp, VectorOp
+from dataflow.target import ArrayTarget
+
+CostModel = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""(compute cycles, DRAM bytes, tile count) per candidate -> estimated cycles per candidate."""
+
+ORDERS = tuple("".join(p) for p in permutations("mkn"))  # outer -> inner loop
+DATAFLOWS = ("os", "ws")
+
+
+class MappingError(ValueError):
+    """No tile fits the buffers; the message names the op, the buffer and the sizes."""
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """The chosen way to run a GEMM op: dataflow, loop order and tile sizes."""
+
+    dataflow: str
+    order: str
+    m_t: int
+    k_t: int
+    n_t: int
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """Per-tile work in execution order: what the engine times."""
+
+    load_bytes: np.ndarray  # int64, DRAM -> buffers before the tile
+    store_bytes: np.ndarray  # int64, buffers -> DRAM after the tile
+    select_cycles: np.ndarray  # int64, top-N-of-M selection on the loaded B tile (0 when pre-generated)
+    compute_cycles: np.ndarray  # int64, PE array or vector engine busy
+
+    def __len__(self) -> int:
+        return len(self.compute_cycles)
+
+
+def _pow2_steps(quantum: int, full: int) -> np.ndarray:
+    """quantum * 2^i up to the first value covering `full` (rounded up to the quantum)."""
+    top = -(-full // quantum) * quantum
+    vals = []
+    v = quantum
+    while v < top:
+        vals.append(v)
+        v *= 2
+    vals.append(top)
+    return np.array(vals, dtype=np.int64)
+
+
+def _tile_sum(total: int, t: np.ndarray, f) -> np.ndarray:
+    """Sum of f(tile) over the tiles of `total` cut into pieces of t (last one partial)."""
+    full, rem = np.divmod(total, t)
+    return full * f(t) + np.where(rem > 0, f(np.maximum(rem, 1)), 0)
+
+
+def _cdiv(a, b):
+    return -(-a // b)
+
+
+def _reload(order: str, trips: dict[str, np.ndarray], relevant: str) -> np.ndarray:
+    """How many times a tensor indexed by `relevant` loops is re-read: the trip counts of the irrelevant
+    loops outside its innermost relevant loop that actually iterates."""
+    factor = np.ones_like(trips["m"])
+    inner_seen = np.zeros(trips["m"].shape, dtype=bool)
+    for loop in reversed(order):  # inner -> outer
+        if loop in relevant:
+            inner_seen |= trips[loop] > 1
+        else:
+            factor = np.where(inner_seen, factor * trips[loop], factor)
+    return factor
+
+
+def _b_bytes(op: GemmOp, target: ArrayTarget) -> float:
+    return target.b_bytes_per_position(op.nm, compressed=not op.select_on_load)
+
+
+def _k_quantum(op: GemmOp, target: ArrayTarget) -> int:
+    return target.k_step(op.nm)
+
+
+def candidates(op: GemmOp, target: ArrayTarget) -> dict[str, np.ndarray]:
+    """All (dataflow, order, m_t, k_t, n_t) that fit the buffers, with closed-form compute, bytes, tiles."""
+    R, C = target.rows, target.cols
+    ks = _k_quantum(op, target)
+    mt, kt, nt = np.meshgrid(_pow2_steps(R, op.m), _pow2_steps(ks, op.k), _pow2_steps(C, op.n), indexing="ij")
+    mt, kt, nt = mt.ravel(), kt.ravel(), nt.ravel()
+    mt, kt, nt = np.minimum(mt, op.m), np.minimum(kt, op.k), np.minimum(nt, op.n)
+    eb, acc, bb = target.elem_bytes, target.acc_bytes, _b_bytes(op, target)
+    ab = eb / op.a_reuse
+    fits = (2 * mt * kt * ab <= target.a_buffer_bytes) & (2 * kt * nt * bb <= target.b_buffer_bytes) & (
+        2 * mt * nt * acc <= target.c_buffer_bytes)
+    if not fits.any():
+        smallest = (min(R, op.m), min(ks, op.k), min(C, op.n))
+        raise MappingError(f"{op.name}: smallest tile m,k,n={smallest} does not fit the buffers "
+                           f"(A {target.a_buffer_bytes} B, B {target.b_buffer_bytes} B, C {target.c_buffer_bytes} B)")
+    mt, kt, nt = mt[fits], kt[fits], nt[fits]
+    trips = {"m": _cdiv(op.m, mt), "k": _cdiv(op.k, kt), "n": _cdiv(op.n, nt)}
+    tiles = trips["m"] * trips["k"] * trips["n"]
+    fill = target.fill_cycles
+
+    s_n = _tile_sum(op.n, nt, lambda t: _cdiv(t, C))
+    blocks_os = _tile_sum(op.m, mt, lambda t: _cdiv(t, R)) * s_n * trips["k"]
+    steps_os = _tile_sum(op.m, mt, lambda t: _cdiv(t, R)) * s_n * _tile_sum(op.k, kt, lambda t: _cdiv(t, ks))
+    k_blocks = _tile_sum(op.k, kt, lambda t: _cdiv(t, R * ks))
+    if target.interleave:  # block boundaries overlap: fill/drain once per tile, WS preloads hidden
+        comp = {"os": steps_os + tiles * fill,
+                "ws": _tile_sum(op.m, mt, lambda t: np.maximum(t, R)) * s_n * k_blocks + tiles * fill}
+    else:
+        blocks_ws = k_blocks * s_n * trips["m"]
+        comp = {"os": steps_os + blocks_os * fill,
+                "ws": _tile_sum(op.m, mt, lambda t: t + R) * s_n * k_blocks + blocks_ws * fill}
+
+    out = {key: [] for key in ("dataflow", "order", "m_t", "k_t", "n_t", "compute", "dram", "tiles")}
+    size_a, size_b, size_c = op.m * op.k * ab, op.k * op.n * bb, op.m * op.n
+    for order in ORDERS:
+        ra, rb, rc = _reload(order, trips, "mk"), _reload(order, trips, "kn"), _reload(order, trips, "mn")
+        dram = (size_a * ra + size_b * rb + size_c * (eb + (rc - 1) * 2 * acc)) * op.groups
+        for df in DATAFLOWS:
+            out["dataflow"].append(np.full(len(mt), df))
+            out["order"].append(np.full(len(mt), order))
+            for key, val in (("m_t", mt), ("k_t", kt), ("n_t", nt), ("compute", comp[df] * op.groups),
+                             ("dram", dram), ("tiles", tiles * op.groups)):
+                out[key].append(val)
+    return {key: np.concatenate(vals) for key, vals in out.items()}
+
+
+@lru_cache(maxsize=4096)
+def _best(op: GemmOp, target: ArrayTarget, cost: CostModel) -> Mapping:
+    cand = candidates(op, target)
+    est = cost(cand["compute"].astype(np.float64), cand["dram"].astype(np.float64), cand["tiles"].astype(np.float64))
+    i = int(np.argmin(est))  # first minimum: enumeration order makes the choice deterministic
+    return Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
+                   int(cand["n_t"][i]))
+
+
+def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel) -> Mapping:
+    """The candidate the cost model rates fastest (memoized on the op's shape: networks repeat shapes)."""
+    try:
+        return _best(replace(op, name="", layer=""), target, cost)
+    except MappingError as exc:
+        raise MappingError(f"{op.name}{exc}") from None
+
+
+def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
+    """Expand a mapping into per-tile loads, stores, selection and compute, in loop order."""
+    R, C, ks = target.rows, target.cols, _k_quantum(op, target)
+    eb, acc, bb = target.elem_bytes, target.acc_bytes, _b_bytes(op, target)
+    ab = eb / op.a_reuse
+    sizes = {"m": (op.m, mp.m_t), "k": (op.k, mp.k_t), "n": (op.n, mp.n_t)}
+    trips = [_cdiv(sizes[ax][0], sizes[ax][1]) for ax in mp.order]
+    grid = np.indices(trips).reshape(len(trips), -1)
+    idx = {ax: grid[i] for i, ax in enumerate(mp.order)}
+    ext = {ax: np.minimum(sizes[ax][1], sizes[ax][0] - idx[ax] * sizes[ax][1]) for ax in "mkn"}
+    m, k, n = ext["m"], ext["k"], ext["n"]
+
+    def changed(axes: str) -> np.ndarray:
+        diff = np.zeros(len(m), dtype=bool)
+        diff[0] = True
+        for ax in axes:
+            diff[1:] |= idx[ax][1:] != idx[ax][:-1]
+        return diff
+
+    new_a, new_b, new_c = changed("mk"), changed("kn"), changed("mn")
+    last_c = np.append(new_c[1:], True)  # the next tile works on another C block: write this one out
+    final_k = idx["k"] == trips[mp.order.index("k")] - 1
+    first_k = idx["k"] == 0
+    load = new_a * np.ceil(m * k * ab).astype(np.int64) + new_b * np.ceil(k * n * bb).astype(np.int64) + (new_c & ~first_k) * m * n * acc
+    store = last_c * m * n * np.where(final_k, eb, acc)
+    select = np.where(new_b & op.select_on_load, _cdiv(k * n, target.select_lanes), 0)
+    fill = target.fill_cycles
+    if mp.dataflow == "os":
+        blocks = _cdiv(m, R) * _cdiv(n, C)
+        compute = blocks * _cdiv(k, ks) + (fill if target.interleave else blocks * fill)
+    else:
+        blocks = _cdiv(k, R * ks) * _cdiv(n, C)
+        per_block = np.maximum(m, R) if target.interleave else m + R
+        compute = blocks * per_block + (fill if target.interleave else blocks * fill)
+    arrays = [a.astype(np.int64) for a in (load, store, select, compute)]
+    if op.groups > 1:
+        arrays = [np.tile(a, op.groups) for a in arrays]
+    return Tiles(*arrays)
+
+
+VECTOR_CHUNK_BYTES = 256 * 1024  # long DRAM bursts, yet small enough to pipeline load, compute and store
+
+
+def vector_tiles(op: VectorOp, target: ArrayTarget) -> Tiles:
+    """Stream a vector pass in chunks of up to 256 KiB read, double-buffered in the A (in) and C (out) buffers."""
+    per_chunk = min(target.a_buffer_bytes // (2 * max(op.read_bytes_per_elem, 1e-9)),
+                    target.c_buffer_bytes // (2 * max(op.write_bytes_per_elem, 1e-9)),
+                    VECTOR_CHUNK_BYTES // max(op.read_bytes_per_elem, 1e-9))
+    chunk = max(1, int(min(per_chunk, op.elems)))
+    full, rem = divmod(op.elems, chunk)
+    elems = np.array([chunk] * full + ([rem] if rem else []), dtype=np.int64)
+    work = np.maximum(_cdiv(np.ceil(elems * op.ops_per_elem).astype(np.int64), target.vector_lanes),
+                      _cdiv(elems * op.select_passes, target.select_lanes))
+    return Tiles(np.ceil(elems * op.read_bytes_per_elem).astype(np.int64),
+                 np.ceil(elems * op.write_bytes_per_elem).astype(np.int64),
+                 np.zeros(len(elems), dtype=np.int64),
+                 work + target.vector_latency)

@@ -1,0 +1,128 @@
+"""`simulate`: one training iteration of a model on a SAT configuration, timed tile by tile."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+import models
+from dataflow.lowering import Lowering, lower
+from dataflow.ops import GemmOp, Phase
+from dataflow.sparsity import SparsityError, resolve
+from dataflow.tiling import MappingError, gemm_tiles, map_gemm, vector_tiles
+from hwsim.config import SATConfig, load_arch
+from hwsim.energy import COMPONENTS, op_energy
+from hwsim.engine import run_pipeline, run_reference
+from hwsim.errors import HwsimError
+from hwsim.result import Result
+
+ENGINES = {"numba": run_pipeline, "reference": run_reference}
+
+
+@dataclass(frozen=True)
+class RooflineCost:
+    """The cost model handed to the scheduler: with T double-buffered tiles, compute and DMA overlap except
+    for about 1/T of the shorter one (the first load, the last store); each transfer pays the latency."""
+
+    bytes_per_cycle: float
+    latency: int
+
+    def __call__(self, compute: np.ndarray, dram: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+        dma = dram / self.bytes_per_cycle + 2 * tiles * self.latency
+        return np.maximum(compute, dma) + np.minimum(compute, dma) / tiles
+
+
+def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
+             resolution: int | None = None, classes: int | None = None, pregen: bool = True,
+             interleave: bool = True, dense_ends: bool = True, fuse: bool = True, engine: str = "numba") -> Result:
+    """Simulate one iteration of `model` (zoo name, YAML file or Graph) on `arch` (preset, YAML file or SATConfig).
+
+    method: dense | srste | bdwp | transposable, with `nm` like "2:8" for the sparse ones.
+    phases: subset of ("ff", "bp", "wu"); ("ff",) simulates inference. pregen: pre-generate N:M weights
+    during the update (else the selector runs as weights load). interleave: interleave mapping (fill/drain
+    once per tile). dense_ends: keep the first layer and the classifier dense. fuse: fold activations into
+    the pass that produces their input (see dataflow.lowering).
+    """
+    cfg = load_arch(arch)
+    graph = _graph(model, resolution, classes)
+    try:
+        meth, spec = resolve(method, nm)
+    except SparsityError as exc:
+        raise HwsimError(str(exc), "--nm" if "nm:" in str(exc) else "--method") from None
+    if spec is not None:
+        cfg.check_nm(spec)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise HwsimError(f"batch: {batch!r} (expected a positive integer)", "--batch")
+    phase_set = _phases(phases)
+    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set)
+    ops = lower(graph, how)
+    if not ops:
+        raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
+                         "--model")
+    target = replace(cfg.target, interleave=interleave)
+    cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
+    rows, tiles = [], []
+    try:
+        for op in ops:
+            if isinstance(op, GemmOp):
+                mp = map_gemm(op, target, cost)
+                tiles.append(gemm_tiles(op, mp, target))
+                rows.append(_row(op, mp.dataflow, mp.order, f"{mp.m_t}x{mp.k_t}x{mp.n_t}"))
+            else:
+                tiles.append(vector_tiles(op, target))
+                rows.append(_row(op, "vector", "", ""))
+    except MappingError as exc:
+        raise HwsimError(str(exc), f"--arch {cfg.name}") from None
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in tiles])]).astype(np.int64)
+    cat = [np.concatenate([getattr(t, f) for t in tiles]) for f in ("load_bytes", "store_bytes", "select_cycles",
+                                                                      "compute_cycles")]
+    cycles, busy, stall = ENGINES[engine](offsets, *cat, float(cfg.dram_bytes_per_cycle), int(cfg.dram_latency_cycles))
+    table = pd.DataFrame(rows)
+    table["tiles"] = np.diff(offsets)
+    table["cycles"] = cycles
+    table["busy_cycles"] = busy
+    table["stall_cycles"] = stall
+    table["select_cycles"] = np.add.reduceat(cat[2], offsets[:-1])
+    table["dram_bytes"] = np.add.reduceat(cat[0] + cat[1], offsets[:-1])
+    energy = [op_energy(op, cfg, int(d), int(c)) for op, d, c in zip(ops, table["dram_bytes"], cycles)]
+    for comp in COMPONENTS:
+        table[f"e_{comp}"] = [e[comp] for e in energy]
+    table["energy_j"] = table[[f"e_{c}" for c in COMPONENTS]].sum(axis=1)
+    options = {"phases": [p.value for p in Phase if p in phase_set], "pregen": pregen, "interleave": interleave,
+               "dense_ends": dense_ends, "fuse": fuse, "input_shape": list(graph.input_shape)}
+    return Result(graph.name, cfg.name, meth.value, str(spec) if spec else None, batch, cfg.clock_hz, table, options)
+
+
+def _graph(model, resolution, classes):
+    if isinstance(model, models.Graph):
+        return model
+    try:
+        return models.load(str(model), resolution=resolution, classes=classes)
+    except models.ModelError as exc:
+        raise HwsimError(str(exc), "--model") from None
+
+
+def _phases(phases) -> frozenset[Phase]:
+    if phases is None:
+        return frozenset(Phase)
+    items = phases.split(",") if isinstance(phases, str) else list(phases)
+    out = set()
+    for item in items:
+        try:
+            out.add(Phase(str(getattr(item, "value", item)).strip()))
+        except ValueError:
+            raise HwsimError(f"phases: {item!r} (expected a comma list of ff, bp, wu)", "--phases") from None
+    if not out:
+        raise HwsimError("phases: empty (expected a comma list of ff, bp, wu)", "--phases")
+    return frozenset(out)
+
+
+def _row(op, dataflow: str, order: str, tile: str) -> dict:
+    is_gemm = isinstance(op, GemmOp)
+    return {
+        "name": op.name, "layer": op.layer, "phase": op.phase.value, "kind": op.kind,
+        "m": op.m if is_gemm else op.elems, "k": op.k if is_gemm else 0, "n": op.n if is_gemm else 0,
+        "groups": op.groups if is_gemm else 1, "nm": str(op.nm) if is_gemm and op.nm else "",
+        "dataflow": dataflow, "order": order, "tile": tile, "macs": op.macs,
+    }

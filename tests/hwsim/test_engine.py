@@ -1,0 +1,82 @@
+"""The numba tile pipeline equals its plain reference, and behaves like the machine it describes."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.engine import run_pipeline, run_reference
+
+
+@st.composite
+def schedules(draw):
+    n_ops = draw(st.integers(1, 5))
+    counts = draw(st.lists(st.integers(1, 12), min_size=n_ops, max_size=n_ops))
+    total = sum(counts)
+    ints = st.lists(st.integers(0, 10_000), min_size=total, max_size=total)
+    arrays = [np.array(draw(ints), dtype=np.int64) for _ in range(4)]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    bpc = draw(st.floats(0.5, 512.0, allow_nan=False))
+    latency = draw(st.integers(0, 200))
+    return offsets, arrays, bpc, latency
+
+
+@settings(max_examples=200, deadline=None)
+@given(schedules())
+def test_numba_equals_reference(sched):
+    offsets, arrays, bpc, latency = sched
+    fast = run_pipeline(offsets, *arrays, bpc, latency)
+    ref = run_reference(offsets, *arrays, bpc, latency)
+    for a, b in zip(fast, ref):
+        np.testing.assert_array_equal(a, b)
+
+
+def _one_op(load, store, select, compute, bpc=1.0, latency=0):
+    arrays = [np.array(x, dtype=np.int64) for x in (load, store, select, compute)]
+    offsets = np.array([0, len(compute)], dtype=np.int64)
+    return [int(x[0]) for x in run_pipeline(offsets, *arrays, bpc, latency)]
+
+
+def test_compute_bound_hides_transfers_behind_double_buffering():
+    # 10 tiles of 100 compute cycles, 50 cycles of load each: only the first load is exposed.
+    cycles, busy, stall = _one_op([50] * 10, [0] * 10, [0] * 10, [100] * 10)
+    assert busy == 1000
+    assert cycles == 50 + 1000
+    assert stall == 50
+
+
+def test_memory_bound_is_limited_by_the_dma_queue():
+    # loads of 100 cycles, compute of 10: the array waits on DRAM; the DMA queue is the critical path.
+    cycles, busy, stall = _one_op([100] * 10, [0] * 10, [0] * 10, [10] * 10)
+    assert cycles == 10 * 100 + 10
+    assert stall == cycles - busy
+
+
+def test_stores_share_the_dma_queue():
+    with_store = _one_op([100] * 4, [100] * 4, [0] * 4, [10] * 4)[0]
+    without = _one_op([100] * 4, [0] * 4, [0] * 4, [10] * 4)[0]
+    assert with_store == without + 4 * 100 - 10  # the last store runs after the last compute
+
+
+def test_exposed_selection_delays_compute():
+    hidden = _one_op([10] * 4, [0] * 4, [0] * 4, [100] * 4)[0]
+    exposed = _one_op([10] * 4, [0] * 4, [300] * 4, [100] * 4)[0]
+    assert exposed == 10 + 4 * 300 + 100  # the selector becomes the bottleneck stage
+    assert exposed > hidden
+
+
+def test_transfer_latency_and_rate():
+    # 1000 bytes at 10 B/cycle with 7 cycles latency: 107 cycles, then 1 compute cycle.
+    assert _one_op([1000], [0], [0], [1], bpc=10.0, latency=7)[0] == 108
+
+
+def test_ops_run_back_to_back():
+    arrays = [np.array(x, dtype=np.int64) for x in ([5, 5], [0, 0], [0, 0], [20, 30])]
+    cycles, _, _ = run_pipeline(np.array([0, 1, 2], dtype=np.int64), *arrays, 1.0, 0)
+    assert list(cycles) == [25, 35]
+
+
+@pytest.mark.parametrize("runner", [run_pipeline, run_reference])
+def test_empty_schedule(runner):
+    z = np.zeros(0, dtype=np.int64)
+    cycles, busy, stall = runner(np.array([0], dtype=np.int64), z, z, z, z, 1.0, 0)
+    assert len(cycles) == 0
