@@ -60,6 +60,34 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
                          "--model")
+    if engine not in ENGINES:
+        raise HwsimError(f"engine: {engine!r} (expected one of: {', '.join(ENGINES)})", "engine=")
+    sched = build_schedule(ops, cfg, interleave)
+    cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
+    table = _table(ops, sched, cycles, busy, stall, cfg)
+    options = {"phases": [p.value for p in Phase if p in phase_set], "pregen": pregen, "interleave": interleave,
+               "dense_ends": dense_ends, "fuse": fuse, "input_shape": list(graph.input_shape)}
+    return Result(graph.name, cfg.name, meth.value, str(spec) if spec else None, batch, cfg.clock_hz, table, options)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Every op's tiles concatenated in execution order (op j owns tiles offsets[j]:offsets[j+1])."""
+
+    rows: list[dict]
+    offsets: np.ndarray
+    load: np.ndarray
+    store: np.ndarray
+    select: np.ndarray
+    compute: np.ndarray
+
+    def engine_args(self, cfg: SATConfig) -> tuple:
+        return (self.offsets, self.load, self.store, self.select, self.compute, float(cfg.dram_bytes_per_cycle),
+                int(cfg.dram_latency_cycles))
+
+
+def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
+    """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass."""
     target = replace(cfg.target, interleave=interleave)
     cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
     rows, tiles = [], []
@@ -77,21 +105,24 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in tiles])]).astype(np.int64)
     cat = [np.concatenate([getattr(t, f) for t in tiles]) for f in ("load_bytes", "store_bytes", "select_cycles",
                                                                       "compute_cycles")]
-    cycles, busy, stall = ENGINES[engine](offsets, *cat, float(cfg.dram_bytes_per_cycle), int(cfg.dram_latency_cycles))
-    table = pd.DataFrame(rows)
-    table["tiles"] = np.diff(offsets)
+    return Schedule(rows, offsets, *cat)
+
+
+def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.DataFrame:
+    """One row per op: what it is, how it was mapped, its timing, traffic and energy."""
+    starts = sched.offsets[:-1]
+    table = pd.DataFrame(sched.rows)
+    table["tiles"] = np.diff(sched.offsets)
     table["cycles"] = cycles
     table["busy_cycles"] = busy
     table["stall_cycles"] = stall
-    table["select_cycles"] = np.add.reduceat(cat[2], offsets[:-1])
-    table["dram_bytes"] = np.add.reduceat(cat[0] + cat[1], offsets[:-1])
+    table["select_cycles"] = np.add.reduceat(sched.select, starts) if len(starts) else []
+    table["dram_bytes"] = np.add.reduceat(sched.load + sched.store, starts) if len(starts) else []
     energy = [op_energy(op, cfg, int(d), int(c)) for op, d, c in zip(ops, table["dram_bytes"], cycles)]
     for comp in COMPONENTS:
         table[f"e_{comp}"] = [e[comp] for e in energy]
     table["energy_j"] = table[[f"e_{c}" for c in COMPONENTS]].sum(axis=1)
-    options = {"phases": [p.value for p in Phase if p in phase_set], "pregen": pregen, "interleave": interleave,
-               "dense_ends": dense_ends, "fuse": fuse, "input_shape": list(graph.input_shape)}
-    return Result(graph.name, cfg.name, meth.value, str(spec) if spec else None, batch, cfg.clock_hz, table, options)
+    return table
 
 
 def _graph(model, resolution, classes):

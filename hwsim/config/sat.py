@@ -153,7 +153,8 @@ class SATConfig(_Frozen):
         sizes = ", ".join(map(str, self.selector.group_sizes))
         if nm.group not in self.selector.group_sizes:
             raise ConfigError(f"nm: {nm} has group size M={nm.group}, not supported by {self.name} "
-                              f"(expected M in {sizes})")
+                              f"(expected M in {sizes})", "--nm")
         if self.array.mults_per_pe % nm.keep:
             raise ConfigError(f"nm: {nm} keeps N={nm.keep}, which does not divide the {self.array.mults_per_pe} "
-                              f"multipliers per PE of {self.name} (expected N dividing {self.array.mults_per_pe})")
+                              f"multipliers per PE of {self.name} (expected N dividing {self.array.mults_per_pe})",
+                              "--nm")

@@ -1,4 +1,6 @@
 """Architecture specs: presets load, derived quantities follow, bad specs name the field and value."""
+from importlib.resources import files
+
 import pytest
 import yaml
 
@@ -23,8 +25,7 @@ def test_config_is_frozen():
 
 
 def _spec(tmp_path, mutate):
-    data = yaml.safe_load(open(__import__("hwsim").config.resources.files("hwsim.presets")
-                               .joinpath("sat-small.yaml")))
+    data = yaml.safe_load(files("hwsim.presets").joinpath("sat-small.yaml").read_text())
     mutate(data)
     path = tmp_path / "arch.yaml"
     path.write_text(yaml.safe_dump(data))

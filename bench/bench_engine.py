@@ -1,0 +1,72 @@
+"""Benchmark: one ResNet-50 training iteration (batch 32, BDWP 2:8) on sat-vcu1525.
+
+Prints the numba engine time after warm-up, the plain reference engine time on the same schedule (and
+the ratio, both measured in this run), the JIT compile time (first call with an empty numba cache), the
+schedule-building time, and the end-to-end CLI time with a warm cache. Goals: engine <= 0.2 s,
+numba >= 20x the reference, CLI <= 3 s.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="hwsim-bench-numba-")  # cold cache for the compile figure
+
+from dataflow.lowering import Lowering, lower  # noqa: E402
+from dataflow.sparsity import resolve  # noqa: E402
+from hwsim.config import load_arch  # noqa: E402
+from hwsim.engine import run_pipeline, run_reference  # noqa: E402
+from hwsim.simulate import build_schedule  # noqa: E402
+from models import zoo  # noqa: E402
+
+CMD = ["simulate", "--model", "resnet50", "--arch", "sat-vcu1525", "--method", "bdwp", "--nm", "2:8", "--batch", "32",
+       "--json"]
+
+
+def best_of(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    cfg = load_arch("sat-vcu1525")
+    method, nm = resolve("bdwp", "2:8")
+    t0 = time.perf_counter()
+    ops = lower(zoo.build("resnet50"), Lowering(method, nm, batch=32))
+    sched = build_schedule(ops, cfg)
+    t_schedule = time.perf_counter() - t0
+    args = sched.engine_args(cfg)
+
+    t0 = time.perf_counter()
+    run_pipeline(*args)
+    t_first = time.perf_counter() - t0
+    t_engine = best_of(lambda: run_pipeline(*args), 20)
+    t_ref = best_of(lambda: run_reference(*args), 3)
+    assert all((a == b).all() for a, b in zip(run_pipeline(*args), run_reference(*args)))
+
+    hwsim_cli = [sys.executable, "-m", "hwsim.cli"]
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    subprocess.run(hwsim_cli + CMD, check=True, capture_output=True, env=env)  # warm the on-disk cache
+    t_cli = best_of(lambda: subprocess.run(hwsim_cli + CMD, check=True, capture_output=True, env=env), 3)
+
+    rows = [
+        ("ops / tiles in the schedule", f"{len(ops)} / {len(sched.compute):,}", ""),
+        ("schedule build (lower + map + tile)", f"{t_schedule:.3f} s", ""),
+        ("numba engine, warm (best of 20)", f"{t_engine * 1e3:.2f} ms", "goal <= 200 ms"),
+        ("numpy reference engine (best of 3)", f"{t_ref * 1e3:.1f} ms", ""),
+        ("speed-up numba / reference", f"{t_ref / t_engine:.0f}x", "goal >= 20x"),
+        ("JIT compile (first call, cold cache)", f"{t_first - t_engine:.2f} s", ""),
+        ("CLI end to end, warm cache (best of 3)", f"{t_cli:.2f} s", "goal <= 3 s"),
+    ]
+    print("ResNet-50, batch 32, BDWP 2:8 on sat-vcu1525 (" + " ".join(CMD) + ")")
+    for name, value, goal in rows:
+        print(f"  {name:40s} {value:>14s}   {goal}")
+
+
+if __name__ == "__main__":
+    main()

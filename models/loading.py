@@ -1,0 +1,26 @@
+"""``models.load``: one entry point for zoo names and YAML graph files."""
+
+import os
+
+from models import yaml_graph, zoo
+from models.errors import ModelError
+from models.graph import Graph
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def load(name_or_path: str | os.PathLike, resolution: int | None = None, classes: int | None = None) -> Graph:
+    """A zoo model by name, or a graph file by path (a PathLike, or a string ending in .yaml/.yml).
+
+    A file fixes its own input shape and classifier, so passing ``resolution`` or ``classes`` with a file
+    is an error rather than silently ignored.
+    """
+    is_file = isinstance(name_or_path, os.PathLike) or (
+        isinstance(name_or_path, str) and name_or_path.lower().endswith(SUFFIXES))
+    if not is_file:
+        return zoo.build(name_or_path, resolution, classes)
+    for field, value in (("resolution", resolution), ("classes", classes)):
+        if value is not None:
+            raise ModelError(f"{field}: {value!r} given with model file {name_or_path} "
+                             "(expected none: a graph file fixes its own shapes)")
+    return yaml_graph.load_file(name_or_path)

@@ -1,0 +1,335 @@
+"""Layer operators: frozen dataclasses of hyper-parameters, with shape inference and cost counts.
+
+Shapes are per sample, without the batch dimension: ``(C, H, W)`` for images, ``(T, D)`` for tokens.
+Every op validates its fields on construction and offers:
+
+- ``out_shape(in_shapes)``: the output shape, or a ModelError naming the field that does not fit;
+- ``macs(in_shapes)``: forward multiply-accumulates per sample. Only the GEMM-like ops (conv2d, linear,
+  matmul) count MACs, as published MAC figures do; the other ops cost 0 MACs and are sized by their
+  output elements (``Layer.out_elems``);
+- ``params(in_shapes)``: learnable parameters (weights, biases, norm affine, embeddings; BatchNorm running
+  statistics are buffers and not counted, as in torchvision).
+
+Shape errors name bare fields (``in_channels: 64 does not match input channels 32``); a Layer puts its own
+name in front. Only shapes are modelled, not data layout: a Reshape may go from ``(T, D)`` straight to
+``(H, T, dh)`` without a permute.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from models import checks
+from models.errors import ModelError, show
+
+Shape = tuple[int, ...]
+
+
+def _set(op: object, field: str, value: object) -> None:
+    object.__setattr__(op, field, value)
+
+
+def _spatial(shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
+             padding: tuple[int, int]) -> tuple[int, int]:
+    """Output (H, W) of a sliding window (floor mode, as PyTorch)."""
+    h, w = shape[1] + 2 * padding[0], shape[2] + 2 * padding[1]
+    if kernel[0] > h or kernel[1] > w:
+        raise ModelError(f"kernel: {kernel} exceeds the padded input {h}x{w} (expected a kernel that fits)")
+    return (h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1
+
+
+def _image(in_shape: Shape) -> Shape:
+    if len(in_shape) != 3:
+        raise ModelError(f"inputs: shape {in_shape} (expected a (C, H, W) input)")
+    return in_shape
+
+
+@dataclass(frozen=True)
+class Op:
+    """Base of all ops: arity check, and zero MACs and params unless an op says otherwise."""
+
+    kind: ClassVar[str]
+    weighted: ClassVar[bool] = False  # has a weight matrix that training multiplies (conv2d, linear)
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) number of inputs; None = no max
+
+    def out_shape(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        """Infer the output shape from the input shapes."""
+        low, high = self.arity
+        if len(in_shapes) < low or (high is not None and len(in_shapes) > high):
+            want = f"exactly {low}" if low == high else f"at least {low}"
+            raise ModelError(f"inputs: {len(in_shapes)} given (expected {want} for op {self.kind})")
+        return self._infer(in_shapes)
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        return in_shapes[0]
+
+    def macs(self, in_shapes: tuple[Shape, ...]) -> int:
+        """Forward multiply-accumulates per sample."""
+        return 0
+
+    def params(self, in_shapes: tuple[Shape, ...]) -> int:
+        """Learnable parameters."""
+        return 0
+
+
+@dataclass(frozen=True)
+class Conv2d(Op):
+    """2-D convolution over a (C, H, W) input; ``groups == in_channels`` is depthwise.
+
+    ``kernel``, ``stride`` and ``padding`` accept an int for a square value.
+    """
+
+    in_channels: int
+    out_channels: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    groups: int = 1
+    bias: bool = False
+    kind: ClassVar[str] = "conv2d"
+    weighted: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _set(self, "in_channels", checks.integer("in_channels", self.in_channels))
+        _set(self, "out_channels", checks.integer("out_channels", self.out_channels))
+        _set(self, "kernel", checks.pair("kernel", self.kernel))
+        _set(self, "stride", checks.pair("stride", self.stride))
+        _set(self, "padding", checks.pair("padding", self.padding, minimum=0))
+        _set(self, "groups", checks.integer("groups", self.groups))
+        _set(self, "bias", checks.flag("bias", self.bias))
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ModelError(f"groups: {self.groups} does not divide in_channels {self.in_channels} and "
+                             f"out_channels {self.out_channels} (expected a common divisor)")
+
+    @property
+    def depthwise(self) -> bool:
+        """One filter per input channel."""
+        return self.groups == self.in_channels
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        shape = _image(in_shapes[0])
+        if shape[0] != self.in_channels:
+            raise ModelError(f"in_channels: {self.in_channels} does not match input channels {shape[0]}")
+        return (self.out_channels, *_spatial(shape, self.kernel, self.stride, self.padding))
+
+    def macs(self, in_shapes: tuple[Shape, ...]) -> int:
+        per_output = (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
+        return math.prod(self.out_shape(in_shapes)) * per_output
+
+    def params(self, in_shapes: tuple[Shape, ...]) -> int:
+        weights = self.out_channels * (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
+        return weights + (self.out_channels if self.bias else 0)
+
+
+@dataclass(frozen=True)
+class Linear(Op):
+    """Fully connected layer on the last dimension of an input of any rank ``(..., in_features)``."""
+
+    in_features: int
+    out_features: int
+    bias: bool = True
+    kind: ClassVar[str] = "linear"
+    weighted: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _set(self, "in_features", checks.integer("in_features", self.in_features))
+        _set(self, "out_features", checks.integer("out_features", self.out_features))
+        _set(self, "bias", checks.flag("bias", self.bias))
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        shape = in_shapes[0]
+        if shape[-1] != self.in_features:
+            raise ModelError(f"in_features: {self.in_features} does not match input features {shape[-1]}")
+        return (*shape[:-1], self.out_features)
+
+    def macs(self, in_shapes: tuple[Shape, ...]) -> int:
+        return math.prod(self.out_shape(in_shapes)) * self.in_features
+
+    def params(self, in_shapes: tuple[Shape, ...]) -> int:
+        return self.in_features * self.out_features + (self.out_features if self.bias else 0)
+
+
+@dataclass(frozen=True)
+class MatMul(Op):
+    """Product of two activations ``(..., m, k) x (..., k, n)``; ``transpose_b`` takes b as ``(..., n, k)``.
+
+    Leading (batch/head) dimensions must be equal; there is no broadcasting. No weights.
+    """
+
+    transpose_b: bool = False
+    kind: ClassVar[str] = "matmul"
+    arity: ClassVar[tuple[int, int | None]] = (2, 2)
+
+    def __post_init__(self) -> None:
+        _set(self, "transpose_b", checks.flag("transpose_b", self.transpose_b))
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        a, b = in_shapes
+        if len(a) < 2 or len(a) != len(b) or a[:-2] != b[:-2]:
+            raise ModelError(f"inputs: shapes {a} and {b} (expected equal ranks >= 2 with equal leading dims)")
+        k_b, n = (b[-1], b[-2]) if self.transpose_b else (b[-2], b[-1])
+        if a[-1] != k_b:
+            raise ModelError(f"transpose_b: {self.transpose_b} gives inner dims {a[-1]} and {k_b} for shapes "
+                             f"{a} and {b} (expected equal inner dims)")
+        return (*a[:-1], n)
+
+    def macs(self, in_shapes: tuple[Shape, ...]) -> int:
+        return math.prod(self.out_shape(in_shapes)) * in_shapes[0][-1]
+
+
+@dataclass(frozen=True)
+class Pool(Op):
+    """Max or average pooling over a (C, H, W) input; ``global_`` pools each channel to (C, 1, 1).
+
+    ``stride`` defaults to ``kernel``. A global pool takes no kernel, stride or padding.
+    """
+
+    mode: str
+    kernel: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    padding: tuple[int, int] = (0, 0)
+    global_: bool = False
+    kind: ClassVar[str] = "pool"
+    MODES: ClassVar[tuple[str, ...]] = ("max", "avg")
+
+    def __post_init__(self) -> None:
+        _set(self, "mode", checks.choice("mode", self.mode, self.MODES))
+        _set(self, "global_", checks.flag("global_", self.global_))
+        _set(self, "padding", checks.pair("padding", self.padding, minimum=0))
+        if self.global_:
+            for field, value, unset in (("kernel", self.kernel, None), ("stride", self.stride, None),
+                                        ("padding", self.padding, (0, 0))):
+                if value != unset:
+                    raise ModelError(f"{field}: {show(value)} given for a global pool (expected none)")
+            return
+        if self.kernel is None:
+            raise ModelError("kernel: None (expected an integer >= 1 or a pair of them, unless global_)")
+        _set(self, "kernel", checks.pair("kernel", self.kernel))
+        _set(self, "stride", self.kernel if self.stride is None else checks.pair("stride", self.stride))
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel)):
+            raise ModelError(f"padding: {self.padding} (expected at most half the kernel {self.kernel})")
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        shape = _image(in_shapes[0])
+        if self.global_:
+            return (shape[0], 1, 1)
+        return (shape[0], *_spatial(shape, self.kernel, self.stride, self.padding))
+
+
+@dataclass(frozen=True)
+class Add(Op):
+    """Element-wise sum of two or more inputs of identical shape (residual connections)."""
+
+    kind: ClassVar[str] = "add"
+    arity: ClassVar[tuple[int, int | None]] = (2, None)
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        for shape in in_shapes[1:]:
+            if shape != in_shapes[0]:
+                raise ModelError(f"inputs: shapes {in_shapes[0]} and {shape} differ (expected identical shapes)")
+        return in_shapes[0]
+
+
+@dataclass(frozen=True)
+class Activation(Op):
+    """Element-wise non-linearity (softmax: over the last dimension); shape-preserving."""
+
+    fn: str
+    kind: ClassVar[str] = "act"
+    FUNCTIONS: ClassVar[tuple[str, ...]] = ("relu", "relu6", "gelu", "softmax", "sigmoid", "hswish", "silu")
+
+    def __post_init__(self) -> None:
+        _set(self, "fn", checks.choice("fn", self.fn, self.FUNCTIONS))
+
+
+@dataclass(frozen=True)
+class Norm(Op):
+    """BatchNorm (per channel: the first dim) or LayerNorm (over the last dim); shape-preserving.
+
+    Params are the affine scale and shift of the normalised dimension.
+    """
+
+    norm: str
+    kind: ClassVar[str] = "norm"
+    NORMS: ClassVar[tuple[str, ...]] = ("batch", "layer")
+
+    def __post_init__(self) -> None:
+        _set(self, "norm", checks.choice("norm", self.norm, self.NORMS))
+
+    def params(self, in_shapes: tuple[Shape, ...]) -> int:
+        shape = in_shapes[0]
+        return 2 * (shape[0] if self.norm == "batch" else shape[-1])
+
+
+@dataclass(frozen=True)
+class Reshape(Op):
+    """Same elements, new shape (flatten, head split/merge). One entry may be -1, inferred."""
+
+    shape: tuple[int, ...]
+    kind: ClassVar[str] = "reshape"
+
+    def __post_init__(self) -> None:
+        _set(self, "shape", checks.shape("shape", self.shape, wildcard=True))
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        total = math.prod(in_shapes[0])
+        if -1 in self.shape:
+            known = -math.prod(self.shape)  # product of the given dims
+            if total % known == 0:
+                return tuple(total // known if d == -1 else d for d in self.shape)
+        elif math.prod(self.shape) == total:
+            return self.shape
+        raise ModelError(f"shape: {self.shape} cannot hold the input {in_shapes[0]} of {total} elements "
+                         "(expected the same element count)")
+
+
+@dataclass(frozen=True)
+class Slice(Op):
+    """Entries ``start:stop`` of one axis (negative axis counts from the end): qkv split, class token."""
+
+    axis: int
+    start: int
+    stop: int
+    kind: ClassVar[str] = "slice"
+
+    def __post_init__(self) -> None:
+        _set(self, "axis", checks.integer("axis", self.axis, minimum=None))
+        _set(self, "start", checks.integer("start", self.start, minimum=0))
+        _set(self, "stop", checks.integer("stop", self.stop, minimum=self.start + 1))
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        shape = in_shapes[0]
+        if not -len(shape) <= self.axis < len(shape):
+            raise ModelError(f"axis: {self.axis} (expected an axis of the input shape {shape})")
+        axis = self.axis % len(shape)
+        if self.stop > shape[axis]:
+            raise ModelError(f"stop: {self.stop} exceeds axis {self.axis} of size {shape[axis]} "
+                             f"(expected at most {shape[axis]})")
+        return (*shape[:axis], self.stop - self.start, *shape[axis + 1:])
+
+
+@dataclass(frozen=True)
+class PosEmbed(Op):
+    """Token embedding of a ViT on a (T, D) input: prepend a learned class token (if ``cls_token``) and add
+    a learned positional embedding. Output (T + 1, D); params (T + 1) * D + D."""
+
+    cls_token: bool = True
+    kind: ClassVar[str] = "posembed"
+
+    def __post_init__(self) -> None:
+        _set(self, "cls_token", checks.flag("cls_token", self.cls_token))
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        shape = in_shapes[0]
+        if len(shape) != 2:
+            raise ModelError(f"inputs: shape {shape} (expected a (T, D) token input)")
+        return (shape[0] + self.cls_token, shape[1])
+
+    def params(self, in_shapes: tuple[Shape, ...]) -> int:
+        tokens, dim = self.out_shape(in_shapes)
+        return tokens * dim + (dim if self.cls_token else 0)
+
+
+OPS: dict[str, type[Op]] = {op.kind: op for op in
+                             (Conv2d, Linear, MatMul, Pool, Add, Activation, Norm, Reshape, Slice, PosEmbed)}
+"""Every op class by its ``kind``."""

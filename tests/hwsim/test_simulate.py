@@ -1,0 +1,88 @@
+"""simulate(): the numba engine agrees with the reference on real models, and the knobs move time the right way."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import hwsim
+from dataflow.sparsity import NM
+
+
+@pytest.fixture(scope="module")
+def runs():
+    def go(method="dense", nm=None, **kw):
+        return hwsim.simulate("resnet9", "sat-vcu1525", method, nm, 8, **kw)
+    return go
+
+
+@pytest.mark.parametrize("method,nm", [("dense", None), ("bdwp", "2:8"), ("srste", "1:8"), ("transposable", "2:4")])
+def test_numba_equals_reference_on_a_real_model(method, nm):
+    fast = hwsim.simulate("resnet9", "sat-small", method, nm, 2)
+    ref = hwsim.simulate("resnet9", "sat-small", method, nm, 2, engine="reference")
+    pd.testing.assert_frame_equal(fast.ops, ref.ops)
+
+
+def test_totals_are_sums_of_ops(runs):
+    r = runs("bdwp", "2:8")
+    assert r.cycles == r.ops.cycles.sum() == sum(p["cycles"] for p in r.phases.values())
+    assert r.energy_j == pytest.approx(sum(r.energy_breakdown.values()))
+    assert (r.ops.busy_cycles + r.ops.stall_cycles <= r.ops.cycles).all()
+
+
+@pytest.mark.parametrize("nm", ["2:4", "2:8", "1:8"])
+def test_bdwp_speedup_is_real_but_below_ideal(runs, nm):
+    dense, bdwp, srste = runs(), runs("bdwp", nm), runs("srste", nm)
+    n = NM.parse(nm)
+    ideal = 3 / (1 + 2 * n.keep / n.group)
+    assert 1.0 < dense.cycles / srste.cycles < dense.cycles / bdwp.cycles < ideal
+    assert bdwp.macs < srste.macs < dense.macs
+    gemm = dense.ops.kind == "gemm"
+    assert (bdwp.ops[gemm].busy_cycles.values <= dense.ops[gemm].busy_cycles.values).all()
+
+
+def test_wu_gemms_stay_dense(runs):
+    dense, bdwp = runs(), runs("bdwp", "2:8")
+    wu = dense.ops.name.str.endswith(".wu")
+    assert (dense.ops[wu].macs.values == bdwp.ops[wu].macs.values).all()
+
+
+def test_pregeneration_hides_selection(runs):
+    on, off = runs("bdwp", "2:8"), runs("bdwp", "2:8", pregen=False)
+    assert off.ops.select_cycles.sum() > 0 and on.ops.select_cycles.sum() == 0
+    assert off.cycles > on.cycles
+    ffbp = lambda r: r.ops[(r.ops.kind == "gemm") & (r.ops.phase != "wu")].dram_bytes.sum()  # noqa: E731
+    assert ffbp(off) > ffbp(on)  # without pre-generation the dense weights cross the DRAM bus
+    assert on.energy_breakdown["select"] > 0 and off.energy_breakdown["select"] > 0
+
+
+def test_interleave_mapping_saves_fill_and_drain(runs):
+    assert runs("bdwp", "2:8", interleave=False).cycles > runs("bdwp", "2:8").cycles
+
+
+def test_fusion_saves_dram_round_trips(runs):
+    assert runs(fuse=False).dram_bytes > runs().dram_bytes
+
+
+def test_a_bigger_batch_amortizes_the_update():
+    small = hwsim.simulate("resnet9", "sat-vcu1525", batch=4)
+    big = hwsim.simulate("resnet9", "sat-vcu1525", batch=16)
+    upd = lambda r: r.ops[r.ops.kind == "update"].cycles.sum()  # noqa: E731
+    assert upd(small) == upd(big)
+    assert 3.0 < big.cycles / small.cycles < 4.0
+
+
+def test_every_model_in_the_zoo_simulates():
+    from models import zoo
+
+    for name in zoo.names():
+        r = hwsim.simulate(name, "sat-vcu1525", "bdwp", "2:8", 1)
+        assert r.cycles > 0 and np.isfinite(r.energy_j), name
+
+
+def test_json_round_trip(runs, tmp_path):
+    import json
+
+    r = runs("bdwp", "2:8")
+    data = json.loads(r.to_json())
+    assert data["cycles"] == r.cycles and len(data["layers"]) == len(r.ops)
+    r.to_csv(tmp_path / "x.csv")
+    assert len(pd.read_csv(tmp_path / "x.csv")) == len(r.ops)
