@@ -53,14 +53,14 @@ def breakdown(res, peak_macs_per_cycle: int) -> dict[str, float]:
 
 
 def run_all(arch="sat-vcu1525", batch: int | None = None, progress: bool = True, workloads=WORKLOADS, runs=RUNS,
-            **options) -> pd.DataFrame:
+            desc: str = "comparison", **options) -> pd.DataFrame:
     """One row per (workload, method, N:M) with totals, phases, energy and the cycle breakdown."""
     from tqdm import tqdm
 
     cfg = load_arch(arch)
     jobs = [(w, m, nm) for w in workloads for m, nm in runs]
     rows = []
-    for w, method, nm in tqdm(jobs, desc="simulating", unit="run", disable=not progress, leave=False):
+    for w, method, nm in tqdm(jobs, desc=desc, unit="run", disable=not progress, leave=False):
         res = simulate(w.model, cfg, method, nm, batch or BATCH, resolution=w.resolution, classes=w.classes,
                        **options)
         row = {"workload": w.label, "model": w.model, "resolution": w.resolution, "classes": w.classes,
@@ -95,7 +95,7 @@ def sensitivity(arch, batch: int | None = None, progress: bool = True) -> pd.Dat
     rows = []
     for label, kw in variants:
         kw = {"batch": b, **kw}
-        df = run_all(arch, progress=progress, runs=pair, **kw)
+        df = run_all(arch, progress=progress, runs=pair, desc=f"sensitivity: {label}", **kw)
         rows.append({"variant": label, "bdwp 2:8 average": speedup_table(df).loc["average", "bdwp 2:8"]})
     return pd.DataFrame(rows).set_index("variant")
 
