@@ -2,46 +2,48 @@
 
 Per weighted layer (conv by im2col, per group; linear over all leading dims):
 
-    FF  Y  = X  @ W     m = batch*positions  k = in/groups*kh*kw  n = out/groups   (W N:M along k = input dim)
-    BP  dX = dY * W^T   m = batch*in positions  k = out/groups*taps  n = in/groups  (W^T N:M along the output dim)
-    WU  dW = X^T @ dY   m = in/groups*kh*kw  k = batch*positions  n = out/groups   (dense)
+    FF  Y  = X  @ W     m = batch*positions     k = in/groups*kh*kw     n = out/groups  (W N:M along the input dim)
+    BP  dX = dY * W^T   m = batch*in positions  k = out/groups*taps     n = in/groups   (W^T N:M along the output dim)
+    WU  dW = X^T @ dY   m = in/groups*kh*kw     k = batch*positions     n = out/groups  (dense)
 
 BP is the transposed convolution; a stride-s conv splits into s*s sub-pixel GEMMs (`.bp.<ph><pw>`), each
-over the input positions of one phase and the kernel taps that reach them, so BP does exactly FF's MACs.
-The A operand of a conv GEMM is unrolled on chip: only the input patch crosses the DRAM bus. Layers without weights
-become vector passes; attention matmuls become two dense GEMMs in BP. BP is emitted only where some
-input needs a gradient (nothing flows back to the image). After each WU GEMM the optimizer step (SGD with
-momentum on FP32 master weights) runs on the vector engine; with pre-generation on, the selector derives
-the next iteration's compressed N:M weights from the updated ones in the same pass.
+over the input positions of one phase and the kernel taps that reach them (so BP does FF's MACs for
+'same'-padded even sizes; borders of odd sizes differ slightly). The A operand of a conv GEMM is unrolled on
+chip: only the input patch crosses the DRAM bus. Layers without weights become vector passes; attention
+matmuls become two dense GEMMs in BP. BP is emitted only where some input needs a gradient (nothing flows
+back to the image). After each WU GEMM the optimizer step (SGD with momentum on FP32 master weights) runs on
+the vector engine; with pre-generation on, the selector derives the next iteration's compressed N:M weights
+from the updated ones in the same pass (so simulating without the WU phase leaves mask generation out).
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
-from math import ceil, log2, prod
+from math import prod
 
 from dataflow.ops import GemmOp, Op, Phase, VectorOp
 from dataflow.sparsity import NM, Method
 
-ELEM = 2  # FP16 activations, weights and gradients in DRAM
-MASTER = 4  # FP32 master weight and momentum
-
-# Vector-engine cost of each element-wise layer: (ops/elem, read B/elem, write B/elem) for FF and for BP,
-# per output element. Unfused: every pass reads and writes DRAM. Batch norm takes two passes (statistics,
-# then normalize); its backward two as well. Pooling is costed in _vector_pass (BP reads a 1-byte argmax).
-_VECTOR_COST: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
-    "relu": ((1, 2, 2), (1, 2.125, 2)),  # BP reads dY and a 1-bit mask
-    "relu6": ((1, 2, 2), (1, 2.125, 2)),
-    "gelu": ((8, 2, 2), (10, 4, 2)),
-    "silu": ((6, 2, 2), (8, 4, 2)),
-    "hswish": ((4, 2, 2), (4, 4, 2)),
-    "sigmoid": ((4, 2, 2), (3, 4, 2)),
-    "softmax": ((5, 2, 2), (4, 4, 2)),
-    "batch": ((5, 4, 2), (8, 8, 2)),
-    "layer": ((6, 2, 2), (10, 4, 2)),
-    "add": ((1, 4, 2), (1, 4, 2)),  # BP: the two gradient branches meet at the block input
-}
+MASTER = 4  # FP32 master weight and momentum (SAT's weight-update engine)
+MASK_BYTES = 1 / 8  # a 1-bit mask per element, saved by clamps and read in their BP
 OPTIMIZER_OPS = 4  # weight decay, momentum, learning-rate scale, update: FP32 per parameter
+
+# Vector-engine cost of each element-wise layer, per output element: (ops, operand elements read, written)
+# for FF and for BP. Every pass reads and writes DRAM unless fused (see _fusions). Batch norm takes two
+# passes (statistics, then normalize) each way; BP of a clamp reads dY and its 1-bit mask (MASK_BYTES).
+_VECTOR_COST: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "relu": ((1, 1, 1), (1, 1, 1)),
+    "relu6": ((1, 1, 1), (1, 1, 1)),
+    "gelu": ((8, 1, 1), (10, 2, 1)),
+    "silu": ((6, 1, 1), (8, 2, 1)),
+    "hswish": ((4, 1, 1), (4, 2, 1)),
+    "sigmoid": ((4, 1, 1), (3, 2, 1)),
+    "softmax": ((5, 1, 1), (4, 2, 1)),
+    "batch": ((5, 2, 1), (8, 4, 1)),
+    "layer": ((6, 1, 1), (10, 2, 1)),
+    "add": ((1, 2, 1), (1, 2, 1)),  # BP: the two gradient branches meet at the block input
+}
+CLAMPS = frozenset({"relu", "relu6"})  # also what the array's output stage can apply as results drain
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Lowering:
     dense_ends: bool = True  # keep the first layer and the classifier dense (usual N:M training practice)
     fuse: bool = True  # fold activations into their producer's pass (see _fusions)
     phases: frozenset[Phase] = frozenset(Phase)
+    elem_bytes: int = 2  # FP16 activations, weights and gradients
 
 
 def lower(graph, how: Lowering) -> list[Op]:
@@ -69,23 +72,19 @@ def lower(graph, how: Lowering) -> list[Op]:
             continue
         sparse_ok = layer.name not in dense
         forward += _forward_ops(layer, how, sparse_ok)
-        back = _backward_ops(layer, how, sparse_ok, any(grad[i] for i in layer.inputs))
-        backward = back + backward
+        backward = _backward_ops(layer, how, sparse_ok, any(grad[i] for i in layer.inputs)) + backward
     absorbed = {src: graph.layer(act) for act, src in fused.items()}
-    ops = [_absorb(op, absorbed[op.layer]) if op.layer in absorbed and op.kind == "vector" else op
+    ops = [_absorb(op, absorbed[op.layer], how.elem_bytes) if op.layer in absorbed and op.kind == "vector" else op
            for op in forward + backward]
     return [op for op in ops if op.phase in how.phases]
-
-
-EPILOGUE_ACTS = frozenset({"relu", "relu6"})  # the array's output stage clamps results as they drain
 
 
 def _fusions(graph) -> dict[str, str]:
     """Activations computed inside their producer's pass, with no DRAM round trip: act -> producer.
 
     An activation (not softmax) fuses when its producer has no other consumer and is an element-wise
-    vector pass (norm, add), or a conv/linear and the activation is a clamp (ReLU, ReLU6) that the array's
-    output stage applies. In BP the fused pass applies the activation's derivative as dY streams in.
+    vector pass (norm, add), or a conv/linear and the activation is a clamp that the array's output stage
+    applies. In BP the fused pass applies the activation's derivative as dY streams in.
     """
     consumers = Counter(i for layer in graph.layers for i in layer.inputs)
     out = {}
@@ -96,30 +95,33 @@ def _fusions(graph) -> dict[str, str]:
         if src == "input" or consumers[src] != 1:
             continue
         producer = graph.layer(src)
-        if producer.op.kind in ("norm", "add") or (producer.weighted and layer.op.fn in EPILOGUE_ACTS):
+        if producer.op.kind in ("norm", "add") or (producer.weighted and layer.op.fn in CLAMPS):
             out[layer.name] = src
     return out
 
 
-def _absorb(op: VectorOp, act) -> VectorOp:
+def _absorb(op: VectorOp, act, elem_bytes: int) -> VectorOp:
     """A vector pass that also computes the fused activation: its ops, plus any extra operand BP reads."""
     ff, bp = _VECTOR_COST[act.op.fn]
-    n_ops, read = (ff[0], 0.0) if op.phase is Phase.FF else (bp[0], bp[1] - ELEM)
-    return replace(op, ops_per_elem=op.ops_per_elem + n_ops, read_bytes_per_elem=op.read_bytes_per_elem + read)
+    if op.phase is Phase.FF:
+        return replace(op, ops_per_elem=op.ops_per_elem + ff[0])
+    extra = (bp[1] - 1) * elem_bytes + (MASK_BYTES if act.op.fn in CLAMPS else 0)  # dY is already read
+    return replace(op, ops_per_elem=op.ops_per_elem + bp[0], read_bytes_per_elem=op.read_bytes_per_elem + extra)
 
 
 def _needs_grad(graph) -> dict[str, bool]:
-    """Whether a gradient flows back into each tensor (weights upstream of it)."""
-    grad = {"input": False}
+    """Whether a gradient flows back into each tensor (weights upstream of it, or a graph cut from a network)."""
+    grad = {"input": graph.input_grad}
     for layer in graph.layers:
         grad[layer.name] = layer.weighted or any(grad[i] for i in layer.inputs)
     return grad
 
 
 def _dense_layers(graph) -> set[str]:
+    """The first layer (if it reads the data) and the classifier (if it is the output)."""
     weighted = [layer for layer in graph.layers if layer.weighted]
     names = set()
-    if weighted and "input" in weighted[0].inputs:
+    if weighted and "input" in weighted[0].inputs and not graph.input_grad:
         names.add(weighted[0].name)
     if weighted and graph.layers[-1] is weighted[-1]:
         names.add(weighted[-1].name)
@@ -137,6 +139,13 @@ def _gemm_dims(layer) -> tuple[int, int, int, int]:
     return rows, op.in_features, op.out_features, 1
 
 
+def _matmul_dims(layer) -> tuple[int, int, int, int]:
+    """(m, k, n, batch of heads per sample) of an activation x activation matmul."""
+    (*lead, m, k), shape_b = layer.in_shapes
+    n = shape_b[-2] if layer.op.transpose_b else shape_b[-1]
+    return m, k, n, prod(lead)
+
+
 def _im2col_reuse(layer) -> float:
     """How many times each input element appears in the unrolled (im2col) matrix of a conv: >= 1."""
     if layer.op.kind != "conv2d":
@@ -147,19 +156,23 @@ def _im2col_reuse(layer) -> float:
 
 
 def _bp_phases(layer) -> list[tuple[str, int, int]]:
-    """(name suffix, input positions per sample, kernel taps) of each sub-pixel GEMM of the BP transposed conv."""
+    """(name suffix, input positions per sample, kernel taps) of each sub-pixel GEMM of the BP transposed conv.
+
+    Input row i of a stride-s conv with padding p is reached by the taps t = (i + p) mod s, s + that, ...
+    """
     if layer.op.kind != "conv2d":
         return [("", prod(layer.in_shapes[0][:-1]), 1)]
     _, hin, win = layer.in_shapes[0]
-    (kh, kw), (sh, sw) = layer.op.kernel, layer.op.stride
+    (kh, kw), (sh, sw), (ph_, pw_) = layer.op.kernel, layer.op.stride, layer.op.padding
     if (sh, sw) == (1, 1):
         return [("", hin * win, kh * kw)]
     phases = []
     for ph in range(sh):
         for pw in range(sw):
-            taps = len(range(ph, kh, sh)) * len(range(pw, kw, sw))
-            if taps:
-                phases.append((f".{ph}{pw}", len(range(ph, hin, sh)) * len(range(pw, win, sw)), taps))
+            taps = len(range((ph + ph_) % sh, kh, sh)) * len(range((pw + pw_) % sw, kw, sw))
+            positions = len(range(ph, hin, sh)) * len(range(pw, win, sw))
+            if taps and positions:
+                phases.append((f".{ph}{pw}", positions, taps))
     return phases
 
 
@@ -172,90 +185,83 @@ def _nm_along(how: Lowering, phase: Phase, reduction: int, sparse_ok: bool) -> N
 
 
 def _forward_ops(layer, how: Lowering, sparse_ok: bool) -> list[Op]:
-    b = how.batch
-    kind = layer.op.kind
-    name = f"{layer.name}.ff"
+    name, b = f"{layer.name}.ff", how.batch
     if layer.weighted:
         pos, red, out, g = _gemm_dims(layer)
         nm = _nm_along(how, Phase.FF, red, sparse_ok)
-        return [GemmOp(name, layer.name, Phase.FF, b * pos, red, out, g, True, nm, nm is not None and not how.pregen,
-                       _im2col_reuse(layer))]
-    if kind == "matmul":
-        (*lead, m, k), shape_b = layer.in_shapes
-        n = shape_b[-2] if layer.op.transpose_b else shape_b[-1]
-        return [GemmOp(name, layer.name, Phase.FF, m, k, n, b * prod(lead))]
-    vec = _vector_pass(layer, Phase.FF, b)
+        return [GemmOp(name, layer.name, Phase.FF, b * pos, red, out, g, nm=nm,
+                       select_on_load=nm is not None and not how.pregen, a_reuse=_im2col_reuse(layer))]
+    if layer.op.kind == "matmul":
+        m, k, n, heads = _matmul_dims(layer)
+        return [GemmOp(name, layer.name, Phase.FF, m, k, n, b * heads)]
+    vec = _vector_pass(layer, Phase.FF, how)
     return [vec] if vec else []
 
 
 def _backward_ops(layer, how: Lowering, sparse_ok: bool, data_grad: bool) -> list[Op]:
     b = how.batch
-    kind = layer.op.kind
-    ops: list[Op] = []
     if layer.weighted:
         pos, red, out, g = _gemm_dims(layer)
+        ops: list[Op] = []
         if data_grad:
             nm = _nm_along(how, Phase.BP, out, sparse_ok)
             n_in = layer.op.in_channels // g if layer.op.kind == "conv2d" else red
             for suffix, positions, taps in _bp_phases(layer):
                 ops.append(GemmOp(f"{layer.name}.bp{suffix}", layer.name, Phase.BP, b * positions, out * taps, n_in,
-                                  g, True, nm, nm is not None and not how.pregen, float(taps)))
-        ops.append(GemmOp(f"{layer.name}.wu", layer.name, Phase.WU, red, b * pos, out, g, a_reuse=_im2col_reuse(layer)))
-        ops.append(_update_op(layer, how, sparse_ok, red, out))
-        return ops
-    if layer.params:  # norm affine parameters, position embeddings: dense update only
+                                  g, nm=nm, select_on_load=nm is not None and not how.pregen, a_reuse=float(taps)))
+        ops.append(GemmOp(f"{layer.name}.wu", layer.name, Phase.WU, red, b * pos, out, g,
+                          a_reuse=_im2col_reuse(layer)))
+        return ops + [_update_op(layer, how, sparse_ok, red, out)]
+    ops = []
+    if data_grad and layer.op.kind == "matmul":
+        m, k, n, heads = _matmul_dims(layer)
+        ops += [GemmOp(f"{layer.name}.bp.a", layer.name, Phase.BP, m, n, k, b * heads),
+                GemmOp(f"{layer.name}.bp.b", layer.name, Phase.BP, k, m, n, b * heads)]
+    elif data_grad and (vec := _vector_pass(layer, Phase.BP, how)):
+        ops.append(vec)
+    if layer.params:  # norm affine parameters, position embeddings: a dense update
         ops.append(_update_op(layer, how, False, 0, 0))
-    if not data_grad:
-        return ops
-    if kind == "matmul":
-        (*lead, m, k), shape_b = layer.in_shapes
-        n = shape_b[-2] if layer.op.transpose_b else shape_b[-1]
-        g = b * prod(lead)
-        return [GemmOp(f"{layer.name}.bp.a", layer.name, Phase.BP, m, n, k, g),
-                GemmOp(f"{layer.name}.bp.b", layer.name, Phase.BP, k, m, n, g)] + ops
-    vec = _vector_pass(layer, Phase.BP, b)
-    return ([vec] if vec else []) + ops
+    return ops
 
 
 def _update_op(layer, how: Lowering, sparse_ok: bool, red: int, out: int) -> VectorOp:
     """SGD-momentum step on FP32 master weights, writing the weights the next iteration reads.
 
     With pre-generation, each sparse phase gets its compressed copy (values + indices) from a selector
-    pass in this same stream; a phase that reads dense weights gets one shared FP16 copy.
+    pass in this same stream (a transposable mask needs one pass for both); a phase that reads dense
+    weights gets one shared FP16 copy.
     """
+    eb = how.elem_bytes
     write = float(MASTER * 2)  # master weight, momentum
     passes = 0
     dense_copy = False
     for phase, reduction in ((Phase.FF, red), (Phase.BP, out)):
         nm = _nm_along(how, phase, reduction, sparse_ok)
         if nm is not None and how.pregen:
-            write += nm.keep / nm.group * (ELEM + ceil(log2(nm.group)) / 8)
+            write += nm.bytes_per_position(eb)
             passes += 1
         else:
             dense_copy = True
-    if dense_copy:
-        write += ELEM
-    if how.method is Method.TRANSPOSABLE:
-        passes = min(passes, 1)  # one transposable mask serves both directions
-    read = MASTER * 2 + ELEM  # master weight, momentum, FP16 gradient
+    write += eb if dense_copy else 0
+    read = MASTER * 2 + eb  # master weight, momentum, gradient
     return VectorOp(f"{layer.name}.update", layer.name, Phase.WU, layer.params, OPTIMIZER_OPS, read, write,
-                    kind="update", select_passes=passes)
+                    kind="update", select_passes=min(passes, how.method.masks_per_iteration))
 
 
-def _vector_pass(layer, phase: Phase, batch: int) -> VectorOp | None:
-    """The vector pass of a weight-free layer, or None for shape-only ops (reshape)."""
-    op = layer.op
+def _vector_pass(layer, phase: Phase, how: Lowering) -> VectorOp | None:
+    """The vector pass of a weight-free layer, or None for shape-only ops (reshape, slice, ...)."""
+    op, eb = layer.op, how.elem_bytes
     key = {"act": getattr(op, "fn", None), "norm": getattr(op, "norm", None), "add": "add"}.get(op.kind)
     out = prod(layer.out_shape)
-    if op.kind == "pool":  # streams the larger input; writes the pooled output (BP: the reverse)
-        inp = prod(layer.in_shapes[0])
-        ratio = out / inp
-        cost = ((1, ELEM, ELEM * ratio), (1, ELEM * ratio + 1, ELEM))
-        elems = inp
+    if op.kind == "pool":  # streams the larger input, writes the pooled output; BP the reverse (+ argmax)
+        elems = prod(layer.in_shapes[0])
+        ratio = out / elems
+        n_ops, rd, wr = (1, eb, eb * ratio) if phase is Phase.FF else (1, eb * ratio + 1, eb)
     elif key in _VECTOR_COST:
-        cost = _VECTOR_COST[key]
         elems = out
+        n_ops, rd, wr = (x * y for x, y in zip(_VECTOR_COST[key][phase is Phase.BP], (1, eb, eb)))
+        if phase is Phase.BP and key in CLAMPS:
+            rd += MASK_BYTES
     else:
         return None
-    n_ops, rd, wr = cost[phase is Phase.BP]
-    return VectorOp(f"{layer.name}.{phase.value}", layer.name, phase, batch * elems, n_ops, rd, wr)
+    return VectorOp(f"{layer.name}.{phase.value}", layer.name, phase, how.batch * elems, n_ops, rd, wr)

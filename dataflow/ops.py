@@ -34,7 +34,6 @@ class GemmOp:
     k: int
     n: int
     groups: int = 1
-    b_is_weight: bool = False
     nm: NM | None = None
     select_on_load: bool = False
     a_reuse: float = 1.0

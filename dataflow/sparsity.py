@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from math import ceil, log2
 
 from dataflow.ops import Phase
 
@@ -69,6 +70,10 @@ class NM:
     @property
     def density(self) -> float:
         return self.keep / self.group
+
+    def bytes_per_position(self, elem_bytes: int) -> float:
+        """Compressed bytes per dense position: N values and N log2(M)-bit indices per group of M."""
+        return self.density * (elem_bytes + ceil(log2(self.group)) / 8)
 
     def __str__(self) -> str:
         return f"{self.keep}:{self.group}"

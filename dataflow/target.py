@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil, log2
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,4 +40,4 @@ class ArrayTarget:
         """DRAM/buffer bytes per dense position of B: compressed N:M stores N values + log2(M)-bit indices."""
         if nm is None or not compressed:
             return float(self.elem_bytes)
-        return nm.keep / nm.group * (self.elem_bytes + ceil(log2(nm.group)) / 8)
+        return nm.bytes_per_position(self.elem_bytes)

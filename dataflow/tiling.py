@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import permutations
+from math import prod
 from typing import Callable
 
 import numpy as np
@@ -25,8 +26,21 @@ ORDERS = tuple("".join(p) for p in permutations("mkn"))  # outer -> inner loop
 DATAFLOWS = ("os", "ws")
 
 
+MAX_TILES = 1_000_000  # per op: beyond this the per-tile arrays stop fitting comfortably in memory
+
+
 class MappingError(ValueError):
     """No tile fits the buffers; the message names the op, the buffer and the sizes."""
+
+
+class ScheduleTooLarge(ValueError):
+    """An op would need more than MAX_TILES tiles (a huge batch or resolution)."""
+
+
+def _check_size(name: str, tiles: int) -> None:
+    if tiles > MAX_TILES:
+        raise ScheduleTooLarge(f"{name}: needs {tiles:,} tiles (expected at most {MAX_TILES:,}: "
+                               "use a smaller batch or resolution)")
 
 
 @dataclass(frozen=True)
@@ -92,14 +106,10 @@ def _b_bytes(op: GemmOp, target: ArrayTarget) -> float:
     return target.b_bytes_per_position(op.nm, compressed=not op.select_on_load)
 
 
-def _k_quantum(op: GemmOp, target: ArrayTarget) -> int:
-    return target.k_step(op.nm)
-
-
 def candidates(op: GemmOp, target: ArrayTarget) -> dict[str, np.ndarray]:
     """All (dataflow, order, m_t, k_t, n_t) that fit the buffers, with closed-form compute, bytes, tiles."""
     R, C = target.rows, target.cols
-    ks = _k_quantum(op, target)
+    ks = target.k_step(op.nm)
     mt, kt, nt = np.meshgrid(_pow2_steps(R, op.m), _pow2_steps(ks, op.k), _pow2_steps(C, op.n), indexing="ij")
     mt, kt, nt = mt.ravel(), kt.ravel(), nt.ravel()
     mt, kt, nt = np.minimum(mt, op.m), np.minimum(kt, op.k), np.minimum(nt, op.n)
@@ -161,11 +171,12 @@ def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel) -> Mapping:
 
 def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
     """Expand a mapping into per-tile loads, stores, selection and compute, in loop order."""
-    R, C, ks = target.rows, target.cols, _k_quantum(op, target)
+    R, C, ks = target.rows, target.cols, target.k_step(op.nm)
     eb, acc, bb = target.elem_bytes, target.acc_bytes, _b_bytes(op, target)
     ab = eb / op.a_reuse
     sizes = {"m": (op.m, mp.m_t), "k": (op.k, mp.k_t), "n": (op.n, mp.n_t)}
     trips = [_cdiv(sizes[ax][0], sizes[ax][1]) for ax in mp.order]
+    _check_size(op.name, prod(trips) * op.groups)
     grid = np.indices(trips).reshape(len(trips), -1)
     idx = {ax: grid[i] for i, ax in enumerate(mp.order)}
     ext = {ax: np.minimum(sizes[ax][1], sizes[ax][0] - idx[ax] * sizes[ax][1]) for ax in "mkn"}
@@ -209,6 +220,7 @@ def vector_tiles(op: VectorOp, target: ArrayTarget) -> Tiles:
                     VECTOR_CHUNK_BYTES // max(op.read_bytes_per_elem, 1e-9))
     chunk = max(1, int(min(per_chunk, op.elems)))
     full, rem = divmod(op.elems, chunk)
+    _check_size(op.name, full + (rem > 0))
     elems = np.array([chunk] * full + ([rem] if rem else []), dtype=np.int64)
     work = np.maximum(_cdiv(np.ceil(elems * op.ops_per_elem).astype(np.int64), target.vector_lanes),
                       _cdiv(elems * op.select_passes, target.select_lanes))

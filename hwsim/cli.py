@@ -35,8 +35,8 @@ def _add_simulate(sub) -> None:
     p.add_argument("--resolution", type=int, default=None, help="input resolution (sequence length for "
                                                                  "transformer blocks); default: the model's own")
     p.add_argument("--classes", type=int, default=None, help="classifier outputs; default: the model's own")
-    p.add_argument("--phases", default="ff,bp,wu", help="comma list of ff,bp,wu; 'ff' alone simulates inference "
-                                                        "(default: %(default)s)")
+    p.add_argument("--phases", default="ff,bp,wu", help="comma list of ff,bp,wu; 'ff' alone simulates inference; "
+                                                        "pre-generated N:M masks are made in wu (default: %(default)s)")
     p.add_argument("--no-pregen", action="store_true", help="select N:M weights as they load instead of "
                                                             "pre-generating them during the update")
     p.add_argument("--no-interleave", action="store_true", help="pay array fill/drain per block, not per tile")
@@ -51,13 +51,16 @@ def _add_simulate(sub) -> None:
 def _run_simulate(args) -> int:
     from hwsim.simulate import simulate
 
+    if args.top < 0:
+        _bad(f"top: {args.top} (expected a number of layers >= 0)", "--top")
+    if args.csv:
+        _check_writable(args.csv, "--csv")
     res = simulate(args.model, args.arch, args.method, args.nm, args.batch, phases=args.phases,
                    resolution=args.resolution, classes=args.classes, pregen=not args.no_pregen,
                    interleave=not args.no_interleave, dense_ends=not args.sparse_ends,
                    fuse=not args.no_fuse)
     if args.csv:
-        _check_writable(args.csv)
-        res.to_csv(args.csv)
+        _write(lambda: res.to_csv(args.csv), args.csv, "--csv")
     if args.json:
         print(res.to_json())
     else:
@@ -67,11 +70,26 @@ def _run_simulate(args) -> int:
     return 0
 
 
-def _check_writable(path: Path) -> None:
+def _bad(what: str, where: str) -> None:
     from hwsim.errors import HwsimError
 
-    if not path.parent.exists():
-        raise HwsimError(f"csv: directory {str(path.parent)!r} does not exist", "--csv")
+    raise HwsimError(what, where)
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """Fail before any work if the output file cannot be created."""
+    field = flag.lstrip("-")
+    if path.is_dir():
+        _bad(f"{field}: {str(path)!r} is a directory (expected a file path)", flag)
+    if not path.parent.is_dir():
+        _bad(f"{field}: directory {str(path.parent)!r} does not exist", flag)
+
+
+def _write(save, path: Path, flag: str) -> None:
+    try:
+        save()
+    except OSError as exc:
+        _bad(f"{flag.lstrip('-')}: cannot write {str(path)!r}: {exc.strerror or exc}", flag)
 
 
 def _add_presets(sub) -> None:
@@ -132,8 +150,16 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> int:
+    from hwsim.config import load_arch
     from hwsim.paper import run_paper_comparison
 
+    load_arch(args.arch)  # a bad spec fails before any work
+    if args.batch is not None and args.batch < 1:
+        _bad(f"batch: {args.batch} (expected a positive integer)", "--batch")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _bad(f"out: cannot create folder {str(args.out)!r}: {exc.strerror or exc}", "--out")
     summary = run_paper_comparison(args.out, arch=args.arch, batch=args.batch, progress=not args.quiet)
     print(summary)
     return 0

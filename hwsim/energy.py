@@ -14,8 +14,8 @@ from dataflow.ops import GemmOp, Op
 COMPONENTS = ("mac", "reg", "sram", "dram", "vector", "select", "static")
 
 
-def op_energy(op: Op, cfg, dram_bytes: int, cycles: int) -> dict[str, float]:
-    """Energy in joules of one op, by component."""
+def op_energy(op: Op, cfg, dram_bytes: int, cycles: int, select_cycles: int) -> dict[str, float]:
+    """Energy in joules of one op, by component. `select_cycles`: selector busy cycles on loads."""
     e = cfg.energy
     eb = cfg.precision.operand_bytes
     if isinstance(op, GemmOp):
@@ -23,7 +23,7 @@ def op_energy(op: Op, cfg, dram_bytes: int, cycles: int) -> dict[str, float]:
         array_reads = op.groups * eb * (op.m * op.k * ceil(op.n / cfg.array.cols)
                                         + op.k * density * op.n * ceil(op.m / cfg.array.rows))
         vector_ops = 0.0
-        select = op.k * op.n * op.groups if op.select_on_load else 0
+        select = select_cycles * cfg.selector.lanes  # every element of every (re)loaded B tile
         macs = op.macs
     else:
         array_reads = 0.0

@@ -10,7 +10,7 @@ import models
 from dataflow.lowering import Lowering, lower
 from dataflow.ops import GemmOp, Phase
 from dataflow.sparsity import SparsityError, resolve
-from dataflow.tiling import MappingError, gemm_tiles, map_gemm, vector_tiles
+from dataflow.tiling import MappingError, ScheduleTooLarge, gemm_tiles, map_gemm, vector_tiles
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_pipeline, run_reference
@@ -55,7 +55,7 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise HwsimError(f"batch: {batch!r} (expected a positive integer)", "--batch")
     phase_set = _phases(phases)
-    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set)
+    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes)
     ops = lower(graph, how)
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
@@ -102,6 +102,8 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
                 rows.append(_row(op, "vector", "", ""))
     except MappingError as exc:
         raise HwsimError(str(exc), f"--arch {cfg.name}") from None
+    except ScheduleTooLarge as exc:
+        raise HwsimError(str(exc), "--batch/--resolution") from None
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in tiles])]).astype(np.int64)
     cat = [np.concatenate([getattr(t, f) for t in tiles]) for f in ("load_bytes", "store_bytes", "select_cycles",
                                                                       "compute_cycles")]
@@ -118,7 +120,8 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.Data
     table["stall_cycles"] = stall
     table["select_cycles"] = np.add.reduceat(sched.select, starts) if len(starts) else []
     table["dram_bytes"] = np.add.reduceat(sched.load + sched.store, starts) if len(starts) else []
-    energy = [op_energy(op, cfg, int(d), int(c)) for op, d, c in zip(ops, table["dram_bytes"], cycles)]
+    energy = [op_energy(op, cfg, int(d), int(c), int(s))
+              for op, d, c, s in zip(ops, table["dram_bytes"], cycles, table["select_cycles"])]
     for comp in COMPONENTS:
         table[f"e_{comp}"] = [e[comp] for e in energy]
     table["energy_j"] = table[[f"e_{c}" for c in COMPONENTS]].sum(axis=1)

@@ -14,8 +14,9 @@ class GraphBuilder:
     ``<stem><n>`` names (``conv1``, ``relu2``, ``bn1``, ``maxpool1``, ...).
     """
 
-    def __init__(self, name: str, input_shape: Shape) -> None:
+    def __init__(self, name: str, input_shape: Shape, input_grad: bool = False) -> None:
         self.name = checks.name("graph.name", name)
+        self.input_grad = input_grad
         self._shapes: dict[str, Shape] = {INPUT: checks.shape("graph.input_shape", input_shape)}
         self._layers: list[Layer] = []
         self._last = INPUT
@@ -49,7 +50,7 @@ class GraphBuilder:
 
     def build(self) -> Graph:
         """The finished Graph (validated again as a whole)."""
-        return Graph(self.name, self._shapes[INPUT], tuple(self._layers))
+        return Graph(self.name, self._shapes[INPUT], tuple(self._layers), self.input_grad)
 
     def _auto_name(self, op: Op) -> str:
         stem = _stem(op)

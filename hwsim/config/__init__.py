@@ -31,11 +31,22 @@ def load_arch(spec: str | Path | SATConfig) -> SATConfig:
         return _parse(resources.files("hwsim.presets").joinpath(f"{text_spec}.yaml").read_text(), f"preset {text_spec}")
     path = Path(text_spec)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"arch: file {text_spec!r} not found", "--arch")
-        return _parse(path.read_text(), str(path))
+        return _parse(_read(path), str(path))
     raise ConfigError(f"arch: unknown preset {text_spec!r} (expected one of: {', '.join(preset_names())}, "
                       "or a path to a .yaml spec)", "--arch")
+
+
+def _read(path: Path) -> str:
+    if path.is_dir():
+        raise ConfigError(f"arch: {str(path)!r} is a directory (expected a .yaml spec file)", "--arch")
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"arch: file {str(path)!r} not found", "--arch") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"arch: {str(path)!r} is not UTF-8 text (expected a YAML spec)", "--arch") from None
+    except OSError as exc:
+        raise ConfigError(f"arch: cannot read {str(path)!r}: {exc.strerror or exc}", "--arch") from None
 
 
 def _parse(text: str, where: str) -> SATConfig:

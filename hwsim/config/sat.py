@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictInt, model_validator
 
 from dataflow.sparsity import NM
 from dataflow.target import ArrayTarget
@@ -17,7 +17,7 @@ KIB = 1024
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ArraySpec(_Frozen):
@@ -41,8 +41,8 @@ class DramSpec(_Frozen):
     channels: PositiveInt
     mega_transfers: PositiveInt = Field(description="MT/s per channel, e.g. 2400 for DDR4-2400")
     bus_bits: PositiveInt
-    efficiency: float = Field(gt=0, le=1, description="sustained fraction of peak bandwidth")
-    latency_ns: float = Field(ge=0)
+    efficiency: float = Field(ge=0.01, le=1, description="sustained fraction of peak bandwidth")
+    latency_ns: float = Field(ge=0, le=1e6)
 
     @property
     def bytes_per_second(self) -> float:
@@ -83,10 +83,10 @@ class EnergySpec(_Frozen):
 class SATConfig(_Frozen):
     """The SAT accelerator. Derived quantities are properties; see presets/*.yaml for the reasons."""
 
-    version: int = Field(ge=1, le=1)
+    version: StrictInt = Field(ge=1, le=1)
     name: str
     description: str = ""
-    clock_mhz: float = Field(gt=0)
+    clock_mhz: float = Field(ge=1, le=10_000)
     array: ArraySpec
     buffers: BufferSpec
     dram: DramSpec

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from dataflow.ops import GemmOp, Phase
 from dataflow.sparsity import NM
 from dataflow.target import ArrayTarget
-from dataflow.tiling import MappingError, Mapping, candidates, gemm_tiles, map_gemm, vector_tiles
+from dataflow.tiling import (MAX_TILES, Mapping, MappingError, ScheduleTooLarge, candidates, gemm_tiles, map_gemm,
+                             vector_tiles)
 from dataflow.ops import VectorOp
 
 
@@ -21,7 +22,8 @@ def gemm_cases(draw):
     nm = draw(st.sampled_from([None, NM(2, 4), NM(2, 8), NM(1, 8)]))
     quantum = nm.group if nm else 1
     op = GemmOp("g", "g", Phase.FF, draw(st.integers(1, 300)), quantum * draw(st.integers(1, 40)),
-                draw(st.integers(1, 70)), draw(st.integers(1, 3)), True, nm, draw(st.booleans()) if nm else False)
+                draw(st.integers(1, 70)), draw(st.integers(1, 3)), nm, draw(st.booleans()) if nm else False,
+                draw(st.sampled_from([1.0, 2.25, 9.0])))
     return op, target(interleave=draw(st.booleans()))
 
 
@@ -37,10 +39,11 @@ def test_closed_form_matches_tile_expansion(case, data):
     assert len(tiles) == cand["tiles"][i]
     assert tiles.compute_cycles.sum() == cand["compute"][i]
     moved = tiles.load_bytes.sum() + tiles.store_bytes.sum()
-    # compressed B tiles round up to whole bytes per tile: at most one byte per tile apart
-    assert abs(moved - cand["dram"][i]) <= len(tiles)
-    assert 2 * mp.m_t * mp.k_t * tgt.elem_bytes <= tgt.a_buffer_bytes
+    # compressed B and im2col A tiles round up to whole bytes per tile: at most one byte each per tile apart
+    assert abs(moved - cand["dram"][i]) <= 2 * len(tiles)
+    assert 2 * mp.m_t * mp.k_t * tgt.elem_bytes / op.a_reuse <= tgt.a_buffer_bytes
     assert 2 * mp.m_t * mp.n_t * tgt.acc_bytes <= tgt.c_buffer_bytes
+    assert 2 * mp.k_t * mp.n_t * tgt.b_bytes_per_position(op.nm, not op.select_on_load) <= tgt.b_buffer_bytes
 
 
 def test_whole_reduction_on_chip_reads_each_operand_once():
@@ -59,7 +62,7 @@ def test_sparse_steps_match_the_functional_model():
     rng = np.random.default_rng(0)
     b = rng.integers(-128, 128, size=(64, 4), dtype=np.int8)
     values, _ = compress(b, nm.keep, nm.group, axis=0)
-    op = GemmOp("g", "g", Phase.FF, 4, 64, 4, 1, True, nm)
+    op = GemmOp("g", "g", Phase.FF, 4, 64, 4, 1, nm)
     tiles = gemm_tiles(op, Mapping("os", "mnk", 4, 64, 4), tgt)
     assert tiles.compute_cycles.sum() - tgt.fill_cycles == values.shape[0] // tgt.mults
     assert op.macs == op.m * values.size  # every kept weight meets each of the m rows once
@@ -68,8 +71,8 @@ def test_sparse_steps_match_the_functional_model():
 def test_selection_only_when_not_pregenerated():
     nm = NM(2, 8)
     mp = Mapping("os", "mnk", 4, 64, 4)
-    lazy = gemm_tiles(GemmOp("g", "g", Phase.FF, 8, 64, 4, 1, True, nm, True), mp, target())
-    eager = gemm_tiles(GemmOp("g", "g", Phase.FF, 8, 64, 4, 1, True, nm, False), mp, target())
+    lazy = gemm_tiles(GemmOp("g", "g", Phase.FF, 8, 64, 4, 1, nm, True), mp, target())
+    eager = gemm_tiles(GemmOp("g", "g", Phase.FF, 8, 64, 4, 1, nm, False), mp, target())
     assert lazy.select_cycles.sum() == 64 * 4 // 4  # B loaded once, 4 selector lanes
     assert eager.select_cycles.sum() == 0
     assert lazy.load_bytes.sum() > eager.load_bytes.sum()  # dense weights cross the DRAM bus
@@ -96,3 +99,9 @@ def test_vector_pass_streams_every_element_once():
     tiles = vector_tiles(op, target(kib=(64, 64, 64)))
     assert tiles.load_bytes.sum() == 400_000 and tiles.store_bytes.sum() == 200_000
     assert len(tiles) > 1  # chunked so that load, compute and store overlap
+
+
+def test_huge_ops_are_refused_before_expansion():
+    op = GemmOp("huge.ff", "huge", Phase.FF, 10**9, 64, 64)
+    with pytest.raises(ScheduleTooLarge, match=f"huge.ff: needs .* tiles .*at most {MAX_TILES:,}"):
+        gemm_tiles(op, Mapping("os", "mnk", 4, 64, 4), target())

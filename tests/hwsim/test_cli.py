@@ -1,6 +1,5 @@
 """The `hwsim` command line: the JSON contract, listings, and one-line errors with exit code 2."""
 import json
-from contextlib import nullcontext
 from importlib.resources import files
 import subprocess
 import sys
@@ -98,18 +97,47 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, expect):
     bad_model.write_text(BAD_YAML_MODEL)
     subst = {"ARCH_BAD_YAML": str(bad_arch), "ARCH_SMALL_BUFFER": str(small), "MODEL_BAD_YAML": str(bad_model)}
     argv = ["simulate", "--model", "resnet9", "--batch", "2", *[subst.get(a, a) for a in args]]
-    with pytest.raises(SystemExit) if "many" in args else nullcontext():
+    if "many" in args:  # argparse's own type check
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        code = exit_.value.code
+    else:
         code = main(argv)
-        assert code == 2
+    assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("hwsim: error: ") and expect in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_csv_in_missing_directory_writes_nothing(capsys, tmp_path):
-    code, out, err = run(capsys, "simulate", "--model", "resnet9", "--batch", "2", "--csv",
-                         str(tmp_path / "nope" / "x.csv"))
-    assert code == 2 and "csv:" in err and not (tmp_path / "nope").exists()
+@pytest.mark.parametrize("where", ["nope/x.csv", "."])
+def test_bad_csv_path_fails_before_simulating(capsys, tmp_path, where):
+    code, out, err = run(capsys, "simulate", "--model", "resnet9", "--batch", "2", "--csv", str(tmp_path / where))
+    assert code == 2 and err.startswith("hwsim: error: csv:") and out == ""
+    assert not (tmp_path / "nope").exists()
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["simulate", "--model", "resnet18", "--resolution", "16"], None),  # stride-2 convs on 1x1 maps
+    (["simulate", "--model", "resnet9", "--resolution", "100000"], "tiles"),
+    (["simulate", "--model", "resnet9", "--batch", "100000000"], "tiles"),
+    (["simulate", "--model", "resnet9", "--top", "-1"], "top: -1"),
+    (["demo", "--out", "/proc/hwsim-demo", "--quiet"], "out: cannot create folder"),
+    (["demo", "--arch", "nope", "--quiet"], "unknown preset 'nope'"),
+])
+def test_unusual_inputs_never_crash(capsys, argv, expect):
+    code, out, err = run(capsys, *argv)
+    if expect is None:
+        assert code == 0 and err == ""
+    else:
+        assert code == 2 and expect in err and err.count("\n") == 1
+
+
+def test_demo_writes_the_report(capsys, tmp_path):
+    code, out, _ = run(capsys, "demo", "--out", str(tmp_path), "--quiet", "--batch", "4")
+    assert code == 0 and "BDWP 2:8 average speedup over dense" in out
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"results.csv", "comparison.md", "speedup.png", "phases.png", "energy.png"}
+    assert "| average |" in (tmp_path / "comparison.md").read_text()
 
 
 def test_cli_exit_code_from_a_real_process():

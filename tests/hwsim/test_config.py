@@ -2,6 +2,8 @@
 from importlib.resources import files
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import yaml
 
 from hwsim.config import load_arch, preset_names
@@ -67,3 +69,32 @@ def test_unsupported_nm_is_named():
     with pytest.raises(ConfigError, match="N=3"):
         cfg.check_nm(NM(3, 8))
     cfg.check_nm(NM(2, 8))
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
+                     st.text(max_size=8))
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.text(max_size=6), inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.text(max_size=60), _values.map(yaml.safe_dump)), st.sampled_from(["array", "dram", "energy",
+                                                                                          "selector", "version"]))
+def test_garbage_specs_only_raise_config_errors(tmp_path_factory, text, field):
+    """Raw garbage, and a real preset with one section replaced by garbage: one-line ConfigError, never a crash."""
+    path = tmp_path_factory.mktemp("fuzz") / "x.yaml"
+    for candidate in (text, _with_field(field, text)):
+        path.write_text(candidate)
+        try:
+            load_arch(path)
+        except ConfigError as err:
+            assert "\n" not in str(err)
+
+
+def _with_field(field, text):
+    data = yaml.safe_load(files("hwsim.presets").joinpath("sat-small.yaml").read_text())
+    try:
+        data[field] = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data[field] = text
+    return yaml.safe_dump(data)

@@ -80,3 +80,26 @@ def test_empty_schedule(runner):
     z = np.zeros(0, dtype=np.int64)
     cycles, busy, stall = runner(np.array([0], dtype=np.int64), z, z, z, z, 1.0, 0)
     assert len(cycles) == 0
+
+
+def test_kernel_source_equals_reference_without_jit(tmp_path):
+    """The kernel's Python source (NUMBA_DISABLE_JIT=1) also equals the reference: no numba-only semantics."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "nojit.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from hwsim.engine import run_pipeline, run_reference\n"
+        "rng = np.random.default_rng(7)\n"
+        "arrays = [rng.integers(0, 5000, 300).astype(np.int64) for _ in range(4)]\n"
+        "offsets = np.array([0, 10, 150, 151, 300], dtype=np.int64)\n"
+        "a = run_pipeline(offsets, *arrays, 37.5, 13)\n"
+        "b = run_reference(offsets, *arrays, 37.5, 13)\n"
+        "assert all((x == y).all() for x, y in zip(a, b))\n"
+        "import numba\n"
+        "assert numba.config.DISABLE_JIT\n"
+    )
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    subprocess.run([sys.executable, str(script)], check=True, env=env)
