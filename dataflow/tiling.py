@@ -126,17 +126,16 @@ def candidates(op: GemmOp, target: ArrayTarget) -> dict[str, np.ndarray]:
     tiles = trips["m"] * trips["k"] * trips["n"]
     fill = target.fill_cycles
 
-    s_n = _tile_sum(op.n, nt, lambda t: _cdiv(t, C))
-    blocks_os = _tile_sum(op.m, mt, lambda t: _cdiv(t, R)) * s_n * trips["k"]
-    steps_os = _tile_sum(op.m, mt, lambda t: _cdiv(t, R)) * s_n * _tile_sum(op.k, kt, lambda t: _cdiv(t, ks))
+    s_m = _tile_sum(op.m, mt, lambda t: _cdiv(t, R))  # row blocks over all m tiles
+    s_n = _tile_sum(op.n, nt, lambda t: _cdiv(t, C))  # column blocks over all n tiles
+    steps_os = s_m * s_n * _tile_sum(op.k, kt, lambda t: _cdiv(t, ks))
     k_blocks = _tile_sum(op.k, kt, lambda t: _cdiv(t, R * ks))
     if target.interleave:  # block boundaries overlap: fill/drain once per tile, WS preloads hidden
         comp = {"os": steps_os + tiles * fill,
                 "ws": _tile_sum(op.m, mt, lambda t: np.maximum(t, R)) * s_n * k_blocks + tiles * fill}
     else:
-        blocks_ws = k_blocks * s_n * trips["m"]
-        comp = {"os": steps_os + blocks_os * fill,
-                "ws": _tile_sum(op.m, mt, lambda t: t + R) * s_n * k_blocks + blocks_ws * fill}
+        comp = {"os": steps_os + s_m * s_n * trips["k"] * fill,
+                "ws": _tile_sum(op.m, mt, lambda t: t + R) * s_n * k_blocks + k_blocks * s_n * trips["m"] * fill}
 
     out = {key: [] for key in ("dataflow", "order", "m_t", "k_t", "n_t", "compute", "dram", "tiles")}
     size_a, size_b, size_c = op.m * op.k * ab, op.k * op.n * bb, op.m * op.n
@@ -193,7 +192,8 @@ def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
     last_c = np.append(new_c[1:], True)  # the next tile works on another C block: write this one out
     final_k = idx["k"] == trips[mp.order.index("k")] - 1
     first_k = idx["k"] == 0
-    load = new_a * np.ceil(m * k * ab).astype(np.int64) + new_b * np.ceil(k * n * bb).astype(np.int64) + (new_c & ~first_k) * m * n * acc
+    load = (new_a * np.ceil(m * k * ab).astype(np.int64) + new_b * np.ceil(k * n * bb).astype(np.int64)
+            + (new_c & ~first_k) * m * n * acc)  # A, B, and partial sums when k is not innermost
     store = last_c * m * n * np.where(final_k, eb, acc)
     select = np.where(new_b & op.select_on_load, _cdiv(k * n, target.select_lanes), 0)
     fill = target.fill_cycles
@@ -221,7 +221,7 @@ def vector_tiles(op: VectorOp, target: ArrayTarget) -> Tiles:
     chunk = max(1, int(min(per_chunk, op.elems)))
     full, rem = divmod(op.elems, chunk)
     _check_size(op.name, full + (rem > 0))
-    elems = np.array([chunk] * full + ([rem] if rem else []), dtype=np.int64)
+    elems = np.append(np.full(full, chunk, dtype=np.int64), [rem] if rem else []).astype(np.int64)
     work = np.maximum(_cdiv(np.ceil(elems * op.ops_per_elem).astype(np.int64), target.vector_lanes),
                       _cdiv(elems * op.select_passes, target.select_lanes))
     return Tiles(np.ceil(elems * op.read_bytes_per_elem).astype(np.int64),

@@ -153,10 +153,12 @@ def _phases(phases) -> frozenset[Phase]:
 
 
 def _row(op, dataflow: str, order: str, tile: str) -> dict:
-    is_gemm = isinstance(op, GemmOp)
+    """What an op is: GEMM dims (0 for vector passes) or streamed elements (0 for GEMMs), and its mapping."""
+    gemm = isinstance(op, GemmOp)
     return {
         "name": op.name, "layer": op.layer, "phase": op.phase.value, "kind": op.kind,
-        "m": op.m if is_gemm else op.elems, "k": op.k if is_gemm else 0, "n": op.n if is_gemm else 0,
-        "groups": op.groups if is_gemm else 1, "nm": str(op.nm) if is_gemm and op.nm else "",
-        "dataflow": dataflow, "order": order, "tile": tile, "macs": op.macs,
+        "m": op.m if gemm else 0, "k": op.k if gemm else 0, "n": op.n if gemm else 0,
+        "groups": op.groups if gemm else 1, "elems": 0 if gemm else op.elems,
+        "nm": str(op.nm) if gemm and op.nm else "", "dataflow": dataflow, "order": order, "tile": tile,
+        "macs": op.macs,
     }

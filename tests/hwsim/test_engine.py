@@ -103,3 +103,36 @@ def test_kernel_source_equals_reference_without_jit(tmp_path):
     )
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
     subprocess.run([sys.executable, str(script)], check=True, env=env)
+
+
+@st.composite
+def random_ops(draw):
+    """Random GEMM and vector ops, mapped and tiled for a random small SAT, as simulate() would."""
+    from dataflow.ops import GemmOp, Phase, VectorOp
+    from dataflow.sparsity import NM
+
+    ops = []
+    for i in range(draw(st.integers(1, 4))):
+        if draw(st.booleans()):
+            nm = draw(st.sampled_from([None, NM(2, 4), NM(2, 8), NM(1, 8)]))
+            quantum = nm.group if nm else 1
+            ops.append(GemmOp(f"g{i}", "g", Phase.FF, draw(st.integers(1, 600)), quantum * draw(st.integers(1, 64)),
+                              draw(st.integers(1, 96)), draw(st.integers(1, 3)), nm,
+                              bool(nm) and draw(st.booleans()), draw(st.sampled_from([1.0, 2.25, 9.0]))))
+        else:
+            ops.append(VectorOp(f"v{i}", "v", Phase.BP, draw(st.integers(1, 300_000)), draw(st.floats(0.5, 10)),
+                                draw(st.floats(0.1, 8)), draw(st.floats(0.1, 8)),
+                                select_passes=draw(st.integers(0, 2))))
+    return ops
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_ops(), st.booleans())
+def test_numba_equals_reference_on_random_ops(ops, interleave):
+    from hwsim.config import load_arch
+    from hwsim.simulate import build_schedule
+
+    cfg = load_arch("sat-small")
+    args = build_schedule(ops, cfg, interleave).engine_args(cfg)
+    for a, b in zip(run_pipeline(*args), run_reference(*args)):
+        np.testing.assert_array_equal(a, b)

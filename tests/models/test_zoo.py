@@ -13,6 +13,8 @@ PUBLISHED = [
     ("resnet18", 224, 1000, 1.81e9, 11.69e6, 0.02),
     ("vgg19", 224, 1000, 19.6e9, 143.7e6, 0.02),
     ("mobilenetv2", 224, 1000, 300e6, 3.5e6, 0.02),
+    ("mobilenetv2-w0.5", 224, 1000, 97e6, 1.95e6, 0.02),  # MobileNetV2 paper / TF-slim checkpoints table
+    ("mobilenetv2-w1.4", 224, 1000, 582e6, 6.06e6, 0.02),
     ("vit-b16", 224, 1000, 17.6e9, 86.6e6, 0.02),
     ("resnet18-s1", 32, 10, 0.556e9, 11.17e6, 0.02),  # CIFAR ResNet-18 (kuangliu/pytorch-cifar): 0.56 GMACs, 11.2M
 ]
