@@ -4,6 +4,7 @@ Format::
 
     name: tiny-cnn              # optional; defaults to the file name without extension
     input: [3, 32, 32]          # per-sample input shape, no batch dim: (C, H, W) or (T, D)
+    input_grad: false           # optional; true for a block cut from inside a network (its input needs dX)
     layers:                     # in execution order; the last layer is the output
       - {name: c1, op: conv2d, out_channels: 16, kernel: 3, padding: 1}
       - {op: relu}              # name defaults to <stem><n> (relu1); inputs to the previous layer
@@ -37,7 +38,7 @@ from models.errors import ModelError, show
 from models.graph import Graph
 from models.ops import OPS, Activation, Op
 
-_TOP_KEYS = ("name", "input", "layers")
+_TOP_KEYS = ("name", "input", "layers", "input_grad")
 _LAYER_KEYS = ("name", "op", "inputs")
 _YAML_KEYS = {"global_": "global"}  # op fields spelled differently in YAML
 _INFERRED = {"conv2d": ("in_channels", 0), "linear": ("in_features", -1)}  # field, input dim it copies
@@ -90,7 +91,11 @@ def _graph(doc: object, default_name: str) -> Graph:
     layers = doc["layers"]
     if not isinstance(layers, list) or not layers:
         raise ModelError(f"layers: {show(layers)} (expected a non-empty list of layer mappings)")
-    b = GraphBuilder(checks.name("name", doc.get("name", default_name)), checks.shape("input", doc["input"]))
+    input_grad = doc.get("input_grad", False)
+    if not isinstance(input_grad, bool):
+        raise ModelError(f"input_grad: {show(input_grad)} (expected true or false)")
+    b = GraphBuilder(checks.name("name", doc.get("name", default_name)), checks.shape("input", doc["input"]),
+                     input_grad)
     for index, spec in enumerate(layers):
         _add_layer(b, index, spec)
     return b.build()

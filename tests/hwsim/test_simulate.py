@@ -1,4 +1,6 @@
 """simulate(): the numba engine agrees with the reference on real models, and the knobs move time the right way."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -86,3 +88,18 @@ def test_json_round_trip(runs, tmp_path):
     assert data["cycles"] == r.cycles and len(data["layers"]) == len(r.ops)
     r.to_csv(tmp_path / "x.csv")
     assert len(pd.read_csv(tmp_path / "x.csv")) == len(r.ops)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "models" / "examples").glob("*.yaml")))
+def test_example_model_files_simulate(path):
+    dense = hwsim.simulate(str(path), "sat-vcu1525", batch=4)
+    bdwp = hwsim.simulate(str(path), "sat-vcu1525", "bdwp", "2:8", batch=4)
+    assert dense.cycles > bdwp.cycles > 0
+    assert (bdwp.ops.nm == "2:8").any()
+
+
+def test_a_block_cut_from_a_network_gets_its_input_gradient():
+    r = hwsim.simulate("bert-base-layer", "sat-vcu1525", "bdwp", "2:8", batch=2)
+    names = set(r.ops.name)
+    assert "attention.qkv.bp" in names  # the block's first layer passes dX on to the layer before
+    assert r.ops.set_index("name").loc["attention.qkv.ff", "nm"] == "2:8"  # not a data-reading first layer
