@@ -109,7 +109,8 @@ def _run_presets(args) -> int:
     for name, cfg in specs.items():
         a = cfg.array
         print(f"{name:14s} {a.rows}x{a.cols} PEs x {a.mults_per_pe} mults @ {cfg.clock_mhz:g} MHz, "
-              f"{cfg.dram.bytes_per_second / 1e9:.1f} GB/s DRAM, N:M groups {list(cfg.selector.group_sizes)}"
+              f"DRAM {cfg.dram.bytes_per_second / 1e9:.1f} GB/s sustained "
+              f"({cfg.dram.bytes_per_second / cfg.dram.efficiency / 1e9:.1f} peak), N:M groups {list(cfg.selector.group_sizes)}"
               f"  - {cfg.description}")
     return 0
 
@@ -165,9 +166,19 @@ def _run_demo(args) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hwsim")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hwsim", description="Simulate DNN training on the SAT N:M sparse training accelerator.",
                      epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"hwsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_simulate, _add_presets, _add_models, _add_demo):
         add(sub)

@@ -60,7 +60,7 @@ def run_all(arch="sat-vcu1525", batch: int | None = None, progress: bool = True,
     cfg = load_arch(arch)
     jobs = [(w, m, nm) for w in workloads for m, nm in runs]
     rows = []
-    for w, method, nm in tqdm(jobs, desc=desc, unit="run", disable=not progress, leave=False):
+    for w, method, nm in tqdm(jobs, desc=desc, unit="run", disable=None if progress else True, leave=False):
         res = simulate(w.model, cfg, method, nm, batch or BATCH, resolution=w.resolution, classes=w.classes,
                        **options)
         row = {"workload": w.label, "model": w.model, "resolution": w.resolution, "classes": w.classes,
@@ -226,22 +226,23 @@ def plots(df: pd.DataFrame, out: Path) -> list[Path]:
     paths.append(_save(fig, out / "phases.png"))
 
     ecols = [c for c in df.columns if c.startswith("e_")]
-    fig, axes = plt.subplots(1, len(WORKLOADS), figsize=(14, 4))
+    fig, axes = plt.subplots(1, len(WORKLOADS), figsize=(15, 4))
     for axis, w in zip(axes, WORKLOADS):
         part = sel[sel.workload == w.label].set_index("run")[ecols].rename(columns=lambda c: c[2:])
-        part.plot.bar(stacked=True, ax=axis, rot=30, legend=axis is axes[0])
+        part.plot.bar(stacked=True, ax=axis, rot=30, legend=False)
         axis.set_title(w.label, fontsize=9)
         axis.set_xlabel("")
     axes[0].set_ylabel("J per iteration")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=8)
     fig.suptitle("Energy per iteration by component")
-    paths.append(_save(fig, out / "energy.png"))
+    paths.append(_save(fig, out / "energy.png", right=0.93))
     return paths
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, right: float = 1.0) -> Path:
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, right, 1))  # `right` < 1 leaves room for a figure legend
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -134,7 +134,8 @@ def _graph(model, resolution, classes):
     try:
         return models.load(str(model), resolution=resolution, classes=classes)
     except models.ModelError as exc:
-        raise HwsimError(str(exc), "--model") from None
+        field = str(exc).split(":", 1)[0]
+        raise HwsimError(str(exc), f"--{field}" if field in ("resolution", "classes") else "--model") from None
 
 
 def _phases(phases) -> frozenset[Phase]:

@@ -1,15 +1,14 @@
-"""Regenerate reports/sat_paper/: the SAT paper's five-workload comparison (same as `hwsim demo`).
+"""Regenerate reports/sat_paper/: the SAT paper's five-workload comparison (the same as `hwsim demo`).
 
-    python reports/sat_paper.py [--arch PRESET|FILE] [--out DIR]
+    python reports/sat_paper.py [--arch PRESET|FILE] [--out DIR] [--batch N] [--quiet]
 """
-import argparse
+import sys
 from pathlib import Path
 
-from hwsim.paper import run_paper_comparison
+from hwsim.cli import main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", default="sat-vcu1525")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "sat_paper")
-    args = parser.parse_args()
-    print(run_paper_comparison(args.out, arch=args.arch))
+    args = sys.argv[1:]
+    if "--out" not in args:
+        args += ["--out", str(Path(__file__).parent / "sat_paper")]
+    sys.exit(main(["demo", *args]))

@@ -4,6 +4,7 @@ Paper (Fang et al., IEEE TCAD, arXiv 2309.13015): 1.75x on average over ResNet9/
 ViT/CIFAR-10, ResNet18/Tiny ImageNet and ResNet50/ImageNet. Tolerance: +-0.10 (the issue's 1.65-1.85),
 with the sat-vcu1525 preset as shipped (parameters chosen from the board, not per model).
 """
+import re
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,19 @@ def test_committed_report_is_current(results):
     """reports/sat_paper/comparison.md is what `make demo` writes today."""
     sens = sensitivity("sat-vcu1525", progress=False)
     assert (ROOT / "reports" / "sat_paper" / "comparison.md").read_text() == markdown(results, "sat-vcu1525", sens)
+
+
+def _numbers(paragraph_start: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    paragraph = text[text.index(paragraph_start):].split("\n\n")[0]
+    return re.findall(r"(?<![\d.])\d\.\d\d(?!\d)", paragraph)
+
+
+def test_readme_gap_ladder_is_what_the_code_gives(results):
+    ladder = [f"{v:.2f}" for v in gap_table(results).loc["average"]]
+    assert _numbers("`comparison.md` shows where") == ladder
+
+
+def test_readme_sensitivity_numbers_are_what_the_code_gives():
+    sens = sensitivity("sat-vcu1525", progress=False)["bdwp 2:8 average"]
+    assert _numbers("How much the headline depends") == [f"{v:.2f}" for v in sens.values[1:]]
