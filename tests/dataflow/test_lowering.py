@@ -1,5 +1,7 @@
 """Lowering: GEMM dims per phase, which operand is N:M where, and what flows back."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dataflow.lowering import Lowering, lower
 from dataflow.ops import GemmOp, Phase
@@ -125,3 +127,43 @@ def test_method_and_nm_must_agree():
         resolve("dense", "2:8")
     with pytest.raises(SparsityError, match="unknown method 'rigl'"):
         resolve("rigl", "2:8")
+
+
+@st.composite
+def conv_stacks(draw):
+    """Random small CNNs: conv/bn/relu stacks with random kernels, strides, paddings, groups, residuals."""
+    size = draw(st.integers(4, 24))
+    b = GraphBuilder("rand", (draw(st.sampled_from([3, 8, 16])), size, size))
+    x = "input"
+    for i in range(draw(st.integers(1, 5))):
+        cin, h, _ = b.shape(x)
+        k = draw(st.sampled_from([1, 3, 5]))
+        stride = draw(st.sampled_from([1, 2])) if h > 2 else 1
+        groups = draw(st.sampled_from([1, cin])) if i else 1
+        out = cin if groups > 1 else draw(st.sampled_from([8, 16, 32]))
+        y = b.conv(x, out, k, stride=stride, groups=groups)
+        y = b.relu(b.bn(y))
+        x = b.sum(x, y) if b.shape(x) == b.shape(y) and draw(st.booleans()) else y
+    b.linear(b.flatten(b.global_pool(x)), draw(st.integers(2, 20)))
+    return b.build()
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_stacks(), st.sampled_from(["dense", "srste", "bdwp", "transposable"]), st.sampled_from(["2:4", "1:8"]),
+       st.integers(1, 4))
+def test_random_graphs_lower_consistently(graph, method, nm, batch):
+    meth, spec = resolve(method, None if method == "dense" else nm)
+    ops = lower(graph, Lowering(meth, spec, batch=batch))
+    by_layer = {}
+    for op in ops:
+        by_layer.setdefault((op.layer, op.phase), []).append(op)
+        assert all(getattr(op, dim, 1) > 0 for dim in ("m", "k", "n", "groups", "elems"))
+    for layer in graph.weighted_layers:
+        ff, = by_layer[(layer.name, Phase.FF)]
+        assert ff.dense_macs == batch * layer.macs
+        wu = [op for op in by_layer[(layer.name, Phase.WU)] if isinstance(op, GemmOp)]
+        assert sum(op.dense_macs for op in wu) == ff.dense_macs and all(op.nm is None for op in wu)
+        for op in by_layer.get((layer.name, Phase.BP), []) + [ff]:
+            if op.nm is not None:
+                assert op.k % op.nm.group == 0 and op.macs * op.nm.group == op.dense_macs * op.nm.keep
+    assert (graph.weighted_layers[0].name, Phase.BP) not in by_layer  # nothing flows into the image

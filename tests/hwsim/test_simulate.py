@@ -4,9 +4,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hwsim
 from dataflow.sparsity import NM
+from tests.dataflow.test_lowering import conv_stacks
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +106,12 @@ def test_a_block_cut_from_a_network_gets_its_input_gradient():
     names = set(r.ops.name)
     assert "attention.qkv.bp" in names  # the block's first layer passes dX on to the layer before
     assert r.ops.set_index("name").loc["attention.qkv.ff", "nm"] == "2:8"  # not a data-reading first layer
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_stacks(), st.sampled_from([("dense", None), ("bdwp", "2:4"), ("srste", "1:8")]), st.booleans())
+def test_random_graphs_simulate_on_the_small_preset(graph, run, pregen):
+    fast = hwsim.simulate(graph, "sat-small", *run, batch=2, pregen=pregen)
+    ref = hwsim.simulate(graph, "sat-small", *run, batch=2, pregen=pregen, engine="reference")
+    pd.testing.assert_frame_equal(fast.ops, ref.ops)
+    assert (fast.ops.cycles >= fast.ops.busy_cycles).all() and fast.cycles > 0
