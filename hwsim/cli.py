@@ -12,7 +12,7 @@ EPILOG = "Exit codes: 0 success, 2 bad input (one line: 'hwsim: error: <what> (<
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as the one-line contract instead of usage + message."""
 
-    def error(self, message: str) -> None:  # noqa: D102 - argparse hook
+    def error(self, message: str) -> None:
         raise SystemExit(_fail(f"{message} ({self.prog})"))
 
 
@@ -110,7 +110,8 @@ def _run_presets(args) -> int:
         a = cfg.array
         print(f"{name:14s} {a.rows}x{a.cols} PEs x {a.mults_per_pe} mults @ {cfg.clock_mhz:g} MHz, "
               f"DRAM {cfg.dram.bytes_per_second / 1e9:.1f} GB/s sustained "
-              f"({cfg.dram.bytes_per_second / cfg.dram.efficiency / 1e9:.1f} peak), N:M groups {list(cfg.selector.group_sizes)}"
+              f"({cfg.dram.bytes_per_second / cfg.dram.efficiency / 1e9:.1f} peak), "
+              f"N:M groups {list(cfg.selector.group_sizes)}"
               f"  - {cfg.description}")
     return 0
 

@@ -189,7 +189,8 @@ def markdown(df: pd.DataFrame, arch: str, sens: pd.DataFrame | None = None) -> s
             "Same preset, one assumption changed at a time (dense and BDWP 2:8 rerun for all five workloads). "
             "The ResNet18/Tiny ImageNet workload uses the CIFAR-style stem that Tiny-ImageNet training code "
             "usually adopts; with torchvision's ImageNet stem its last feature map is 2x2 and the workload turns "
-            "memory- and update-bound, as its row shows. The vector engine row shows how much the result rests on the non-GEMM layers streaming at the DRAM rate.",
+            "memory- and update-bound, as its row shows. The vector engine row shows how much the result rests "
+            "on the non-GEMM layers streaming at the DRAM rate.",
             "",
             _md(sens, ".2f"),
             "",

@@ -118,8 +118,8 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.Data
     table["cycles"] = cycles
     table["busy_cycles"] = busy
     table["stall_cycles"] = stall
-    table["select_cycles"] = np.add.reduceat(sched.select, starts) if len(starts) else []
-    table["dram_bytes"] = np.add.reduceat(sched.load + sched.store, starts) if len(starts) else []
+    table["select_cycles"] = np.add.reduceat(sched.select, starts)  # every op has at least one tile
+    table["dram_bytes"] = np.add.reduceat(sched.load + sched.store, starts)
     energy = [op_energy(op, cfg, int(d), int(c), int(s))
               for op, d, c, s in zip(ops, table["dram_bytes"], cycles, table["select_cycles"])]
     for comp in COMPONENTS:

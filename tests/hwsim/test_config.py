@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import yaml
+from pydantic import ValidationError
 
 from hwsim.config import load_arch, preset_names
 from hwsim.errors import ConfigError
@@ -22,7 +23,7 @@ def test_presets_ship_and_load():
 
 def test_config_is_frozen():
     cfg = load_arch("sat-small")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.clock_mhz = 1
 
 
