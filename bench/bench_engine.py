@@ -13,12 +13,12 @@ import time
 
 os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="hwsim-bench-numba-")  # cold cache for the compile figure
 
-from dataflow.lowering import Lowering, lower  # noqa: E402
-from dataflow.sparsity import resolve  # noqa: E402
+from hwsim.dataflow.lowering import Lowering, lower  # noqa: E402
+from hwsim.dataflow.sparsity import resolve  # noqa: E402
 from hwsim.config import load_arch  # noqa: E402
 from hwsim.engine import run_pipeline, run_reference  # noqa: E402
-from hwsim.simulate import build_schedule  # noqa: E402
-from models import zoo  # noqa: E402
+from hwsim.simulation import build_schedule  # noqa: E402
+from hwsim.models import zoo  # noqa: E402
 
 CMD = ["simulate", "--model", "resnet50", "--arch", "sat-vcu1525", "--method", "bdwp", "--nm", "2:8", "--batch", "32",
        "--json"]

@@ -21,8 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from math import prod
 
-from dataflow.ops import GemmOp, Op, Phase, VectorOp
-from dataflow.sparsity import NM, Method
+from hwsim.dataflow.ops import GemmOp, Op, Phase, VectorOp
+from hwsim.dataflow.sparsity import NM, Method
 
 MASTER = 4  # FP32 master weight and momentum (SAT's weight-update engine)
 MASK_BYTES = 1 / 8  # a 1-bit mask per element, saved by clamps and read in their BP

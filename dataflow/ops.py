@@ -6,7 +6,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dataflow.sparsity import NM
+    from hwsim.dataflow.sparsity import NM
 
 
 class Phase(str, Enum):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from enum import Enum
 from math import ceil, log2
 
-from dataflow.ops import Phase
+from hwsim.dataflow.ops import Phase
 
 
 class SparsityError(ValueError):

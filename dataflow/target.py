@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dataflow.sparsity import NM
+    from hwsim.dataflow.sparsity import NM
 
 
 @dataclass(frozen=True)

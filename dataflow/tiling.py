@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from dataflow.ops import GemmOp, VectorOp
-from dataflow.target import ArrayTarget
+from hwsim.dataflow.ops import GemmOp, VectorOp
+from hwsim.dataflow.target import ArrayTarget
 
 CostModel = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """(compute cycles, DRAM bytes, tile count) per candidate -> estimated cycles per candidate."""

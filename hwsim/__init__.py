@@ -3,10 +3,32 @@
     import hwsim
     r = hwsim.simulate("resnet50", "sat-vcu1525", method="bdwp", nm="2:8", batch=32)
     r.cycles, r.seconds, r.energy_j, r.phases, r.ops   # totals, per-phase, per-op DataFrame
-"""
-from hwsim.config import SATConfig, load_arch, preset_names
-from hwsim.errors import ConfigError, HwsimError
-from hwsim.result import Result
-from hwsim.simulate import simulate
 
-__all__ = ["ConfigError", "HwsimError", "Result", "SATConfig", "load_arch", "preset_names", "simulate"]
+``import hwsim`` is light: the public names below load on first use. The workloads, the scheduler and the RTL
+live in ``hwsim.models``, ``hwsim.dataflow`` and ``hwsim.rtl``.
+"""
+from importlib import import_module
+
+_LAZY = {
+    "simulate": "hwsim.simulation",
+    "Result": "hwsim.result",
+    "SATConfig": "hwsim.config",
+    "load_arch": "hwsim.config",
+    "preset_names": "hwsim.config",
+    "ConfigError": "hwsim.errors",
+    "HwsimError": "hwsim.errors",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hwsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -49,7 +49,7 @@ def _add_simulate(sub) -> None:
 
 
 def _run_simulate(args) -> int:
-    from hwsim.simulate import simulate
+    from hwsim.simulation import simulate
 
     if args.top < 0:
         _bad(f"top: {args.top} (expected a number of layers >= 0)", "--top")
@@ -124,7 +124,7 @@ def _add_models(sub) -> None:
 
 
 def _run_models(args) -> int:
-    from models import zoo
+    from hwsim.models import zoo
 
     if args.json:
         print(json.dumps(zoo.names()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from dataflow.ops import GemmOp, Op
+from hwsim.dataflow.ops import GemmOp, Op
 
 COMPONENTS = ("mac", "reg", "sram", "dram", "vector", "select", "static")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from hwsim.config import load_arch
-from hwsim.simulate import simulate
+from hwsim.simulation import simulate
 
 PAPER_BDWP_2_8 = 1.75  # SAT paper (Fang et al., TCAD, arXiv 2309.13015): average BDWP 2:8 speedup over dense
 BATCH = 32  # one batch size for all five workloads; the paper's per-model batches are not public

@@ -1,9 +1,9 @@
 """GraphBuilder: add layers one by one with shapes inferred and checked as you go."""
 
-from models import checks
-from models.errors import ModelError, show
-from models.graph import INPUT, Graph, Layer
-from models.ops import (Activation, Add, Conv2d, Linear, MatMul, Norm, Op, Pool, PosEmbed, Reshape, Shape,
+from hwsim.models import checks
+from hwsim.models.errors import ModelError, show
+from hwsim.models.graph import INPUT, Graph, Layer
+from hwsim.models.ops import (Activation, Add, Conv2d, Linear, MatMul, Norm, Op, Pool, PosEmbed, Reshape, Shape,
                         Slice)
 
 

@@ -3,7 +3,7 @@
 import numbers
 from collections.abc import Sequence
 
-from models.errors import ModelError, show
+from hwsim.models.errors import ModelError, show
 
 Shape = tuple[int, ...]
 

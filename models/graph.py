@@ -4,9 +4,9 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from models import checks
-from models.errors import ModelError, show
-from models.ops import Op, Shape
+from hwsim.models import checks
+from hwsim.models.errors import ModelError, show
+from hwsim.models.ops import Op, Shape
 
 INPUT = "input"
 """The name by which layers refer to the graph input."""

@@ -1,10 +1,10 @@
-"""``models.load``: one entry point for zoo names and YAML graph files."""
+"""``hwsim.models.load``: one entry point for zoo names and YAML graph files."""
 
 import os
 
-from models import yaml_graph, zoo
-from models.errors import ModelError
-from models.graph import Graph
+from hwsim.models import yaml_graph, zoo
+from hwsim.models.errors import ModelError
+from hwsim.models.graph import Graph
 
 SUFFIXES = (".yaml", ".yml")
 

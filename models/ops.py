@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from models import checks
-from models.errors import ModelError, show
+from hwsim.models import checks
+from hwsim.models.errors import ModelError, show
 
 Shape = tuple[int, ...]
 

@@ -13,14 +13,14 @@ Format::
       - {op: reshape, shape: [-1]}
       - {op: linear, out_features: 10}
 
-Each layer has ``op`` (an op kind of ``models.ops``: conv2d, linear, matmul, pool, add, act, norm,
+Each layer has ``op`` (an op kind of ``hwsim.models.ops``: conv2d, linear, matmul, pool, add, act, norm,
 reshape, slice, posembed; or an activation name as a shortcut for ``{op: act, fn: <name>}``), an optional
 ``name``, optional ``inputs`` (a layer name, ``input``, or a list of them) and the op's fields, spelled as
-in ``models.ops`` (``global`` for Pool's ``global_``). ``in_channels`` (conv2d) and ``in_features``
+in ``hwsim.models.ops`` (``global`` for Pool's ``global_``). ``in_channels`` (conv2d) and ``in_features``
 (linear) may be left out: they are taken from the input's shape. Pairs (kernel, stride, padding) take an
 int or a two-int list.
 
-``models.load`` refuses ``resolution``/``classes`` with a file (a file fixes its own shapes) rather
+``hwsim.models.load`` refuses ``resolution``/``classes`` with a file (a file fixes its own shapes) rather
 than ignoring them.
 
 Every problem raises one ModelError line naming the file, the layer (by name, or ``layers[i]`` if unnamed)
@@ -32,11 +32,11 @@ from pathlib import Path
 
 import yaml
 
-from models import checks
-from models.builder import GraphBuilder
-from models.errors import ModelError, show
-from models.graph import Graph
-from models.ops import OPS, Activation, Op
+from hwsim.models import checks
+from hwsim.models.builder import GraphBuilder
+from hwsim.models.errors import ModelError, show
+from hwsim.models.graph import Graph
+from hwsim.models.ops import OPS, Activation, Op
 
 _TOP_KEYS = ("name", "input", "layers", "input_grad")
 _LAYER_KEYS = ("name", "op", "inputs")

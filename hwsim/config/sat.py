@@ -9,8 +9,8 @@ from math import ceil
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictInt, model_validator
 
-from dataflow.sparsity import NM
-from dataflow.target import ArrayTarget
+from hwsim.dataflow.sparsity import NM
+from hwsim.dataflow.target import ArrayTarget
 from hwsim.errors import ConfigError
 
 KIB = 1024

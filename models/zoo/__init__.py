@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from models import checks
-from models.errors import ModelError
-from models.graph import Graph
-from models.zoo import bert, mobilenet, resnet, tiny, vgg, vit
+from hwsim.models import checks
+from hwsim.models.errors import ModelError
+from hwsim.models.graph import Graph
+from hwsim.models.zoo import bert, mobilenet, resnet, tiny, vgg, vit
 
 
 @dataclass(frozen=True)

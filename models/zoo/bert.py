@@ -1,8 +1,8 @@
 """One BERT-base encoder block, the unit a transformer workload repeats."""
 
-from models.builder import GraphBuilder
-from models.graph import Graph
-from models.zoo.transformer import attention, mlp
+from hwsim.models.builder import GraphBuilder
+from hwsim.models.graph import Graph
+from hwsim.models.zoo.transformer import attention, mlp
 
 DIM, HEADS, HIDDEN = 768, 12, 3072
 

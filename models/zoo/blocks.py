@@ -1,6 +1,6 @@
 """Building blocks shared by the zoo's CNNs."""
 
-from models.builder import GraphBuilder
+from hwsim.models.builder import GraphBuilder
 
 
 def conv_bn_act(b: GraphBuilder, x: str, out_channels: int, kernel: int, *, name: str, stride: int = 1,

@@ -1,8 +1,8 @@
 """MobileNetV2 (torchvision layout) with a width multiplier."""
 
-from models.builder import GraphBuilder
-from models.graph import Graph
-from models.zoo.blocks import classifier, conv_bn_act
+from hwsim.models.builder import GraphBuilder
+from hwsim.models.graph import Graph
+from hwsim.models.zoo.blocks import classifier, conv_bn_act
 
 # (expansion t, output channels c, repeats n, first stride s), as in the paper's Table 2
 _SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),

@@ -2,9 +2,9 @@
 
 from collections.abc import Callable
 
-from models.builder import GraphBuilder
-from models.graph import Graph
-from models.zoo.blocks import classifier, conv_bn_act
+from hwsim.models.builder import GraphBuilder
+from hwsim.models.graph import Graph
+from hwsim.models.zoo.blocks import classifier, conv_bn_act
 
 
 def resnet9(resolution: int, classes: int) -> Graph:

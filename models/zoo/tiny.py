@@ -18,10 +18,10 @@ import io
 from dataclasses import dataclass
 from importlib import resources
 
-from models.builder import GraphBuilder
-from models.graph import Graph
-from models.ops import Conv2d
-from models.zoo.blocks import classifier
+from hwsim.models.builder import GraphBuilder
+from hwsim.models.graph import Graph
+from hwsim.models.ops import Conv2d
+from hwsim.models.zoo.blocks import classifier
 
 
 @dataclass(frozen=True)

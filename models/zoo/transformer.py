@@ -1,7 +1,7 @@
 """Transformer sub-blocks on (T, D) token inputs, shared by ViT and BERT."""
 
-from models.builder import GraphBuilder
-from models.errors import ModelError
+from hwsim.models.builder import GraphBuilder
+from hwsim.models.errors import ModelError
 
 
 def attention(b: GraphBuilder, x: str, heads: int, name: str) -> str:

@@ -1,8 +1,8 @@
 """VGG-19 with BatchNorm: the CIFAR variant for small inputs, torchvision's ImageNet head otherwise."""
 
-from models.builder import GraphBuilder
-from models.graph import Graph
-from models.zoo.blocks import classifier, conv_bn_act
+from hwsim.models.builder import GraphBuilder
+from hwsim.models.graph import Graph
+from hwsim.models.zoo.blocks import classifier, conv_bn_act
 
 _STAGES = (2, 2, 4, 4, 4)  # 3x3 convs per stage, each stage followed by a 2x2 maxpool
 _WIDTHS = (64, 128, 256, 512, 512)

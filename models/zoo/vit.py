@@ -1,9 +1,9 @@
 """Vision Transformers: the CIFAR-10 ViT of the SAT experiments, and ViT-Base/16."""
 
-from models.builder import GraphBuilder
-from models.errors import ModelError
-from models.graph import Graph
-from models.zoo.transformer import attention, mlp
+from hwsim.models.builder import GraphBuilder
+from hwsim.models.errors import ModelError
+from hwsim.models.graph import Graph
+from hwsim.models.zoo.transformer import attention, mlp
 
 VIT_CIFAR = ("ViT for CIFAR-10: patch 4 (32x32 -> 64 tokens + class token), dim 512, depth 6, 8 heads, "
              "MLP 2048 (GELU), pre-norm LayerNorm, positional embedding, class-token head, 10 classes")

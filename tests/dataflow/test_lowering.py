@@ -3,10 +3,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataflow.lowering import Lowering, lower
-from dataflow.ops import GemmOp, Phase
-from dataflow.sparsity import NM, Method, SparsityError, resolve
-from models import GraphBuilder
+from hwsim.dataflow.lowering import Lowering, lower
+from hwsim.dataflow.ops import GemmOp, Phase
+from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
+from hwsim.models import GraphBuilder
 
 
 def small_cnn():

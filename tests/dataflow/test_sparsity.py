@@ -2,8 +2,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dataflow.ops import Phase
-from dataflow.sparsity import NM, Method, SparsityError
+from hwsim.dataflow.ops import Phase
+from hwsim.dataflow.sparsity import NM, Method, SparsityError
 
 
 @given(st.text(max_size=12))

@@ -4,12 +4,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataflow.ops import GemmOp, Phase
-from dataflow.sparsity import NM
-from dataflow.target import ArrayTarget
-from dataflow.tiling import (MAX_TILES, Mapping, MappingError, ScheduleTooLarge, candidates, gemm_tiles, map_gemm,
+from hwsim.dataflow.ops import GemmOp, Phase
+from hwsim.dataflow.sparsity import NM
+from hwsim.dataflow.target import ArrayTarget
+from hwsim.dataflow.tiling import (MAX_TILES, Mapping, MappingError, ScheduleTooLarge, candidates, gemm_tiles, map_gemm,
                              vector_tiles)
-from dataflow.ops import VectorOp
+from hwsim.dataflow.ops import VectorOp
 
 
 def target(rows=4, cols=4, mults=2, kib=(8, 8, 4), interleave=True):

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from hwsim.config import load_arch, preset_names
 from hwsim.errors import ConfigError
-from dataflow.sparsity import NM
+from hwsim.dataflow.sparsity import NM
 
 
 def test_presets_ship_and_load():

@@ -108,8 +108,8 @@ def test_kernel_source_equals_reference_without_jit(tmp_path):
 @st.composite
 def random_ops(draw):
     """Random GEMM and vector ops, mapped and tiled for a random small SAT, as simulate() would."""
-    from dataflow.ops import GemmOp, Phase, VectorOp
-    from dataflow.sparsity import NM
+    from hwsim.dataflow.ops import GemmOp, Phase, VectorOp
+    from hwsim.dataflow.sparsity import NM
 
     ops = []
     for i in range(draw(st.integers(1, 4))):
@@ -130,7 +130,7 @@ def random_ops(draw):
 @given(random_ops(), st.booleans())
 def test_numba_equals_reference_on_random_ops(ops, interleave):
     from hwsim.config import load_arch
-    from hwsim.simulate import build_schedule
+    from hwsim.simulation import build_schedule
 
     cfg = load_arch("sat-small")
     args = build_schedule(ops, cfg, interleave).engine_args(cfg)

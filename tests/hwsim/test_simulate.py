@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hwsim
-from dataflow.sparsity import NM
+from hwsim.dataflow.sparsity import NM
 from tests.dataflow.test_lowering import conv_stacks
 
 
@@ -76,7 +76,7 @@ def test_a_bigger_batch_amortizes_the_update():
 
 
 def test_every_model_in_the_zoo_simulates():
-    from models import zoo
+    from hwsim.models import zoo
 
     for name in zoo.names():
         r = hwsim.simulate(name, "sat-vcu1525", "bdwp", "2:8", 1)

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models import ModelError
-from models.ops import (Activation, Add, Conv2d, Linear, MatMul, Norm, Pool, PosEmbed, Reshape, Slice)
+from hwsim.models import ModelError
+from hwsim.models.ops import (Activation, Add, Conv2d, Linear, MatMul, Norm, Pool, PosEmbed, Reshape, Slice)
 
 
 def raises(fragments, fn, *args, **kwargs):

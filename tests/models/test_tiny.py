@@ -2,8 +2,8 @@
 
 import pytest
 
-from models import zoo
-from models.zoo import tiny
+from hwsim.models import zoo
+from hwsim.models.zoo import tiny
 
 # From /work/shared/reference/tiny/README.md: MACs, params, classifier input features
 PUBLISHED = {"mcunet-5fps": (23e6, 0.48e6, 160), "mbv2-w0.35": (17e6, 0.25e6, 112),

@@ -5,10 +5,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import models
-from models import ModelError
-from models.ops import OPS, Activation
-from models.yaml_graph import parse
+from hwsim import models
+from hwsim.models import ModelError
+from hwsim.models.ops import OPS, Activation
+from hwsim.models.yaml_graph import parse
 
 EXAMPLE = """
 name: tiny-cnn
@@ -149,7 +149,7 @@ def test_zoo_graph_round_trips_through_a_file(tmp_path, name):
 
 
 def test_docstring_example_parses():
-    import models.yaml_graph as module
+    import hwsim.models.yaml_graph as module
     doc = module.__doc__
     example = doc[doc.index("    name: tiny-cnn"):doc.index("Each layer")]
     g = parse("\n".join(line[4:].split("#")[0] for line in example.splitlines()))

@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-import models
-from models import ModelError, zoo
+from hwsim import models
+from hwsim.models import ModelError, zoo
 
 # (name, resolution, classes, MACs, params, relative tolerance): torchvision / timm reference counts
 PUBLISHED = [

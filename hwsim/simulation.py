@@ -6,11 +6,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-import models
-from dataflow.lowering import Lowering, lower
-from dataflow.ops import GemmOp, Phase
-from dataflow.sparsity import SparsityError, resolve
-from dataflow.tiling import MappingError, ScheduleTooLarge, gemm_tiles, map_gemm, vector_tiles
+from hwsim import models
+from hwsim.dataflow.lowering import Lowering, lower
+from hwsim.dataflow.ops import GemmOp, Phase
+from hwsim.dataflow.sparsity import SparsityError, resolve
+from hwsim.dataflow.tiling import MappingError, ScheduleTooLarge, gemm_tiles, map_gemm, vector_tiles
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_pipeline, run_reference
