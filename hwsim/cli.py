@@ -21,14 +21,30 @@ def _fail(line: str) -> int:
     return 2
 
 
+def add_arch_options(p, default: str | None = "sat-vcu1525") -> None:
+    """--arch and repeatable --set: every command that takes an architecture takes both."""
+    p.add_argument("--arch", default=default, required=default is None,
+                   help="preset name (see `hwsim presets`) or a spec .yaml file, which may start from "
+                        "`base: PRESET|FILE`" + (" (default: %(default)s)" if default else ""))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="change one field of the arch, e.g. --set array.rows=64 (repeatable; the result's arch "
+                        "name records the change)")
+
+
+def load_arch_args(args):
+    """The SATConfig named by --arch with every --set applied (a bad spec fails here, before any work)."""
+    from hwsim.config import load_arch
+
+    return load_arch(args.arch, args.overrides)
+
+
 def _add_simulate(sub) -> None:
     p = sub.add_parser("simulate", help="simulate one training iteration of a model on an architecture",
                        description="Simulate one training iteration (FF, BP, WU + update) of a model on a SAT "
                                    "configuration, tile by tile, and report cycles, time, energy and DRAM traffic.",
                        epilog=EPILOG)
     p.add_argument("--model", required=True, help="zoo name (see `hwsim models`) or a model .yaml file")
-    p.add_argument("--arch", default="sat-vcu1525", help="preset name (see `hwsim presets`) or a spec .yaml file "
-                                                         "(default: %(default)s)")
+    add_arch_options(p)
     p.add_argument("--method", default="dense", help="dense | srste | bdwp | transposable (default: %(default)s)")
     p.add_argument("--nm", default=None, help="N:M spec for sparse methods, e.g. 2:8")
     p.add_argument("--batch", type=int, default=32, help="batch size (default: %(default)s)")
@@ -42,6 +58,10 @@ def _add_simulate(sub) -> None:
     p.add_argument("--no-interleave", action="store_true", help="pay array fill/drain per block, not per tile")
     p.add_argument("--no-fuse", action="store_true", help="run every activation as its own vector pass")
     p.add_argument("--sparse-ends", action="store_true", help="also make the first layer and classifier N:M")
+    p.add_argument("--baseline", choices=["dense"], default=None,
+                   help="also run the same configuration dense and report speedup and energy saving against it")
+    p.add_argument("--strict-budget", action="store_true",
+                   help="refuse an arch whose resource estimate exceeds its board (default: flag it and run)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--csv", type=Path, default=None, help="also write the per-op table to this CSV file")
     p.add_argument("--top", type=int, default=15, help="layers shown in the table view (default: %(default)s)")
@@ -55,10 +75,11 @@ def _run_simulate(args) -> int:
         _bad(f"top: {args.top} (expected a number of layers >= 0)", "--top")
     if args.csv:
         _check_writable(args.csv, "--csv")
-    res = simulate(args.model, args.arch, args.method, args.nm, args.batch, phases=args.phases,
+    cfg = load_arch_args(args)
+    res = simulate(args.model, cfg, args.method, args.nm, args.batch, phases=args.phases,
                    resolution=args.resolution, classes=args.classes, pregen=not args.no_pregen,
                    interleave=not args.no_interleave, dense_ends=not args.sparse_ends,
-                   fuse=not args.no_fuse)
+                   fuse=not args.no_fuse, baseline=args.baseline, strict_budget=args.strict_budget)
     if args.csv:
         _write(lambda: res.to_csv(args.csv), args.csv, "--csv")
     if args.json:
@@ -96,12 +117,16 @@ def _add_presets(sub) -> None:
     p = sub.add_parser("presets", help="list the architecture presets",
                        description="List the architecture presets shipped with hwsim.", epilog=EPILOG)
     p.add_argument("--json", action="store_true", help="print the presets' full specs as JSON")
+    p.add_argument("--schema", action="store_true", help="print the JSON Schema of the arch spec format")
     p.set_defaults(run=_run_presets)
 
 
 def _run_presets(args) -> int:
-    from hwsim.config import presets
+    from hwsim.config import presets, schema
 
+    if args.schema:
+        print(json.dumps(schema(), indent=2))
+        return 0
     specs = presets()
     if args.json:
         print(json.dumps({name: cfg.model_dump(mode="json") for name, cfg in specs.items()}, indent=2))
@@ -111,7 +136,7 @@ def _run_presets(args) -> int:
         print(f"{name:14s} {a.rows}x{a.cols} PEs x {a.mults_per_pe} mults @ {cfg.clock_mhz:g} MHz, "
               f"DRAM {cfg.dram.bytes_per_second / 1e9:.1f} GB/s sustained "
               f"({cfg.dram.bytes_per_second / cfg.dram.efficiency / 1e9:.1f} peak), "
-              f"N:M groups {list(cfg.selector.group_sizes)}"
+              f"N:M groups {list(cfg.selector.group_sizes)}, on {cfg.board.name}"
               f"  - {cfg.description}")
     return 0
 
@@ -145,24 +170,23 @@ def _add_demo(sub) -> None:
                        epilog=EPILOG)
     p.add_argument("--out", type=Path, default=Path("reports/sat_paper"), help="output folder "
                                                                               "(default: %(default)s)")
-    p.add_argument("--arch", default="sat-vcu1525", help="preset or spec file (default: %(default)s)")
+    add_arch_options(p)
     p.add_argument("--batch", type=int, default=None, help="override the per-workload batch size")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(args) -> int:
-    from hwsim.config import load_arch
     from hwsim.paper import run_paper_comparison
 
-    load_arch(args.arch)  # a bad spec fails before any work
+    cfg = load_arch_args(args)  # a bad spec fails before any work
     if args.batch is not None and args.batch < 1:
         _bad(f"batch: {args.batch} (expected a positive integer)", "--batch")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         _bad(f"out: cannot create folder {str(args.out)!r}: {exc.strerror or exc}", "--out")
-    summary = run_paper_comparison(args.out, arch=args.arch, batch=args.batch, progress=not args.quiet)
+    summary = run_paper_comparison(args.out, arch=cfg, batch=args.batch, progress=not args.quiet)
     print(summary)
     return 0
 

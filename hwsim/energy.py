@@ -39,5 +39,5 @@ def op_energy(op: Op, cfg, dram_bytes: int, cycles: int, select_cycles: int) -> 
         "select": select * e.select_pj,
     }
     joules = {key: val * 1e-12 for key, val in pj.items()}
-    joules["static"] = e.static_w * cycles / cfg.clock_hz
+    joules["static"] = cfg.static_w * cycles / cfg.clock_hz
     return joules

@@ -84,7 +84,7 @@ def sensitivity(arch, batch: int | None = None, progress: bool = True) -> pd.Dat
                           for w in WORKLOADS)
     b = batch or BATCH
     cfg = load_arch(arch)
-    quarter_vector = cfg.model_copy(update={"vector": cfg.vector.model_copy(update={"lanes": cfg.vector.lanes // 4})})
+    quarter_vector = cfg.derive({"vector.lanes": cfg.vector.lanes // 4})
     variants = [
         ("as shipped", {}),
         (f"vector engine with {cfg.vector.lanes // 4} lanes instead of {cfg.vector.lanes}", {"arch": quarter_vector}),

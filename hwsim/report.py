@@ -11,6 +11,7 @@ def summary_text(res: Result, top: int = 15) -> str:
         f"{res.model} on {res.arch}, {res.method}{nm}, batch {res.batch}",
         f"  {res.cycles:,} cycles = {res.seconds * 1e3:.3f} ms   energy {res.energy_j:.4g} J   "
         f"DRAM {res.dram_bytes / 1e6:,.1f} MB   MACs {res.macs / 1e9:,.2f} G",
+        *_extras(res),
         "",
         f"  {'phase':6s} {'cycles':>15s} {'share':>7s} {'ms':>10s} {'energy J':>10s} {'DRAM MB':>10s}",
     ]
@@ -29,3 +30,19 @@ def summary_text(res: Result, top: int = 15) -> str:
     if len(by_layer) > top:
         lines.append(f"  ... {len(by_layer) - top} more layers (--top N to show more, --csv FILE for every op)")
     return "\n".join(lines)
+
+
+def _extras(res: Result) -> list[str]:
+    """Baseline comparison and board budget, when the result has them."""
+    lines = []
+    if res.baseline:
+        lines.append(f"  vs dense on the same arch: speedup {res.speedup:.2f}x, energy saving {res.energy_saving:.1%}")
+    r = res.resources
+    if r:
+        use = ", ".join(f"{k.upper()} {r[f'{k}_util']:.0%}" for k in ("dsp", "lut", "ff", "bram", "uram")
+                        if f"{k}_util" in r)
+        flag = "" if r["fits_board"] else "   OVER BUDGET (estimate)"
+        lines.append(f"  board use (estimate): {use}{flag}")
+    if res.arch_base:
+        lines.append(f"  arch derived from {res.arch_base}")
+    return lines

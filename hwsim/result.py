@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +24,26 @@ class Result:
     clock_hz: float
     ops: pd.DataFrame = field(repr=False)
     options: dict = field(default_factory=dict)
+    resources: dict = field(default_factory=dict)   # the arch's resource estimate (hwsim.resources)
+    arch_base: str | None = None                    # the preset/file `arch` was derived from, if any
+    baseline: dict | None = None                    # the dense run of the same configuration, if asked for
+
+    def with_baseline(self, base: Result) -> Result:
+        """This result with `speedup` and `energy_saving` against `base` (the same configuration run dense)."""
+        info = {"method": base.method, "cycles": base.cycles, "seconds": base.seconds, "energy_j": base.energy_j,
+                "dram_bytes": base.dram_bytes, "speedup": base.cycles / self.cycles,
+                "energy_saving": 1 - self.energy_j / base.energy_j}
+        return replace(self, baseline=info)
+
+    @property
+    def speedup(self) -> float | None:
+        """Baseline cycles over these cycles (None without a baseline)."""
+        return self.baseline["speedup"] if self.baseline else None
+
+    @property
+    def energy_saving(self) -> float | None:
+        """1 - energy / baseline energy (None without a baseline)."""
+        return self.baseline["energy_saving"] if self.baseline else None
 
     @property
     def cycles(self) -> int:
@@ -63,11 +83,13 @@ class Result:
         """The JSON object of DESIGN.md's `hwsim simulate --json` contract."""
         layers = json.loads(self.ops.drop(columns=[f"e_{c}" for c in COMPONENTS]).to_json(orient="records"))
         return {
-            "model": self.model, "arch": self.arch, "method": self.method, "nm": self.nm, "batch": self.batch,
+            "model": self.model, "arch": self.arch, "arch_base": self.arch_base, "method": self.method, "nm": self.nm,
+            "batch": self.batch,
             "cycles": self.cycles, "seconds": self.seconds, "energy_j": self.energy_j,
             "dram_bytes": self.dram_bytes, "macs": self.macs, "clock_hz": self.clock_hz,
             "energy_breakdown_j": self.energy_breakdown, "options": self.options,
-            "phases": self.phases, "layers": layers,
+            "phases": self.phases, "resources": self.resources, "baseline": self.baseline,
+            "speedup": self.speedup, "energy_saving": self.energy_saving, "layers": layers,
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -35,16 +35,27 @@ class RooflineCost:
 
 def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
              resolution: int | None = None, classes: int | None = None, pregen: bool = True,
-             interleave: bool = True, dense_ends: bool = True, fuse: bool = True, engine: str = "numba") -> Result:
+             interleave: bool = True, dense_ends: bool = True, fuse: bool = True, engine: str = "numba",
+             baseline: str | None = None, strict_budget: bool = False) -> Result:
     """Simulate one iteration of `model` (zoo name, YAML file or Graph) on `arch` (preset, YAML file or SATConfig).
 
     method: dense | srste | bdwp | transposable, with `nm` like "2:8" for the sparse ones.
     phases: subset of ("ff", "bp", "wu"); ("ff",) simulates inference. pregen: pre-generate N:M weights
     during the update (else the selector runs as weights load). interleave: interleave mapping (fill/drain
     once per tile). dense_ends: keep the first layer and the classifier dense. fuse: fold activations into
-    the pass that produces their input (see dataflow.lowering).
+    the pass that produces their input (see hwsim.dataflow.lowering). baseline: "dense" also runs the same
+    configuration dense and reports `speedup` and `energy_saving` against it. strict_budget: refuse a
+    configuration whose resource estimate exceeds its board (otherwise it is flagged in `resources`).
     """
+    if baseline not in (None, "dense"):
+        raise HwsimError(f"baseline: {baseline!r} (expected 'dense' or None)", "--baseline")
     cfg = load_arch(arch)
+    if not isinstance(strict_budget, bool):
+        raise TypeError(f"strict_budget: {strict_budget!r} (expected True or False)")
+    if strict_budget and not cfg.resources.fits:
+        raise HwsimError(f"arch: {cfg.name} needs {', '.join(cfg.resources.over)} on {cfg.board.name} (expected a "
+                         "configuration within the board's budget; drop --strict-budget to simulate anyway)",
+                         "--strict-budget")
     graph = _graph(model, resolution, classes)
     try:
         meth, spec = resolve(method, nm)
@@ -67,7 +78,14 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     table = _table(ops, sched, cycles, busy, stall, cfg)
     options = {"phases": [p.value for p in Phase if p in phase_set], "pregen": pregen, "interleave": interleave,
                "dense_ends": dense_ends, "fuse": fuse, "input_shape": list(graph.input_shape)}
-    return Result(graph.name, cfg.name, meth.value, str(spec) if spec else None, batch, cfg.clock_hz, table, options)
+    res = Result(graph.name, cfg.name, meth.value, str(spec) if spec else None, batch, cfg.clock_hz, table, options,
+                 resources=cfg.resources.to_dict(), arch_base=cfg.derived_from or None)
+    if baseline == "dense":
+        base = res if meth.value == "dense" else simulate(
+            graph, cfg, "dense", None, batch, phases=phases, pregen=pregen, interleave=interleave,
+            dense_ends=dense_ends, fuse=fuse, engine=engine)
+        res = res.with_baseline(base)
+    return res
 
 
 @dataclass(frozen=True)

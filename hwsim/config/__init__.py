@@ -1,16 +1,22 @@
-"""Architecture specs: load a preset by name or a YAML file, with one-line errors naming the bad field."""
+"""Architecture specs: presets by name, YAML files (optionally `base:` + changes), `--set` overrides.
+
+Every failure is a one-line ConfigError naming the field, the value and what was expected.
+"""
 from __future__ import annotations
 
+import errno
 from importlib import resources
 from pathlib import Path
+from typing import Any, Iterable
 
 import yaml
-from pydantic import ValidationError
 
-from hwsim.config.sat import SATConfig
+from hwsim.config.sat import SATConfig, validate
 from hwsim.errors import ConfigError
 
-__all__ = ["SATConfig", "load_arch", "preset_names", "presets"]
+__all__ = ["SATConfig", "load_arch", "parse_set", "preset_names", "presets", "schema"]
+
+MAX_BASE_DEPTH = 8  # base: chains deeper than this are refused (and catch cycles)
 
 
 def preset_names() -> list[str]:
@@ -22,61 +28,129 @@ def presets() -> dict[str, SATConfig]:
     return {name: load_arch(name) for name in preset_names()}
 
 
-def load_arch(spec: str | Path | SATConfig) -> SATConfig:
-    """A preset name, a path to a YAML spec, or a config passed through."""
+def schema() -> dict:
+    """JSON Schema of the arch spec format, from the config model (plus the file-only `base:` key)."""
+    out = SATConfig.model_json_schema()
+    out["properties"]["base"] = {"type": "string", "description": "a preset name or a spec file (relative to this "
+                                 "file) that this spec starts from; then give only the fields that change"}
+    out["title"] = "hwsim SAT architecture spec (version 1)"
+    return out
+
+
+def load_arch(spec: str | Path | SATConfig, overrides: Iterable[str] | dict | None = None) -> SATConfig:
+    """A preset name, a path to a YAML spec, or a config passed through; then `overrides` applied.
+
+    overrides: command-line style "array.rows=64" strings, or a {"array.rows": 64} dict.
+    """
+    cfg = _load(spec, depth=0)
+    if overrides:
+        changes = overrides if isinstance(overrides, dict) else dict(parse_set(s) for s in overrides)
+        cfg = cfg.derive(changes)
+    return cfg
+
+
+def parse_set(text: str) -> tuple[str, Any]:
+    """'array.rows=64' -> ('array.rows', 64): the value is read as a YAML scalar or list, like in a spec file."""
+    if not isinstance(text, str) or "=" not in text:
+        raise ConfigError(f"set: {text!r} (expected PATH=VALUE, e.g. array.rows=64)", "--set")
+    path, _, raw = text.partition("=")
+    path = path.strip()
+    if len(raw) > 1000:
+        raise ConfigError(f"set: value for {path} is {len(raw)} characters long (expected a short value)", "--set")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def _load(spec, depth: int, relative_to: Path | None = None) -> SATConfig:
     if isinstance(spec, SATConfig):
         return spec
+    if not isinstance(spec, (str, Path)):
+        raise TypeError(f"arch: {type(spec).__name__} (expected a preset name, a path or a SATConfig)")
     text_spec = str(spec)
     if text_spec in preset_names():
-        return _parse(resources.files("hwsim.presets").joinpath(f"{text_spec}.yaml").read_text(), f"preset {text_spec}")
+        text = resources.files("hwsim.presets").joinpath(f"{text_spec}.yaml").read_text()
+        return _parse(text, f"preset {text_spec}", None, depth)
     path = Path(text_spec)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return _parse(_read(path), str(path))
-    raise ConfigError(f"arch: unknown preset {text_spec!r} (expected one of: {', '.join(preset_names())}, "
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to / path
+    if path.suffix in (".yaml", ".yml") or _exists(path):
+        return _parse(_read(path), str(path), path.parent, depth)
+    raise ConfigError(f"arch: unknown preset {_clip(text_spec)!r} (expected one of: {', '.join(preset_names())}, "
                       "or a path to a .yaml spec)", "--arch")
 
 
-def _read(path: Path) -> str:
-    if path.is_dir():
-        raise ConfigError(f"arch: {str(path)!r} is a directory (expected a .yaml spec file)", "--arch")
+def _exists(path: Path) -> bool:
     try:
+        return path.exists()
+    except OSError:  # a name too long for the file system, say: not a file we can read
+        return False
+
+
+def _clip(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def _read(path: Path) -> str:
+    shown = _clip(str(path))
+    try:
+        if path.is_dir():
+            raise ConfigError(f"arch: {shown!r} is a directory (expected a .yaml spec file)", "--arch")
+        if path.stat().st_size > 1_000_000:
+            raise ConfigError(f"arch: {shown!r} is {path.stat().st_size:,} bytes (expected a spec under 1 MB)",
+                              "--arch")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"arch: file {str(path)!r} not found", "--arch") from None
+        raise ConfigError(f"arch: file {shown!r} not found", "--arch") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"arch: {str(path)!r} is not UTF-8 text (expected a YAML spec)", "--arch") from None
+        raise ConfigError(f"arch: {shown!r} is not UTF-8 text (expected a YAML spec)", "--arch") from None
     except OSError as exc:
-        raise ConfigError(f"arch: cannot read {str(path)!r}: {exc.strerror or exc}", "--arch") from None
+        reason = "file name too long" if exc.errno == errno.ENAMETOOLONG else (exc.strerror or str(exc))
+        raise ConfigError(f"arch: cannot read {shown!r}: {reason}", "--arch") from None
 
 
-def _parse(text: str, where: str) -> SATConfig:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"invalid YAML{line}: {problem}", where) from None
+def _parse(text: str, where: str, folder: Path | None, depth: int) -> SATConfig:
+    data = _yaml(text, where)
     if not isinstance(data, dict):
         raise ConfigError(f"spec: {type(data).__name__} at top level (expected a mapping with version:, name:, ...)",
                           where)
     if "version" not in data:
         raise ConfigError("version: missing (expected version: 1)", where)
+    if "base" not in data:
+        return validate(data, where)
+    base_name = data.pop("base")
+    if not isinstance(base_name, str) or not base_name:
+        raise ConfigError(f"base: {base_name!r} (expected a preset name or a spec file path)", where)
+    if depth >= MAX_BASE_DEPTH:
+        raise ConfigError(f"base: {base_name!r} is {depth} levels deep (expected at most {MAX_BASE_DEPTH}; "
+                          "a cycle of base: files?)", where)
+    base = _load(base_name, depth + 1, folder)
+    version = data.pop("version")
+    if version != base.version:
+        raise ConfigError(f"version: {version!r} (expected {base.version}, the version of base {base_name!r})", where)
+    name = data.pop("name", None)
+    changes = dict(_flatten(data))
     try:
-        return SATConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_one_line(exc), where) from None
+        return base.derive(changes, name=name)
+    except ConfigError as exc:
+        raise ConfigError(exc.what, where) from None
 
 
-def _one_line(exc: ValidationError) -> str:
-    """The first pydantic error as 'field.path: value (expected ...)'."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"]
-    if err["type"] == "value_error":  # our own check: its message already names field and value
-        return msg.removeprefix("Value error, ")
-    if err["type"] == "missing":
-        return f"{loc}: missing (expected a value)"
-    if err["type"] == "extra_forbidden":
-        return f"{loc}: unknown field (check the spelling against a preset: hwsim presets --json)"
-    return f"{loc}: {err.get('input')!r} ({msg[0].lower() + msg[1:]})"
+def _flatten(data: dict, prefix: str = ""):
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, path + ".")
+        else:
+            yield path, value
+
+
+def _yaml(text: str, where: str):
+    from hwsim.models.yamlsafe import YamlError, load_yaml
+
+    try:
+        return load_yaml(text)
+    except YamlError as exc:
+        raise ConfigError(str(exc), where) from None

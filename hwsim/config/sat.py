@@ -1,48 +1,57 @@
 """SATConfig: one frozen, validated description of the SAT accelerator.
 
 Everything else is derived from it: the scheduler's view of the target (`target`), the engine's DRAM
-rate (`dram_bytes_per_cycle`), and (next) the RTL parameters. Loaded from YAML specs with `version: 1`.
+rate (`dram_bytes_per_cycle`), the resource estimate and static power (`resources`, `static_w`), and the RTL
+parameters. Loaded from YAML specs with `version: 1`; `derive` makes a validated variant whose name says so.
+
+Every field is strictly typed (a YAML `true` or `"32"` is not an integer) and bounded to a physically sensible
+range, so a typo fails at load time with the field, the value and the range instead of running silently.
 """
 from __future__ import annotations
 
+from functools import cached_property
 from math import ceil
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from hwsim.dataflow.sparsity import NM
 from hwsim.dataflow.target import ArrayTarget
 from hwsim.errors import ConfigError
 
 KIB = 1024
+MAX_KIB = 1 << 24  # 16 GiB: more on-chip SRAM than any FPGA or accelerator die holds
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class ArraySpec(_Frozen):
-    """The sparse tensor engine: rows x cols PEs, each with `mults_per_pe` FP16 multipliers."""
+    """The sparse tensor engine: rows x cols PEs, each with `mults_per_pe` multipliers."""
 
-    rows: PositiveInt
-    cols: PositiveInt
-    mults_per_pe: PositiveInt
-    pipeline_depth: PositiveInt = Field(description="PE latency from operand in to accumulated result")
+    rows: int = Field(ge=1, le=4096, description="PE rows (output rows of an OS tile)")
+    cols: int = Field(ge=1, le=4096, description="PE columns")
+    mults_per_pe: int = Field(ge=1, le=64, description="multipliers per PE: the dense k step per cycle")
+    pipeline_depth: int = Field(ge=1, le=256, description="PE latency from operand in to accumulated result")
 
 
 class BufferSpec(_Frozen):
-    """On-chip buffers, each double-buffered: A (activations), B (weights), C (partial sums/outputs)."""
+    """On-chip buffers, each double-buffered (the size is the total of both halves)."""
 
-    a_kib: PositiveInt
-    b_kib: PositiveInt
-    c_kib: PositiveInt
+    a_kib: int = Field(ge=1, le=MAX_KIB, description="activation (A operand) buffer, KiB")
+    b_kib: int = Field(ge=1, le=MAX_KIB, description="weight (B operand) buffer, KiB")
+    c_kib: int = Field(ge=1, le=MAX_KIB, description="partial-sum/output (C) buffer, KiB")
 
 
 class DramSpec(_Frozen):
-    channels: PositiveInt
-    mega_transfers: PositiveInt = Field(description="MT/s per channel, e.g. 2400 for DDR4-2400")
-    bus_bits: PositiveInt
+    """Off-chip memory: peak rate from channels x transfers x bus width, derated by `efficiency`."""
+
+    channels: int = Field(ge=1, le=64, description="independent DRAM channels")
+    mega_transfers: int = Field(ge=100, le=20_000, description="MT/s per channel, e.g. 2400 for DDR4-2400")
+    bus_bits: int = Field(ge=8, le=8192, description="data bits per channel (HBM pseudo-channels up to 1024+)")
     efficiency: float = Field(ge=0.01, le=1, description="sustained fraction of peak bandwidth")
-    latency_ns: float = Field(ge=0, le=1e6)
+    latency_ns: float = Field(ge=0, le=1e5, description="request-to-first-data latency, charged per transfer")
 
     @property
     def bytes_per_second(self) -> float:
@@ -52,41 +61,59 @@ class DramSpec(_Frozen):
 class VectorSpec(_Frozen):
     """Weight-update vector engine: FP32 lanes for the optimizer and the non-GEMM layers."""
 
-    lanes: PositiveInt
-    latency: int = Field(ge=0)
+    lanes: int = Field(ge=1, le=65_536, description="FP32 lanes, one element op per lane per cycle")
+    latency: int = Field(ge=0, le=10_000, description="pipeline latency in cycles, paid once per pass")
 
 
 class SelectorSpec(_Frozen):
     """Sparse online reduction engine (SORE): lanes pick the top N of each group of M, M cycles per group."""
 
-    lanes: PositiveInt
-    group_sizes: tuple[int, ...] = Field(min_length=1)
+    lanes: int = Field(ge=1, le=65_536, description="parallel top-N-of-M lanes, one weight per lane per cycle")
+    group_sizes: tuple[StrictInt, ...] = Field(min_length=1, max_length=16, strict=False,
+                                               description="N:M group sizes M that the selector and PEs support")
 
 
 class PrecisionSpec(_Frozen):
-    operand_bytes: PositiveInt = 2
-    acc_bytes: PositiveInt = 4
+    operand_bytes: int = Field(2, ge=1, le=8, description="bytes per activation/weight/gradient operand")
+    acc_bytes: int = Field(4, ge=1, le=16, description="bytes per accumulator / partial sum")
 
 
 class EnergySpec(_Frozen):
-    """Energy per action in pJ (and static power in W); defaults cited in the preset files."""
+    """Energy per action in pJ; defaults cited in the preset files."""
 
-    mac_pj: float = Field(ge=0)
-    vector_op_pj: float = Field(ge=0)
-    select_pj: float = Field(ge=0)
-    reg_byte_pj: float = Field(ge=0)
-    sram_byte_pj: float = Field(ge=0)
-    dram_byte_pj: float = Field(ge=0)
-    static_w: float = Field(ge=0)
+    mac_pj: float = Field(ge=0, le=1e4, description="one multiply-accumulate")
+    vector_op_pj: float = Field(ge=0, le=1e4, description="one vector-engine element op")
+    select_pj: float = Field(ge=0, le=1e4, description="one selector element visit")
+    reg_byte_pj: float = Field(ge=0, le=1e4, description="one pipeline-register byte")
+    sram_byte_pj: float = Field(ge=0, le=1e4, description="one on-chip buffer byte read or written")
+    dram_byte_pj: float = Field(ge=0, le=1e5, description="one DRAM byte")
+    clock_ff_fj: float = Field(0.0, ge=0, le=1e4, description="clock-tree energy per flip-flop per cycle, fJ "
+                                                              "(activity-independent, charged as static)")
+
+
+class BoardSpec(_Frozen):
+    """The device a configuration is built on: its resource budget and its leakage."""
+
+    name: str = Field(min_length=1, max_length=80, description="board and device, e.g. VCU1525 (XCVU9P)")
+    dsp: int = Field(ge=0, le=1_000_000, description="DSP slices (hard multipliers)")
+    lut: int = Field(ge=0, le=100_000_000, description="6-input LUTs")
+    ff: int = Field(ge=0, le=200_000_000, description="flip-flops")
+    bram: int = Field(ge=0, le=1_000_000, description="block RAMs")
+    bram_kib: float = Field(ge=0.5, le=1024, description="usable KiB per block RAM")
+    uram: int = Field(0, ge=0, le=1_000_000, description="UltraRAM blocks (0 if the device has none)")
+    uram_kib: float = Field(32, ge=1, le=4096, description="usable KiB per UltraRAM block")
+    static_w: float = Field(ge=0, le=1000, description="device leakage power at nominal temperature, W")
 
 
 class SATConfig(_Frozen):
     """The SAT accelerator. Derived quantities are properties; see presets/*.yaml for the reasons."""
 
-    version: StrictInt = Field(ge=1, le=1)
-    name: str
-    description: str = ""
-    clock_mhz: float = Field(ge=1, le=10_000)
+    version: int = Field(ge=1, le=1, description="spec format version (1)")
+    name: str = Field(min_length=1, max_length=400, description="configuration name, shown in every result")
+    description: str = Field("", max_length=2000)
+    derived_from: str = Field("", max_length=400, description="the preset or file this config was derived from "
+                                                              "(set by derive/base:, not written by hand)")
+    clock_mhz: float = Field(ge=1, le=10_000, description="core clock, MHz")
     array: ArraySpec
     buffers: BufferSpec
     dram: DramSpec
@@ -94,12 +121,13 @@ class SATConfig(_Frozen):
     selector: SelectorSpec
     precision: PrecisionSpec = PrecisionSpec()
     energy: EnergySpec
+    board: BoardSpec
 
     @model_validator(mode="after")
     def _check(self) -> SATConfig:
         for m in self.selector.group_sizes:
-            if m < 2:
-                raise ValueError(f"selector.group_sizes: {m} (expected group sizes M >= 2)")
+            if not 2 <= m <= 64:
+                raise ValueError(f"selector.group_sizes: {m} (expected group sizes M from 2 to 64)")
         # The smallest tile the mapper may choose must fit each buffer twice (double buffering).
         eb, acc = self.precision.operand_bytes, self.precision.acc_bytes
         k_max = self.array.mults_per_pe * max(self.selector.group_sizes)
@@ -115,6 +143,30 @@ class SATConfig(_Frozen):
                                  f"(expected >= {ceil(nbytes / KIB)} KiB for a {self.array.rows}x{self.array.cols} "
                                  f"array at k step {k_max})")
         return self
+
+    def derive(self, changes: dict[str, Any], name: str | None = None) -> SATConfig:
+        """A validated copy with `changes` ({"array.rows": 64, ...}) applied; its name records them.
+
+        Raises ConfigError naming the path, the value and what was expected. Values keep their types:
+        `{"array.rows": "64"}` is refused like `rows: "64"` in a file (use `parse_set` for command-line text).
+        """
+        if not isinstance(changes, dict):
+            raise TypeError(f"changes: {type(changes).__name__} (expected a dict of 'section.field' -> value)")
+        data = self.model_dump()
+        for path, value in changes.items():
+            _assign(data, path, value)
+        if not changes:
+            return self
+        label = ",".join(f"{p}={_show(v)}" for p, v in sorted(changes.items()) if p not in ("name", "description"))
+        data["name"] = name or changes.get("name") or (f"{self.name}[{label}]" if label else self.name)
+        if "description" not in changes:
+            data["description"] = f"{self.description} (derived: {label})" if label else self.description
+        data["derived_from"] = self.derived_from or self.name
+        return validate(data, f"derived from {self.name}")
+
+    @property
+    def is_derived(self) -> bool:
+        return bool(self.derived_from)
 
     @property
     def peak_macs_per_cycle(self) -> int:
@@ -137,6 +189,19 @@ class SATConfig(_Frozen):
         """Skewed fill plus drain of one block through the systolic array."""
         return self.array.rows + self.array.cols + self.array.pipeline_depth
 
+    @cached_property
+    def resources(self):
+        """Estimated DSP/LUT/FF/BRAM/URAM use on `board` (see hwsim.resources for each rule)."""
+        from hwsim.resources import estimate
+
+        return estimate(self)
+
+    @cached_property
+    def static_w(self) -> float:
+        """Activity-independent power: the device's leakage plus the clock tree of the registers this
+        configuration uses (so a bigger array costs more even when idle)."""
+        return self.board.static_w + self.resources.ff * self.energy.clock_ff_fj * 1e-15 * self.clock_hz
+
     @property
     def target(self) -> ArrayTarget:
         """What the scheduler needs to know about this accelerator."""
@@ -158,3 +223,52 @@ class SATConfig(_Frozen):
             raise ConfigError(f"nm: {nm} keeps N={nm.keep}, which does not divide the {self.array.mults_per_pe} "
                               f"multipliers per PE of {self.name} (expected N dividing {self.array.mults_per_pe})",
                               "--nm")
+
+
+def validate(data: dict, where: str) -> SATConfig:
+    """Build a SATConfig from plain data, or raise a one-line ConfigError naming the first bad field."""
+    try:
+        return SATConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(one_line(exc), where) from None
+
+
+def one_line(exc: ValidationError) -> str:
+    """The first pydantic error as 'field.path: value (expected ...)'."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"]
+    if err["type"] == "value_error":  # our own check: its message already names field and value
+        return msg.removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return f"{loc}: missing (expected a value)"
+    if err["type"] == "extra_forbidden":
+        return f"{loc}: unknown field (check the spelling against a preset: hwsim presets --json)"
+    return f"{loc}: {_show(err.get('input'))} ({msg[0].lower() + msg[1:]})"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _assign(data: dict, path: Any, value: Any) -> None:
+    """Set data[a][b] for path 'a.b', refusing paths that are not fields of the spec."""
+    if not isinstance(path, str) or not path:
+        raise ConfigError(f"set: {_show(path)} (expected a 'section.field' path string)", "derive")
+    if path in ("version", "derived_from"):
+        raise ConfigError(f"{path}: cannot be set (expected a field of the spec, e.g. array.rows)", "derive")
+    parts = path.split(".")
+    node = data
+    for i, part in enumerate(parts):
+        here = ".".join(parts[:i + 1])
+        if not isinstance(node, dict) or part not in node:
+            known = ", ".join(sorted(node)) if isinstance(node, dict) else "nothing (a value, not a section)"
+            raise ConfigError(f"{here}: unknown field (expected one of: {known})", "derive")
+        if i == len(parts) - 1:
+            if isinstance(node[part], dict) and not isinstance(value, dict):
+                raise ConfigError(f"{here}: is a section (expected a field such as {here}.{next(iter(node[part]))})",
+                                  "derive")
+            node[part] = value
+        else:
+            node = node[part]

@@ -144,3 +144,42 @@ def test_cli_exit_code_from_a_real_process():
     proc = subprocess.run([sys.executable, "-m", "hwsim.cli", "simulate", "--model", "resnet9", "--nm", "5:4",
                            "--method", "bdwp"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.count("\n") == 1
+
+
+def test_set_overrides_equal_a_base_file(capsys, tmp_path):
+    """--set and `base:` + the changed fields give the same result, and the arch says it is derived."""
+    spec = tmp_path / "wide.yaml"
+    spec.write_text("version: 1\nbase: sat-vcu1525\narray: {rows: 64, cols: 16}\n")
+    common = ("simulate", "--model", "resnet9", "--method", "bdwp", "--nm", "2:8", "--batch", "4", "--json")
+    _, by_set, _ = run(capsys, *common, "--arch", "sat-vcu1525", "--set", "array.rows=64", "--set", "array.cols=16")
+    _, by_file, _ = run(capsys, *common, "--arch", str(spec))
+    assert json.loads(by_set) == json.loads(by_file)
+    res = json.loads(by_set)
+    assert res["arch"] == "sat-vcu1525[array.cols=16,array.rows=64]" and res["arch_base"] == "sat-vcu1525"
+    _, plain, _ = run(capsys, *common)
+    assert json.loads(plain)["cycles"] != res["cycles"] and json.loads(plain)["arch_base"] is None
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (("--set", "array.rows"), "set: 'array.rows' (expected PATH=VALUE"),
+    (("--set", "array.rowz=4"), "array.rowz: unknown field"),
+    (("--set", "array.rows=true"), "array.rows: True (input should be a valid integer)"),
+    (("--set", "buffers.a_kib=1"), "buffers.a_kib: 1 KiB is smaller than one double-buffered tile"),
+    (("--set", "array.rows=128", "--set", "array.cols=128", "--strict-budget"), "needs dsp 66,304/6,840"),
+])
+def test_bad_set_is_one_line(capsys, argv, expect):
+    code, out, err = run(capsys, "simulate", "--model", "resnet9", "--batch", "2", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and expect in err
+
+
+def test_baseline_and_resources_in_json(capsys):
+    _, out, _ = run(capsys, "simulate", "--model", "resnet9", "--arch", "sat-small", "--method", "bdwp", "--nm",
+                    "2:8", "--batch", "2", "--baseline", "dense", "--json")
+    res = json.loads(out)
+    assert res["speedup"] == pytest.approx(res["baseline"]["cycles"] / res["cycles"]) and res["speedup"] > 1
+    assert res["resources"]["fits_board"] is True and res["resources"]["dsp"] == 44
+
+
+def test_presets_schema(capsys):
+    code, out, _ = run(capsys, "presets", "--schema")
+    assert code == 0 and json.loads(out)["properties"]["array"]["$ref"] == "#/$defs/ArraySpec"

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 import yaml
 from pydantic import ValidationError
 
-from hwsim.config import load_arch, preset_names
+from hwsim.config import load_arch, parse_set, preset_names, schema
 from hwsim.errors import ConfigError
 from hwsim.dataflow.sparsity import NM
 
@@ -99,3 +99,111 @@ def _with_field(field, text):
     except yaml.YAMLError:
         data[field] = text
     return yaml.safe_dump(data)
+
+
+# --- strict types and bounds -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mutate,expect", [
+    (lambda d: d["array"].update(rows=True), r"array.rows: True \(input should be a valid integer"),
+    (lambda d: d["buffers"].update(a_kib="4096"), r"buffers.a_kib: '4096' \(input should be a valid integer"),
+    (lambda d: d["buffers"].update(a_kib=10**15), r"buffers.a_kib: 1000000000000000 \(input should be less"),
+    (lambda d: d["array"].update(rows=10**20), r"array.rows: 100000000000000000000 \(input should be less"),
+    (lambda d: d.update(clock_mhz="200"), r"clock_mhz: '200' \(input should be a valid number"),
+    (lambda d: d["selector"].update(group_sizes=[4, True]), r"selector.group_sizes.1: True"),
+    (lambda d: d["dram"].update(latency_ns=1e300), r"dram.latency_ns: 1e\+300"),
+    (lambda d: d["board"].update(dsp=-1), r"board.dsp: -1"),
+    (lambda d: d.pop("board"), r"board: missing"),
+])
+def test_strict_types_and_bounds(tmp_path, mutate, expect):
+    with pytest.raises(ConfigError, match=expect):
+        load_arch(_spec(tmp_path, mutate))
+
+
+def test_integer_valued_float_fields_take_integers(tmp_path):
+    cfg = load_arch(_spec(tmp_path, lambda d: d.update(clock_mhz=150)))
+    assert cfg.clock_mhz == 150.0
+
+
+# --- derived configs: Python, --set, base: -----------------------------------------------------------------------
+
+def test_derive_validates_and_names_the_change():
+    cfg = load_arch("sat-vcu1525")
+    d = cfg.derive({"array.rows": 64, "array.cols": 16})
+    assert (d.array.rows, d.array.cols) == (64, 16)
+    assert d.name == "sat-vcu1525[array.cols=16,array.rows=64]" and d.derived_from == "sat-vcu1525"
+    assert cfg.array.rows == 32  # the original is untouched
+    assert d.derive({"vector.lanes": 64}).derived_from == "sat-vcu1525"  # provenance is the first ancestor
+    with pytest.raises(ConfigError, match="buffers.a_kib: 1 KiB is smaller than one double-buffered tile"):
+        cfg.derive({"buffers.a_kib": 1})
+    with pytest.raises(ConfigError, match=r"array.rowz: unknown field \(expected one of: cols, mults_per_pe"):
+        cfg.derive({"array.rowz": 64})
+    with pytest.raises(ConfigError, match="array: is a section"):
+        cfg.derive({"array": 64})
+    with pytest.raises(ConfigError, match=r"array.rows: '64' \(input should be a valid integer"):
+        cfg.derive({"array.rows": "64"})
+    with pytest.raises(TypeError, match="changes"):
+        cfg.derive([("array.rows", 64)])
+
+
+def test_set_strings_are_read_as_yaml_values():
+    assert parse_set("array.rows=64") == ("array.rows", 64)
+    assert parse_set("selector.group_sizes=[4, 8]") == ("selector.group_sizes", [4, 8])
+    assert parse_set("dram.efficiency=0.5") == ("dram.efficiency", 0.5)
+    with pytest.raises(ConfigError, match="expected PATH=VALUE"):
+        parse_set("array.rows")
+    cfg = load_arch("sat-small", ["selector.group_sizes=[4, 8, 16]", "buffers.a_kib=16", "buffers.b_kib=16"])
+    assert cfg.selector.group_sizes == (4, 8, 16)
+
+
+def test_base_file_equals_set_overrides(tmp_path):
+    path = tmp_path / "wide.yaml"
+    path.write_text("version: 1\nbase: sat-vcu1525\narray:\n  rows: 64\n  cols: 16\n")
+    from_file = load_arch(path)
+    from_set = load_arch("sat-vcu1525", ["array.rows=64", "array.cols=16"])
+    assert from_file == from_set and from_file.is_derived
+    # a base may be another file, relative to the deriving file; a name in the file is kept
+    (tmp_path / "deeper.yaml").write_text("version: 1\nbase: wide.yaml\nname: mine\ndram: {channels: 2}\n")
+    deeper = load_arch(tmp_path / "deeper.yaml")
+    assert (deeper.name, deeper.array.rows, deeper.dram.channels, deeper.derived_from) == ("mine", 64, 2,
+                                                                                           "sat-vcu1525")
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("version: 1\nbase: nope\n", "unknown preset 'nope'"),
+    ("version: 1\nbase: 7\n", "base: 7"),
+    ("version: 1\nbase: loop.yaml\n", "base: 'loop.yaml' is 8 levels deep"),
+    ("version: 1\nbase: sat-small\narray: {rowz: 2}\n", "array.rowz: unknown field"),
+    ("version: 1\nbase: sat-small\narray: {rows: true}\n", "array.rows: True"),
+    ("version: 2\nbase: sat-small\n", "version: 2"),
+])
+def test_bad_base_files(tmp_path, text, expect):
+    path = tmp_path / "loop.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expect) as err:
+        load_arch(path)
+    assert "\n" not in str(err.value)
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}" if i > 1 else "*a"] * 9) + "]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\nversion: 1\n")
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_arch(path)
+
+
+def test_overlong_file_name_is_one_line():
+    with pytest.raises(ConfigError, match="file name too long|not found"):
+        load_arch("x" * 5000 + ".yaml")
+
+
+def test_schema_covers_every_field():
+    s = schema()
+    assert s["properties"]["base"]["type"] == "string"
+    rows = s["$defs"]["ArraySpec"]["properties"]["rows"]
+    assert (rows["type"], rows["minimum"], rows["maximum"]) == ("integer", 1, 4096)
+    for name, sub in s["$defs"].items():
+        for field, prop in sub["properties"].items():
+            assert prop.get("description"), f"{name}.{field} has no description"

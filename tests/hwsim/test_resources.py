@@ -1,0 +1,57 @@
+"""Resource estimate: hand-worked counts for the presets, the board check, and static power that follows the config."""
+import pytest
+
+from hwsim.config import load_arch
+from hwsim.simulation import simulate
+from hwsim.errors import HwsimError
+
+
+def test_sat_small_by_hand():
+    r = load_arch("sat-small").resources
+    # 4x4 PEs x 2 FP16 multipliers = 32 DSPs, + 4 vector lanes x 3 DSPs
+    assert r.dsp == 32 + 12
+    # PE: 2 x (8:1 mux of 16 bits = 2 LUT levels x 16 + 40 align) + 30 control = 174; x16 PEs
+    # vector 4 x 300; selector 4 lanes x 4 compare slots x 20 + 4 x log2(8)
+    assert r.lut == 16 * 174 + 1200 + (4 * 4 * 20 + 4 * 3)
+    # 8 + 8 + 4 KiB in 4 KiB block RAMs (the Artix-7 has no UltraRAM)
+    assert (r.bram, r.uram) == (2 + 2 + 1, 0)
+    assert r.fits
+
+
+def test_paper_preset_fits_its_board():
+    r = load_arch("sat-vcu1525").resources
+    assert r.dsp == 4096 + 256 * 3
+    assert (r.bram, r.uram) == (0, 4096 // 32 + 2048 // 32 + 2048 // 32)
+    assert r.fits and 0.5 < r.utilization["dsp"] < 0.8
+
+
+def test_over_budget_is_flagged_and_refused_when_strict():
+    big = load_arch("sat-vcu1525", ["array.rows=128", "array.cols=128"])
+    assert not big.resources.fits and big.resources.over[0] == f"dsp {128 * 128 * 4 + 256 * 3:,}/6,840"
+    res = simulate("resnet9", big, batch=2)
+    assert res.resources["fits_board"] is False and res.to_dict()["resources"]["dsp"] > 6840
+    with pytest.raises(HwsimError, match=r"needs dsp 66,304/6,840, lut .* on VCU1525 \(XCVU9P\)"):
+        simulate("resnet9", big, batch=2, strict_budget=True)
+
+
+def test_static_power_follows_the_configuration():
+    small = load_arch("sat-vcu1525", ["array.rows=16", "array.cols=16"])
+    big = load_arch("sat-vcu1525", ["array.rows=64", "array.cols=64"])
+    base = load_arch("sat-vcu1525")
+    assert small.static_w < base.static_w < big.static_w
+    # leakage plus the clock tree: FFs x fJ x Hz
+    assert base.static_w == pytest.approx(3.0 + base.resources.ff * 5e-15 * 200e6)
+    # and the static energy is that power for the run's duration
+    res = simulate("resnet9", base, batch=2)
+    assert res.energy_breakdown["static"] == pytest.approx(base.static_w * res.seconds)
+
+
+def test_baseline_dense_gives_speedup_and_saving():
+    res = simulate("resnet9", "sat-small", "bdwp", "2:8", batch=2, baseline="dense")
+    dense = simulate("resnet9", "sat-small", batch=2)
+    assert res.speedup == pytest.approx(dense.cycles / res.cycles)
+    assert res.energy_saving == pytest.approx(1 - res.energy_j / dense.energy_j)
+    assert res.to_dict()["baseline"]["cycles"] == dense.cycles
+    assert simulate("resnet9", "sat-small", batch=2, baseline="dense").speedup == 1.0
+    with pytest.raises(HwsimError, match="baseline: 'sparse'"):
+        simulate("resnet9", "sat-small", batch=2, baseline="sparse")
