@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 EPILOG = "Exit codes: 0 success, 2 bad input (one line: 'hwsim: error: <what> (<where>)'), 1 internal error."
@@ -191,6 +192,46 @@ def _run_demo(args) -> int:
     return 0
 
 
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="run a design-space sweep (grid of config changes x models x methods)",
+                       description="Run every point of a sweep spec (YAML: version, arch, grid, models, methods, "
+                                   "batch; see docs/sweep.md) on local processes or a Dask cluster. Points stream "
+                                   "to OUT.part as they finish; rerunning with the same --out resumes.",
+                       epilog=EPILOG)
+    p.add_argument("spec", type=Path, help="sweep spec .yaml")
+    p.add_argument("--out", type=Path, required=True, help="results table, .csv or .parquet")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="dask.distributed scheduler address, e.g. tcp://10.0.0.1:8786 (default: local processes)")
+    p.add_argument("--jobs", type=int, default=None, help="local worker processes (default: the CPU count)")
+    p.add_argument("--plot", action="store_true", help="also draw the latency-energy Pareto front next to --out "
+                                                       "(PNG, PDF, SVG)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the table as JSON records instead of a summary")
+    p.set_defaults(run=_run_sweep)
+
+
+def _run_sweep(args) -> int:
+    from hwsim.sweeps import sweep
+
+    if args.jobs is not None and not 1 <= args.jobs <= 1024:
+        _bad(f"jobs: {args.jobs} (expected 1 to 1024 worker processes)", "--jobs")
+    table = sweep(args.spec, args.out, scheduler=args.scheduler, jobs=args.jobs, progress=not args.quiet)
+    paths = []
+    if args.plot:
+        from hwsim.figures.pareto import pareto_plot
+
+        paths = pareto_plot(table, args.out.with_name(args.out.stem + "_pareto"))
+    if args.json:
+        print(table.to_json(orient="records"))
+    else:
+        fits = int(table["fits_board"].sum())
+        print(f"{len(table)} points ({fits} within the board budget) -> {args.out}")
+        for path in paths:
+            print(f"  {path}")
+    return 0
+
+
+@lru_cache(maxsize=1)
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -205,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"hwsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_simulate, _add_presets, _add_models, _add_demo):
+    for add in (_add_simulate, _add_sweep, _add_presets, _add_models, _add_demo):
         add(sub)
     return parser
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ from hwsim import models
 from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import SparsityError, resolve
-from hwsim.dataflow.tiling import MappingError, ScheduleTooLarge, gemm_tiles, map_gemm, vector_tiles
+from hwsim.dataflow.tiling import MappingError, ScheduleTooLarge, Tiles, gemm_tiles, map_gemm, vector_tiles
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_pipeline, run_reference
@@ -67,7 +68,7 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
         raise HwsimError(f"batch: {batch!r} (expected a positive integer)", "--batch")
     phase_set = _phases(phases)
     how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes)
-    ops = lower(graph, how)
+    ops = _lowered(graph, how) if _CACHING else lower(graph, how)
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
                          "--model")
@@ -104,20 +105,65 @@ class Schedule:
                 int(cfg.dram_latency_cycles))
 
 
+CACHE_SIZE = 16_384  # op schedules kept per process (a ResNet-50 iteration has ~420 ops, ~100 distinct shapes)
+
+
+def set_caching(enabled: bool) -> None:
+    """Turn the per-process caches (graphs, lowerings, op schedules) on or off; off also empties them."""
+    global _CACHING
+    _CACHING = bool(enabled)
+    if not enabled:
+        for fn in (_op_schedule, _lowered, _zoo_graph, _anonymous):
+            fn.cache_clear()
+
+
+_CACHING = True
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _op_schedule(op, target, cost) -> tuple[tuple[str, str, str], Tiles]:
+    """Mapping and per-tile arrays of one op: memoized on the op's shape (names stripped) and the target,
+    so repeated layer shapes, dense/sparse pairs and sweep points that share a target are computed once."""
+    if isinstance(op, GemmOp):
+        mp = map_gemm(op, target, cost)
+        tiles = gemm_tiles(op, mp, target)
+        info = (mp.dataflow, mp.order, f"{mp.m_t}x{mp.k_t}x{mp.n_t}")
+    else:
+        tiles = vector_tiles(op, target)
+        info = ("vector", "", "")
+    for arr in (tiles.load_bytes, tiles.store_bytes, tiles.select_cycles, tiles.compute_cycles):
+        arr.flags.writeable = False  # shared between results through the cache
+    return info, tiles
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _anonymous(op):
+    """The op without its names: what its schedule depends on."""
+    return replace(op, name="", layer="")
+
+
+def _relevant(gemm: bool, target, cost):
+    """The part of (target, cost) a GEMM's or a vector pass's schedule depends on, so that e.g. a vector-lane
+    sweep reuses every GEMM schedule. tests/hwsim/test_cache.py checks cached == uncached on random configs."""
+    if gemm:
+        return replace(target, vector_lanes=0, vector_latency=0), cost
+    return replace(target, rows=0, cols=0, mults=0, b_buffer_bytes=0, fill_cycles=0, interleave=True), None
+
+
 def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
     """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass."""
     target = replace(cfg.target, interleave=interleave)
     cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
+    keys = {True: _relevant(True, target, cost), False: _relevant(False, target, cost)}
     rows, tiles = [], []
     try:
         for op in ops:
-            if isinstance(op, GemmOp):
-                mp = map_gemm(op, target, cost)
-                tiles.append(gemm_tiles(op, mp, target))
-                rows.append(_row(op, mp.dataflow, mp.order, f"{mp.m_t}x{mp.k_t}x{mp.n_t}"))
+            if _CACHING:
+                info, op_tiles = _op_schedule(_anonymous(op), *keys[isinstance(op, GemmOp)])
             else:
-                tiles.append(vector_tiles(op, target))
-                rows.append(_row(op, "vector", "", ""))
+                info, op_tiles = _op_schedule.__wrapped__(op, target, cost)
+            tiles.append(op_tiles)
+            rows.append(_row(op, *info))
     except MappingError as exc:
         raise HwsimError(str(exc), f"--arch {cfg.name}") from None
     except ScheduleTooLarge as exc:
@@ -129,27 +175,39 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
 
 
 def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.DataFrame:
-    """One row per op: what it is, how it was mapped, its timing, traffic and energy."""
+    """One row per op: what it is, how it was mapped, its timing, traffic and energy (built in one go)."""
     starts = sched.offsets[:-1]
-    table = pd.DataFrame(sched.rows)
-    table["tiles"] = np.diff(sched.offsets)
-    table["cycles"] = cycles
-    table["busy_cycles"] = busy
-    table["stall_cycles"] = stall
-    table["select_cycles"] = np.add.reduceat(sched.select, starts)  # every op has at least one tile
-    table["dram_bytes"] = np.add.reduceat(sched.load + sched.store, starts)
+    cols = {key: [row[key] for row in sched.rows] for key in sched.rows[0]}
+    cols["tiles"] = np.diff(sched.offsets)
+    cols["cycles"] = cycles
+    cols["busy_cycles"] = busy
+    cols["stall_cycles"] = stall
+    cols["select_cycles"] = np.add.reduceat(sched.select, starts)  # every op has at least one tile
+    cols["dram_bytes"] = np.add.reduceat(sched.load + sched.store, starts)
     energy = [op_energy(op, cfg, int(d), int(c), int(s))
-              for op, d, c, s in zip(ops, table["dram_bytes"], cycles, table["select_cycles"])]
-    for comp in COMPONENTS:
-        table[f"e_{comp}"] = [e[comp] for e in energy]
-    table["energy_j"] = table[[f"e_{c}" for c in COMPONENTS]].sum(axis=1)
-    return table
+              for op, d, c, s in zip(ops, cols["dram_bytes"], cycles, cols["select_cycles"])]
+    parts = {f"e_{comp}": np.array([e[comp] for e in energy]) for comp in COMPONENTS}
+    cols.update(parts)
+    cols["energy_j"] = np.sum(list(parts.values()), axis=0)
+    return pd.DataFrame(cols)
+
+
+@lru_cache(maxsize=256)
+def _lowered(graph, how: Lowering) -> tuple:
+    return tuple(lower(graph, how))
+
+
+@lru_cache(maxsize=256)
+def _zoo_graph(name: str, resolution, classes):
+    return models.load(name, resolution=resolution, classes=classes)
 
 
 def _graph(model, resolution, classes):
     if isinstance(model, models.Graph):
         return model
     try:
+        if _CACHING and isinstance(model, str) and model in models.zoo.names():
+            return _zoo_graph(model, resolution, classes)
         return models.load(str(model), resolution=resolution, classes=classes)
     except models.ModelError as exc:
         field = str(exc).split(":", 1)[0]
