@@ -22,9 +22,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest -n 2
 
-## bench: engine / reference / compile / CLI timings for one ResNet-50 iteration
+## bench: engine / reference / compile / CLI timings for one ResNet-50 iteration; sweep points/s/core
 bench: setup
 	$(PY) bench/bench_engine.py
+	$(PY) bench/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -225,7 +225,8 @@ def _run_sweep(args) -> int:
         print(table.to_json(orient="records"))
     else:
         fits = int(table["fits_board"].sum())
-        print(f"{len(table)} points ({fits} within the board budget) -> {args.out}")
+        print(f"{len(table)} points ({table.attrs['computed']} computed, {table.attrs['resumed']} resumed; "
+              f"{fits} within the board budget) -> {args.out}")
         for path in paths:
             print(f"  {path}")
     return 0

@@ -213,6 +213,7 @@ def sweep(spec, out: str | Path | None = None, *, scheduler: str | None = None, 
         if sink is not None:
             sink.close()
     table = finish(pd.DataFrame([done[k] for k in keys]), list(spec.grid))
+    table.attrs.update(computed=len(todo), resumed=len(points) - len(todo))
     if out is not None:
         _write_table(table, out)
         part.unlink(missing_ok=True)
@@ -271,7 +272,7 @@ def _execute_dask(configs, todo, address):
         raise HwsimError("scheduler: dask.distributed is not installed (expected: pip install 'hwsim[dask]')",
                          "--scheduler") from None
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise HwsimError(f"scheduler: cannot connect to {address!r}: {str(exc).splitlines()[0][:120]}",
                          "--scheduler") from None
