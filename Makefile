@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench report clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml
 ## demo: the SAT paper's comparison on sat-vcu1525 -> reports/sat_paper/ (CSV, markdown, plots)
 demo: setup
 	$(VENV)/bin/hwsim demo --out reports/sat_paper
+
+## report: every table and figure under reports/ (PDF, SVG, PNG) and the index reports/README.md
+report: setup
+	$(VENV)/bin/hwsim report
 
 ## test: unit, property, golden-number and CLI tests
 test: setup

@@ -232,6 +232,28 @@ def _run_sweep(args) -> int:
     return 0
 
 
+def _add_report(sub) -> None:
+    from hwsim.reporting import SECTIONS
+
+    p = sub.add_parser("report", help="regenerate every table and figure under reports/ with a markdown index",
+                       description="Regenerate every report section (" + ", ".join(s.name for s in SECTIONS) +
+                                   ") into reports/<section>/ and rewrite reports/README.md, the index.",
+                       epilog=EPILOG)
+    p.add_argument("--out", type=Path, default=Path("reports"), help="the reports folder (default: %(default)s)")
+    p.add_argument("--only", action="append", default=None, metavar="SECTION", help="run only this section "
+                                                                                   "(repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args) -> int:
+    from hwsim.reporting import run_reports
+
+    index = run_reports(args.out, args.only, progress=not args.quiet)
+    print(f"wrote {index}")
+    return 0
+
+
 @lru_cache(maxsize=1)
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -247,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"hwsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_simulate, _add_sweep, _add_presets, _add_models, _add_demo):
+    for add in (_add_simulate, _add_sweep, _add_report, _add_presets, _add_models, _add_demo):
         add(sub)
     return parser
 
