@@ -154,3 +154,41 @@ def _yaml(text: str, where: str):
         return load_yaml(text)
     except YamlError as exc:
         raise ConfigError(str(exc), where) from None
+
+
+def schema_markdown() -> str:
+    """The arch format as markdown tables, one per section, from the JSON Schema (docs/arch-format.md)."""
+    s = schema()
+    defs = s["$defs"]
+    lines = []
+
+    def table(title: str, props: dict, required: set[str]) -> None:
+        lines.extend([f"### `{title}`", "", "| field | type | range | default | meaning |", "|---|---|---|---|---|"])
+        for name, prop in props.items():
+            if "$ref" in prop:
+                continue
+            kind = prop.get("type") or "/".join(p.get("type", "?") for p in prop.get("anyOf", []))
+            if kind == "array":
+                kind = f"list of {prop['items'].get('type')}"
+            lo, hi = prop.get("minimum", prop.get("exclusiveMinimum")), prop.get("maximum")
+            rng = "" if lo is None and hi is None else f"{_num(lo)} .. {_num(hi)}"
+            if "minLength" in prop or "maxLength" in prop:
+                rng = f"{prop.get('minLength', 0)} .. {prop.get('maxLength')} chars"
+            if "minItems" in prop:
+                rng = f"{prop['minItems']} .. {prop.get('maxItems')} items"
+            default = "required" if name in required else f"`{prop.get('default')!r}`"
+            lines.append(f"| `{name}` | {kind} | {rng} | {default} | {prop.get('description', '')} |")
+        lines.append("")
+
+    table("top level", s["properties"], set(s.get("required", [])))
+    for name, prop in s["properties"].items():
+        if "$ref" in prop:
+            ref = defs[prop["$ref"].split("/")[-1]]
+            table(name, ref["properties"], set(ref.get("required", [])))
+    return "\n".join(lines)
+
+
+def _num(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"

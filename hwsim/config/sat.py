@@ -110,7 +110,7 @@ class SATConfig(_Frozen):
 
     version: int = Field(ge=1, le=1, description="spec format version (1)")
     name: str = Field(min_length=1, max_length=400, description="configuration name, shown in every result")
-    description: str = Field("", max_length=2000)
+    description: str = Field("", max_length=2000, description="one line on what this configuration is")
     derived_from: str = Field("", max_length=400, description="the preset or file this config was derived from "
                                                               "(set by derive/base:, not written by hand)")
     clock_mhz: float = Field(ge=1, le=10_000, description="core clock, MHz")
