@@ -36,6 +36,8 @@ from hwsim.models.errors import ModelError, show
 from hwsim.models.graph import Graph
 from hwsim.models.ops import OPS, Activation, Op
 
+MAX_LAYERS = 50_000
+"""Most layers in a model file (ResNet-152 has about 500; a 96-block transformer about 3,000)."""
 _TOP_KEYS = ("name", "input", "layers", "input_grad")
 _LAYER_KEYS = ("name", "op", "inputs")
 _YAML_KEYS = {"global_": "global"}  # op fields spelled differently in YAML
@@ -80,6 +82,8 @@ def _graph(doc: object, default_name: str) -> Graph:
     layers = doc["layers"]
     if not isinstance(layers, list) or not layers:
         raise ModelError(f"layers: {show(layers)} (expected a non-empty list of layer mappings)")
+    if len(layers) > MAX_LAYERS:
+        raise ModelError(f"layers: {len(layers):,} entries (expected at most {MAX_LAYERS:,})")
     input_grad = doc.get("input_grad", False)
     if not isinstance(input_grad, bool):
         raise ModelError(f"input_grad: {show(input_grad)} (expected true or false)")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-MAX_BYTES = 4 * 1024 * 1024
-"""Largest document read (4 MiB: a 500-layer model file is about 30 KB)."""
-MAX_NODES = 200_000
+MAX_BYTES = 1024 * 1024
+"""Largest document read (1 MiB: a 500-layer model file is about 30 KB; parsing 1 MiB takes about 2 s)."""
+MAX_NODES = 250_000
 """Most values (scalars, lists, mappings) the document may hold once every alias is expanded."""
 MAX_DEPTH = 64
 """Deepest nesting of lists and mappings."""
@@ -117,41 +117,39 @@ def _decode(data: bytes) -> str:
 def _measure(root: yaml.Node, max_nodes: int, max_depth: int) -> None:
     """Refuse a node graph whose alias-expanded size exceeds ``max_nodes`` or depth exceeds ``max_depth``.
 
-    Each distinct node is visited once (iteratively, post-order); its expanded size is 1 plus its children's,
-    so a shared (aliased) node counts once per use without being walked again. A node met again while it is
-    still open is a self-referencing anchor: infinite once expanded.
+    Each distinct collection is walked once; its expanded (size, height) is memoized, so a shared (aliased)
+    node counts once per use without being walked again. Recursion stops at ``max_depth``, so it stays
+    shallow. A node met again while it is still open is a self-referencing anchor: infinite once expanded.
     """
-    sizes: dict[int, int] = {}
-    depths: dict[int, int] = {}
+    memo: dict[int, tuple[int, int]] = {}
     open_ids: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
+    too_deep = f"YAML document: nested more than {max_depth} levels deep (expected at most {max_depth})"
+
+    def walk(node: yaml.Node, depth: int) -> tuple[int, int]:
+        if depth > max_depth:
+            raise YAMLInputError(too_deep)
+        if isinstance(node, yaml.ScalarNode):
+            return 1, 0
         key = id(node)
-        kids = _children(node)
-        if done:
-            open_ids.discard(key)
-            sizes[key] = 1 + sum(sizes[id(k)] for k in kids)
-            depths[key] = 1 + max((depths[id(k)] for k in kids), default=0)
-            if sizes[key] > max_nodes:
-                raise YAMLInputError(f"YAML document: more than {max_nodes:,} values once aliases are expanded "
-                                     f"(expected at most {max_nodes:,})")
-            if depths[key] > max_depth:
-                raise YAMLInputError(f"YAML document: nested more than {max_depth} levels deep "
-                                     f"(expected at most {max_depth})")
-            continue
-        if key in sizes:
-            continue
+        if key in memo:
+            size, height = memo[key]
+            if depth + height > max_depth:
+                raise YAMLInputError(too_deep)
+            return size, height
         if key in open_ids:
             raise YAMLInputError("YAML document: an alias refers to its own anchor (expected a finite document)")
         open_ids.add(key)
-        stack.append((node, True))
-        stack.extend((k, False) for k in kids if id(k) not in sizes)
+        size, height = 1, 0
+        kids = node.value if isinstance(node, yaml.SequenceNode) else [p for pair in node.value for p in pair]
+        for kid in kids:
+            kid_size, kid_height = walk(kid, depth + 1)
+            size += kid_size
+            height = max(height, kid_height + 1)
+            if size > max_nodes:
+                raise YAMLInputError(f"YAML document: more than {max_nodes:,} values once aliases are expanded "
+                                     f"(expected at most {max_nodes:,})")
+        open_ids.discard(key)
+        memo[key] = size, height
+        return size, height
 
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
+    walk(root, 0)
