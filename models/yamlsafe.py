@@ -98,7 +98,10 @@ def show_path(path: object, limit: int = 80) -> str:
         text = repr(path)
     if not text.isprintable():
         text = repr(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    tail = limit * 2 // 3  # the end of a path (its file name) says the most
+    return text[: limit - tail - 3] + "..." + text[-tail:]
 
 
 def one_line(text: object, limit: int = 120) -> str:
