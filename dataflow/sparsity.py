@@ -63,8 +63,10 @@ class NM:
         if isinstance(text, NM):
             return text
         parts = str(text).split(":")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise SparsityError(f"nm: {text!r} is not an N:M spec (expected two positive integers like 2:8)")
+        if len(parts) != 2 or not all(p.strip().isdigit() and len(p.strip()) <= 6 for p in parts):
+            shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:36] + "...'"
+            raise SparsityError(f"nm: {shown} is not an N:M spec (expected two integers of at most 6 digits, "
+                                "like 2:8)")
         return cls(int(parts[0]), int(parts[1]))
 
     @property

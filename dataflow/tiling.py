@@ -168,6 +168,11 @@ def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel) -> Mapping:
         raise MappingError(f"{op.name}{exc}") from None
 
 
+def gemm_tile_count(op: GemmOp, mp: Mapping) -> int:
+    """How many tiles ``gemm_tiles`` will produce for this mapping (exact, without building them)."""
+    return _cdiv(op.m, mp.m_t) * _cdiv(op.k, mp.k_t) * _cdiv(op.n, mp.n_t) * op.groups
+
+
 def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
     """Expand a mapping into per-tile loads, stores, selection and compute, in loop order."""
     R, C, ks = target.rows, target.cols, target.k_step(op.nm)
@@ -213,12 +218,22 @@ def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
 VECTOR_CHUNK_BYTES = 256 * 1024  # long DRAM bursts, yet small enough to pipeline load, compute and store
 
 
-def vector_tiles(op: VectorOp, target: ArrayTarget) -> Tiles:
-    """Stream a vector pass in chunks of up to 256 KiB read, double-buffered in the A (in) and C (out) buffers."""
+def _vector_chunk(op: VectorOp, target: ArrayTarget) -> int:
+    """Elements per chunk of a vector pass."""
     per_chunk = min(target.a_buffer_bytes // (2 * max(op.read_bytes_per_elem, 1e-9)),
                     target.c_buffer_bytes // (2 * max(op.write_bytes_per_elem, 1e-9)),
                     VECTOR_CHUNK_BYTES // max(op.read_bytes_per_elem, 1e-9))
-    chunk = max(1, int(min(per_chunk, op.elems)))
+    return max(1, int(min(per_chunk, op.elems)))
+
+
+def vector_tile_count(op: VectorOp, target: ArrayTarget) -> int:
+    """How many tiles ``vector_tiles`` will produce (exact, without building them)."""
+    return _cdiv(op.elems, _vector_chunk(op, target))
+
+
+def vector_tiles(op: VectorOp, target: ArrayTarget) -> Tiles:
+    """Stream a vector pass in chunks of up to 256 KiB read, double-buffered in the A (in) and C (out) buffers."""
+    chunk = _vector_chunk(op, target)
     full, rem = divmod(op.elems, chunk)
     _check_size(op.name, full + (rem > 0))
     elems = np.append(np.full(full, chunk, dtype=np.int64), [rem] if rem else []).astype(np.int64)

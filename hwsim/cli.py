@@ -7,6 +7,9 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from hwsim.inputs import MAX_BATCH, MAX_TOP, atomic_write, int_arg, output_file, show, staged_folder
+from hwsim.models.checks import MAX_DIM
+
 EPILOG = "Exit codes: 0 success, 2 bad input (one line: 'hwsim: error: <what> (<where>)'), 1 internal error."
 
 
@@ -48,10 +51,11 @@ def _add_simulate(sub) -> None:
     add_arch_options(p)
     p.add_argument("--method", default="dense", help="dense | srste | bdwp | transposable (default: %(default)s)")
     p.add_argument("--nm", default=None, help="N:M spec for sparse methods, e.g. 2:8")
-    p.add_argument("--batch", type=int, default=32, help="batch size (default: %(default)s)")
-    p.add_argument("--resolution", type=int, default=None, help="input resolution (sequence length for "
+    p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=32, help="batch size, 1 to 65,536 "
+                                                                                   "(default: %(default)s)")
+    p.add_argument("--resolution", type=int_arg("resolution", 1, MAX_DIM), default=None, help="input resolution (sequence length for "
                                                                  "transformer blocks); default: the model's own")
-    p.add_argument("--classes", type=int, default=None, help="classifier outputs; default: the model's own")
+    p.add_argument("--classes", type=int_arg("classes", 1, MAX_DIM), default=None, help="classifier outputs; default: the model's own")
     p.add_argument("--phases", default="ff,bp,wu", help="comma list of ff,bp,wu; 'ff' alone simulates inference; "
                                                         "pre-generated N:M masks are made in wu (default: %(default)s)")
     p.add_argument("--no-pregen", action="store_true", help="select N:M weights as they load instead of "
@@ -65,24 +69,22 @@ def _add_simulate(sub) -> None:
                    help="refuse an arch whose resource estimate exceeds its board (default: flag it and run)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--csv", type=Path, default=None, help="also write the per-op table to this CSV file")
-    p.add_argument("--top", type=int, default=15, help="layers shown in the table view (default: %(default)s)")
+    p.add_argument("--top", type=int_arg("top", 0, MAX_TOP), default=15, help="layers shown in the table view (default: %(default)s)")
     p.set_defaults(run=_run_simulate)
 
 
 def _run_simulate(args) -> int:
     from hwsim.simulation import simulate
 
-    if args.top < 0:
-        _bad(f"top: {args.top} (expected a number of layers >= 0)", "--top")
     if args.csv:
-        _check_writable(args.csv, "--csv")
+        output_file(args.csv, "--csv")
     cfg = load_arch_args(args)
     res = simulate(args.model, cfg, args.method, args.nm, args.batch, phases=args.phases,
                    resolution=args.resolution, classes=args.classes, pregen=not args.no_pregen,
                    interleave=not args.no_interleave, dense_ends=not args.sparse_ends,
                    fuse=not args.no_fuse, baseline=args.baseline, strict_budget=args.strict_budget)
     if args.csv:
-        _write(lambda: res.to_csv(args.csv), args.csv, "--csv")
+        atomic_write(args.csv, res.to_csv, "--csv")
     if args.json:
         print(res.to_json())
     else:
@@ -96,22 +98,6 @@ def _bad(what: str, where: str) -> None:
     from hwsim.errors import HwsimError
 
     raise HwsimError(what, where)
-
-
-def _check_writable(path: Path, flag: str) -> None:
-    """Fail before any work if the output file cannot be created."""
-    field = flag.lstrip("-")
-    if path.is_dir():
-        _bad(f"{field}: {str(path)!r} is a directory (expected a file path)", flag)
-    if not path.parent.is_dir():
-        _bad(f"{field}: directory {str(path.parent)!r} does not exist", flag)
-
-
-def _write(save, path: Path, flag: str) -> None:
-    try:
-        save()
-    except OSError as exc:
-        _bad(f"{flag.lstrip('-')}: cannot write {str(path)!r}: {exc.strerror or exc}", flag)
 
 
 def _add_presets(sub) -> None:
@@ -172,7 +158,8 @@ def _add_demo(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("reports/sat_paper"), help="output folder "
                                                                               "(default: %(default)s)")
     add_arch_options(p)
-    p.add_argument("--batch", type=int, default=None, help="override the per-workload batch size")
+    p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=None,
+                   help="override the per-workload batch size (1 to 65,536)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_demo)
 
@@ -181,14 +168,9 @@ def _run_demo(args) -> int:
     from hwsim.paper import run_paper_comparison
 
     cfg = load_arch_args(args)  # a bad spec fails before any work
-    if args.batch is not None and args.batch < 1:
-        _bad(f"batch: {args.batch} (expected a positive integer)", "--batch")
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        _bad(f"out: cannot create folder {str(args.out)!r}: {exc.strerror or exc}", "--out")
-    summary = run_paper_comparison(args.out, arch=cfg, batch=args.batch, progress=not args.quiet)
-    print(summary)
+    with staged_folder(args.out, "--out") as stage:  # files reach --out only if the whole run succeeds
+        summary = run_paper_comparison(stage, arch=cfg, batch=args.batch, progress=not args.quiet)
+    print(summary.replace(str(stage), str(args.out)))
     return 0
 
 
@@ -277,13 +259,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from hwsim.errors import HwsimError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed as one line
+        return exc.code if isinstance(exc.code, int) else 0
     try:
         return args.run(args)
     except HwsimError as exc:
         return _fail(str(exc))
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a user's path the checks did not foresee: still one line, not a traceback
+        if exc.filename is None:
+            raise
+        return _fail(f"{show(str(exc.filename), 80)}: {exc.strerror or exc} (a path given to hwsim {args.command})")
 
 
 if __name__ == "__main__":

@@ -1,34 +1,49 @@
 """Human-readable views of a Result: the CLI's default table output."""
 from __future__ import annotations
 
+import re
+
+import pandas as pd
+
 from hwsim.result import Result
+
+LAYER_LEGEND = (
+    "  columns: x = layers in the row (repeated layers of identical cost share a row, [a-b] spanning their\n"
+    "  numbers); cycles = per layer, over its ops in every phase; share = the row's layers' part of all cycles;\n"
+    "  stall = part of the layer's cycles the array sat idle waiting for a tile's operands (DRAM load or N:M\n"
+    "  selection on load); DRAM MB = per layer, bytes read + written / 1e6; GMACs = per layer, MACs / 1e9"
+)
 
 
 def summary_text(res: Result, top: int = 15) -> str:
-    """Totals, per-phase split, energy breakdown and the layers that take the most cycles."""
+    """Totals, per-phase split, energy breakdown and the costliest layers (repeated layers grouped), with a
+    legend of the layer columns."""
     nm = f" {res.nm}" if res.nm else ""
     lines = [
         f"{res.model} on {res.arch}, {res.method}{nm}, batch {res.batch}",
-        f"  {res.cycles:,} cycles = {res.seconds * 1e3:.3f} ms   energy {res.energy_j:.4g} J   "
-        f"DRAM {res.dram_bytes / 1e6:,.1f} MB   MACs {res.macs / 1e9:,.2f} G",
+        f"  {res.cycles:,} cycles = {res.seconds * 1e3:,.3f} ms   energy {res.energy_j:,.4f} J   "
+        f"DRAM {res.dram_bytes / 1e6:,.1f} MB   MACs {res.macs / 1e9:,.3f} G",
         *_extras(res),
         "",
-        f"  {'phase':6s} {'cycles':>15s} {'share':>7s} {'ms':>10s} {'energy J':>10s} {'DRAM MB':>10s}",
+        f"  {'phase':6s} {'cycles':>15s} {'share':>7s} {'ms':>11s} {'energy J':>10s} {'DRAM MB':>11s}",
     ]
     for phase, p in res.phases.items():
-        lines.append(f"  {phase:6s} {p['cycles']:15,d} {p['cycles'] / res.cycles:7.1%} {p['seconds'] * 1e3:10.3f} "
-                     f"{p['energy_j']:10.4g} {p['dram_bytes'] / 1e6:10.1f}")
+        lines.append(f"  {phase:6s} {p['cycles']:15,d} {p['cycles'] / res.cycles:7.1%} {p['seconds'] * 1e3:11,.3f} "
+                     f"{p['energy_j']:10,.4f} {p['dram_bytes'] / 1e6:11,.1f}")
     energy = res.energy_breakdown
-    lines += ["", "  energy: " + ", ".join(f"{k} {v / res.energy_j:.0%}" for k, v in energy.items() if v > 0)]
-    by_layer = res.ops.groupby("layer", sort=False).agg(
-        cycles=("cycles", "sum"), stall=("stall_cycles", "sum"), dram=("dram_bytes", "sum"), macs=("macs", "sum"))
-    by_layer = by_layer.sort_values("cycles", ascending=False, kind="stable")
-    lines += ["", f"  {'layer':28s} {'cycles':>14s} {'share':>7s} {'stall':>7s} {'DRAM MB':>9s} {'GMACs':>8s}"]
-    for name, row in by_layer.head(top).iterrows():
-        lines.append(f"  {name:28s} {row.cycles:14,d} {row.cycles / res.cycles:7.1%} "
-                     f"{row.stall / max(row.cycles, 1):7.1%} {row.dram / 1e6:9.1f} {row.macs / 1e9:8.3f}")
-    if len(by_layer) > top:
-        lines.append(f"  ... {len(by_layer) - top} more layers (--top N to show more, --csv FILE for every op)")
+    lines += ["", "  energy: " + ", ".join(f"{k} {v / res.energy_j:.1%}" for k, v in energy.items() if v > 0)]
+    groups = layer_groups(res.ops)
+    lines += ["", f"  {'layer':36s} {'x':>4s} {'cycles':>14s} {'share':>7s} {'stall':>7s} {'DRAM MB':>11s} "
+                  f"{'GMACs':>9s}"]
+    for row in groups.head(top).itertuples():
+        label = row.label if len(row.label) <= 36 else row.label[:16] + "..." + row.label[-17:]
+        lines.append(f"  {label:36s} {row.count:4d} {row.cycles:14,d} {row.total / res.cycles:7.1%} "
+                     f"{row.stall / max(row.cycles, 1):7.1%} {row.dram / 1e6:11,.1f} {row.macs / 1e9:9,.3f}")
+    if len(groups) > top:
+        rest = int(groups["count"].iloc[top:].sum())
+        lines.append(f"  ... {len(groups) - top} more rows ({rest} layers; --top N to show more, --csv FILE for "
+                     "every op)")
+    lines += [LAYER_LEGEND]
     return "\n".join(lines)
 
 
@@ -46,3 +61,43 @@ def _extras(res: Result) -> list[str]:
     if res.arch_base:
         lines.append(f"  arch derived from {res.arch_base}")
     return lines
+
+
+def layer_groups(ops: pd.DataFrame) -> pd.DataFrame:
+    """One row per group of layers that share a name pattern (digits as '#') and an identical cost, costliest
+    first: columns label, count, and per-layer cycles, stall, dram, macs, and the group's total cycles."""
+    per_layer = ops.groupby("layer", sort=False).agg(
+        cycles=("cycles", "sum"), stall=("stall_cycles", "sum"), dram=("dram_bytes", "sum"), macs=("macs", "sum"))
+    per_layer["pattern"] = [_DIGITS.sub("#", str(name)) for name in per_layer.index]
+    keys = ["pattern", "cycles", "stall", "dram", "macs"]
+    grouped = per_layer.reset_index().groupby(keys, sort=False).agg(count=("layer", "size")).reset_index()
+    names = per_layer.reset_index().groupby(keys, sort=False)["layer"].agg(list).reset_index(drop=True)
+    grouped["label"] = [_label(list(group)) for group in names]
+    grouped["total"] = grouped["cycles"] * grouped["count"]
+    cols = ["label", "count", "cycles", "stall", "dram", "macs", "total"]
+    return grouped.sort_values("total", ascending=False, kind="stable")[cols].reset_index(drop=True)
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _label(names: list[str]) -> str:
+    """Names that differ only in their numbers, as one: each number that varies shown as [a-b] (a run),
+    [a,b,c] (up to three) or [#]: ``blocks.0.mlp.fc1`` ... ``blocks.11.mlp.fc1`` -> ``blocks.[0-11].mlp.fc1``."""
+    if len(names) == 1:
+        return str(names[0])
+    parts = [_DIGITS.split(str(n)) for n in names]
+    numbers = [_DIGITS.findall(str(n)) for n in names]
+    out = parts[0][0]
+    for i, text in enumerate(parts[0][1:]):
+        values = sorted({int(nums[i]) for nums in numbers})
+        if len(values) == 1:
+            shown = numbers[0][i]
+        elif values == list(range(values[0], values[-1] + 1)):
+            shown = f"[{values[0]}-{values[-1]}]"
+        elif len(values) <= 3:
+            shown = "[" + ",".join(map(str, values)) + "]"
+        else:
+            shown = "[#]"
+        out += shown + text
+    return out

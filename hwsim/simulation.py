@@ -1,6 +1,7 @@
 """`simulate`: one training iteration of a model on a SAT configuration, timed tile by tile."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -10,15 +11,26 @@ import pandas as pd
 from hwsim import models
 from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.ops import GemmOp, Phase
-from hwsim.dataflow.sparsity import SparsityError, resolve
-from hwsim.dataflow.tiling import MappingError, ScheduleTooLarge, Tiles, gemm_tiles, map_gemm, vector_tiles
+from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
+from hwsim.dataflow.tiling import (MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles, map_gemm,
+                                   vector_tile_count, vector_tiles)
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_pipeline, run_reference
 from hwsim.errors import HwsimError
+from hwsim.inputs import MAX_BATCH, check_bool, check_int, check_type
+from hwsim.models.checks import MAX_DIM
 from hwsim.result import Result
 
 ENGINES = {"numba": run_pipeline, "reference": run_reference}
+
+MAX_RUN_TILES = 8_000_000
+"""Whole-run budget on the schedule: every op's tiles together (a ResNet-50 iteration at batch 4096 has 3.3 M)."""
+BYTES_PER_TILE = 64
+"""Memory a tile costs while the schedule is built and timed (measured: 3.3 M tiles add about 200 MB)."""
+MAX_RUN_MACS = 1 << 53
+"""Whole-run budget on work: 9.0e15 MACs (about 200x a ResNet-50 iteration at batch 4096), so every count fits
+an int64 and a float64 exactly."""
 
 
 @dataclass(frozen=True)
@@ -48,11 +60,12 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     configuration dense and reports `speedup` and `energy_saving` against it. strict_budget: refuse a
     configuration whose resource estimate exceeds its board (otherwise it is flagged in `resources`).
     """
+    _check_arguments(model, arch, method, nm, batch, phases, resolution, classes, engine,
+                     {"pregen": pregen, "interleave": interleave, "dense_ends": dense_ends, "fuse": fuse,
+                      "strict_budget": strict_budget})
     if baseline not in (None, "dense"):
         raise HwsimError(f"baseline: {baseline!r} (expected 'dense' or None)", "--baseline")
     cfg = load_arch(arch)
-    if not isinstance(strict_budget, bool):
-        raise TypeError(f"strict_budget: {strict_budget!r} (expected True or False)")
     if strict_budget and not cfg.resources.fits:
         raise HwsimError(f"arch: {cfg.name} needs {', '.join(cfg.resources.over)} on {cfg.board.name} (expected a "
                          "configuration within the board's budget; drop --strict-budget to simulate anyway)",
@@ -64,16 +77,13 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
         raise HwsimError(str(exc), "--nm" if "nm:" in str(exc) else "--method") from None
     if spec is not None:
         cfg.check_nm(spec)
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise HwsimError(f"batch: {batch!r} (expected a positive integer)", "--batch")
     phase_set = _phases(phases)
     how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes)
     ops = _lowered(graph, how) if _CACHING else lower(graph, how)
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
                          "--model")
-    if engine not in ENGINES:
-        raise HwsimError(f"engine: {engine!r} (expected one of: {', '.join(ENGINES)})", "engine=")
+    _check_work(ops)
     sched = build_schedule(ops, cfg, interleave)
     cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
     table = _table(ops, sched, cycles, busy, stall, cfg)
@@ -113,27 +123,31 @@ def set_caching(enabled: bool) -> None:
     global _CACHING
     _CACHING = bool(enabled)
     if not enabled:
-        for fn in (_op_schedule, _lowered, _zoo_graph, _anonymous):
+        for fn in (_op_plan, _op_tiles, _lowered, _zoo_graph, _anonymous):
             fn.cache_clear()
 
 
 _CACHING = True
 
 
+# The caches below are keyed on the op's shape (names stripped) and the part of the target it depends on, so
+# repeated layer shapes, dense/sparse pairs and sweep points that share a target are computed once.
 @lru_cache(maxsize=CACHE_SIZE)
-def _op_schedule(op, target, cost) -> tuple[tuple[str, str, str], Tiles]:
-    """Mapping and per-tile arrays of one op: memoized on the op's shape (names stripped) and the target,
-    so repeated layer shapes, dense/sparse pairs and sweep points that share a target are computed once."""
+def _op_plan(op, target, cost) -> tuple[tuple[str, str, str], object, int]:
+    """(table info, mapping or None for a vector pass, tile count) of one op: cheap, no per-tile arrays."""
     if isinstance(op, GemmOp):
         mp = map_gemm(op, target, cost)
-        tiles = gemm_tiles(op, mp, target)
-        info = (mp.dataflow, mp.order, f"{mp.m_t}x{mp.k_t}x{mp.n_t}")
-    else:
-        tiles = vector_tiles(op, target)
-        info = ("vector", "", "")
+        return (mp.dataflow, mp.order, f"{mp.m_t}x{mp.k_t}x{mp.n_t}"), mp, gemm_tile_count(op, mp)
+    return ("vector", "", ""), None, vector_tile_count(op, target)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _op_tiles(op, mp, target) -> Tiles:
+    """The per-tile arrays of one op under its mapping (read-only: shared between results)."""
+    tiles = gemm_tiles(op, mp, target) if mp is not None else vector_tiles(op, target)
     for arr in (tiles.load_bytes, tiles.store_bytes, tiles.select_cycles, tiles.compute_cycles):
-        arr.flags.writeable = False  # shared between results through the cache
-    return info, tiles
+        arr.flags.writeable = False
+    return tiles
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -155,23 +169,69 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
     target = replace(cfg.target, interleave=interleave)
     cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
     keys = {True: _relevant(True, target, cost), False: _relevant(False, target, cost)}
-    rows, tiles = [], []
     try:
-        for op in ops:
-            if _CACHING:
-                info, op_tiles = _op_schedule(_anonymous(op), *keys[isinstance(op, GemmOp)])
-            else:
-                info, op_tiles = _op_schedule.__wrapped__(op, target, cost)
-            tiles.append(op_tiles)
-            rows.append(_row(op, *info))
+        if _CACHING:
+            plans = [_op_plan(_anonymous(op), *keys[isinstance(op, GemmOp)]) for op in ops]
+        else:
+            plans = [_op_plan.__wrapped__(op, target, cost) for op in ops]
     except MappingError as exc:
         raise HwsimError(str(exc), f"--arch {cfg.name}") from None
+    _check_tiles([count for _, _, count in plans])  # the whole-run budget, before any per-tile array exists
+    rows, tiles = [], []
+    try:
+        for op, (info, mp, _) in zip(ops, plans):
+            if _CACHING:
+                op_tiles = _op_tiles(_anonymous(op), mp, keys[mp is not None][0])
+            else:
+                op_tiles = _op_tiles.__wrapped__(op, mp, target)
+            tiles.append(op_tiles)
+            rows.append(_row(op, *info))
     except ScheduleTooLarge as exc:
         raise HwsimError(str(exc), "--batch/--resolution") from None
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in tiles])]).astype(np.int64)
     cat = [np.concatenate([getattr(t, f) for t in tiles]) for f in ("load_bytes", "store_bytes", "select_cycles",
                                                                       "compute_cycles")]
     return Schedule(rows, offsets, *cat)
+
+
+def _check_arguments(model, arch, method, nm, batch, phases, resolution, classes, engine, flags: dict) -> None:
+    """Type (TypeError) and range (HwsimError) checks on simulate's arguments, each naming the argument."""
+    check_type("model", model, (str, os.PathLike, models.Graph), "a zoo name, a .yaml path or a hwsim.models.Graph")
+    check_type("arch", arch, (str, os.PathLike, SATConfig), "a preset name, a .yaml path or a SATConfig")
+    check_type("method", method, (str, Method), "one of: " + ", ".join(m.value for m in Method))
+    if nm is not None:
+        check_type("nm", nm, (str, NM), 'an N:M spec like "2:8", or None')
+    check_int("batch", batch, 1, MAX_BATCH, "--batch")
+    if phases is not None and not isinstance(phases, str):
+        check_type("phases", phases, (list, tuple, set, frozenset), 'a comma list like "ff,bp" or a list of phases')
+        for item in phases:
+            check_type("phases", item, (str, Phase), '"ff", "bp" or "wu"')
+    for name, value in (("resolution", resolution), ("classes", classes)):
+        if value is not None:
+            check_int(name, value, 1, MAX_DIM, f"--{name}")
+    for name, value in flags.items():
+        check_bool(name, value)
+    check_type("engine", engine, (str,), f"one of: {', '.join(ENGINES)}")
+    if engine not in ENGINES:
+        raise HwsimError(f"engine: {engine!r} (expected one of: {', '.join(ENGINES)})", "engine=")
+
+
+def _check_work(ops) -> None:
+    """Refuse, before any mapping, a run whose MACs would overflow the counters (Python ints: exact)."""
+    macs = sum(op.macs for op in ops)
+    if macs > MAX_RUN_MACS:
+        raise HwsimError(f"schedule: the run needs {macs:.3g} MACs (expected at most {MAX_RUN_MACS:.3g}: "
+                         "use a smaller batch, resolution or model)", "--batch/--resolution/--model")
+
+
+def _check_tiles(counts: list[int]) -> None:
+    """The whole-run budget: refuse, before any per-tile array is allocated, a schedule past MAX_RUN_TILES."""
+    total = sum(counts)
+    if total > MAX_RUN_TILES:
+        raise HwsimError(f"schedule: {len(counts):,} ops need {total:,} tiles, about {total * BYTES_PER_TILE >> 20:,} "
+                         f"MiB (expected at most {MAX_RUN_TILES:,} tiles, "
+                         f"{MAX_RUN_TILES * BYTES_PER_TILE >> 20:,} MiB, for the whole run: use a smaller batch, "
+                         "resolution or model)", "--batch/--resolution/--model")
 
 
 def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.DataFrame:

@@ -368,7 +368,7 @@ def _json_default(value):
 
 
 def _read_yaml(path: Path):
-    from hwsim.models.yamlsafe import YamlError, load_yaml
+    from hwsim.models.yamlsafe import YAMLInputError, load
 
     shown = str(path)[:80]
     try:
@@ -382,8 +382,8 @@ def _read_yaml(path: Path):
     except OSError as exc:
         raise HwsimError(f"spec: cannot read {shown!r}: {exc.strerror or exc}", "sweep spec") from None
     try:
-        return load_yaml(text)
-    except YamlError as exc:
+        return load(text)
+    except YAMLInputError as exc:
         raise HwsimError(str(exc), shown) from None
 
 

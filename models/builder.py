@@ -20,6 +20,7 @@ class GraphBuilder:
         self._shapes: dict[str, Shape] = {INPUT: checks.shape("graph.input_shape", input_shape)}
         self._layers: list[Layer] = []
         self._last = INPUT
+        self._next_number: dict[str, int] = {}  # per auto-name stem: the next number to try
 
     @property
     def last(self) -> str:
@@ -53,10 +54,12 @@ class GraphBuilder:
         return Graph(self.name, self._shapes[INPUT], tuple(self._layers), self.input_grad)
 
     def _auto_name(self, op: Op) -> str:
+        """The first free ``<stem><n>``; each stem's counter only moves forward, so naming is linear overall."""
         stem = _stem(op)
-        n = 1
+        n = self._next_number.get(stem, 1)
         while f"{stem}{n}" in self._shapes:
             n += 1
+        self._next_number[stem] = n + 1
         return f"{stem}{n}"
 
     # Conveniences: each infers in_channels/in_features from the input's shape.

@@ -38,7 +38,7 @@ class Layer:
             raise ModelError(f"{where}in_shapes: {len(self.in_shapes)} shapes for {len(self.inputs)} inputs "
                              "(expected one shape per input)")
         try:
-            object.__setattr__(self, "out_shape", self.op.out_shape(self.in_shapes))
+            object.__setattr__(self, "out_shape", checks.shape("output", self.op.out_shape(self.in_shapes)))
         except ModelError as error:
             raise error.prefixed(where) from None
 

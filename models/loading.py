@@ -10,13 +10,14 @@ SUFFIXES = (".yaml", ".yml")
 
 
 def load(name_or_path: str | os.PathLike, resolution: int | None = None, classes: int | None = None) -> Graph:
-    """A zoo model by name, or a graph file by path (a PathLike, or a string ending in .yaml/.yml).
+    """A zoo model by name, or a graph file by path (a PathLike, or a string ending in .yaml/.yml or naming a
+    folder).
 
     A file fixes its own input shape and classifier, so passing ``resolution`` or ``classes`` with a file
     is an error rather than silently ignored.
     """
-    is_file = isinstance(name_or_path, os.PathLike) or (
-        isinstance(name_or_path, str) and name_or_path.lower().endswith(SUFFIXES))
+    is_file = isinstance(name_or_path, os.PathLike) or (  # zoo names have no suffix and no folder separator
+        isinstance(name_or_path, str) and (name_or_path.lower().endswith(SUFFIXES) or os.sep in name_or_path))
     if not is_file:
         return zoo.build(name_or_path, resolution, classes)
     for field, value in (("resolution", resolution), ("classes", classes)):

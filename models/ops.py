@@ -293,7 +293,7 @@ class Slice(Op):
     kind: ClassVar[str] = "slice"
 
     def __post_init__(self) -> None:
-        _set(self, "axis", checks.integer("axis", self.axis, minimum=None))
+        _set(self, "axis", checks.integer("axis", self.axis, minimum=-8, maximum=7))
         _set(self, "start", checks.integer("start", self.start, minimum=0))
         _set(self, "stop", checks.integer("stop", self.stop, minimum=self.start + 1))
 

@@ -30,14 +30,14 @@ and the field, e.g. ``model file net.yaml: layer 'c1'.groups: 3 does not divide 
 import dataclasses
 from pathlib import Path
 
-import yaml
-
-from hwsim.models import checks
+from hwsim.models import checks, yamlsafe
 from hwsim.models.builder import GraphBuilder
 from hwsim.models.errors import ModelError, show
 from hwsim.models.graph import Graph
 from hwsim.models.ops import OPS, Activation, Op
 
+MAX_LAYERS = 50_000
+"""Most layers in a model file (ResNet-152 has about 500; a 96-block transformer about 3,000)."""
 _TOP_KEYS = ("name", "input", "layers", "input_grad")
 _LAYER_KEYS = ("name", "op", "inputs")
 _YAML_KEYS = {"global_": "global"}  # op fields spelled differently in YAML
@@ -45,17 +45,16 @@ _INFERRED = {"conv2d": ("in_channels", 0), "linear": ("in_features", -1)}  # fie
 
 
 def load_file(path: str | Path) -> Graph:
-    """Read and parse the YAML graph file at ``path``."""
-    path = Path(path)
+    """Read and parse the YAML graph file at ``path`` (read through ``yamlsafe``: size, aliases and depth capped)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelError(f"model file {path}: not found (expected an existing .yaml file)") from None
-    except UnicodeDecodeError:
-        raise ModelError(f"model file {path}: not UTF-8 text (expected a YAML file)") from None
-    except (OSError, ValueError) as error:  # ValueError: e.g. a NUL in the path
-        raise ModelError(f"model file {path}: cannot be read ({_one_line(error)})") from None
-    return parse(text, source=str(path), default_name=path.stem)
+        doc = yamlsafe.load_file(path)
+    except yamlsafe.YAMLInputError as error:
+        raise ModelError(f"model {error}") from None
+    source = str(path)
+    try:
+        return _graph(doc, Path(path).stem)
+    except ModelError as error:
+        raise error.prefixed(f"model file {yamlsafe.show_path(source)}: ") from None
 
 
 def parse(text: str, source: str = "<string>", default_name: str = "model") -> Graph:
@@ -68,17 +67,9 @@ def parse(text: str, source: str = "<string>", default_name: str = "model") -> G
 
 def _yaml(text: str) -> object:
     try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        where = f" at line {error.problem_mark.line + 1}" if error.problem_mark else ""
-        raise ModelError(f"invalid YAML{where}: {_one_line(error.problem or error.context)}") from None
-    except Exception as error:  # noqa: BLE001 - PyYAML's constructors also fail with ValueError (a date like
-        # 2024-13-01), AttributeError (``!!timestamp x``), RecursionError...: all of them mean invalid YAML
-        raise ModelError(f"invalid YAML: {_one_line(error)}") from None
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())[:120]
+        return yamlsafe.load(text)
+    except yamlsafe.YAMLInputError as error:
+        raise ModelError(str(error)) from None
 
 
 def _graph(doc: object, default_name: str) -> Graph:
@@ -91,6 +82,8 @@ def _graph(doc: object, default_name: str) -> Graph:
     layers = doc["layers"]
     if not isinstance(layers, list) or not layers:
         raise ModelError(f"layers: {show(layers)} (expected a non-empty list of layer mappings)")
+    if len(layers) > MAX_LAYERS:
+        raise ModelError(f"layers: {len(layers):,} entries (expected at most {MAX_LAYERS:,})")
     input_grad = doc.get("input_grad", False)
     if not isinstance(input_grad, bool):
         raise ModelError(f"input_grad: {show(input_grad)} (expected true or false)")

@@ -1,70 +1,158 @@
-"""YAML for untrusted input: size and alias-expansion caps before any value is built, one-line errors."""
-from __future__ import annotations
+"""A bounded YAML loader for untrusted files: size, alias expansion and nesting are capped before any value
+is built.
 
-from typing import Any
+PyYAML's ``safe_load`` builds whatever the text describes: ten nested aliases of ten (a "billion laughs")
+expand to 10^9 values, a self-referencing anchor is infinite, and a 10,000-deep ``[[[...]]]`` overflows the
+stack. Here the text is first composed into PyYAML's node graph, where an alias is a shared node and costs
+nothing; that graph is measured as if every alias were expanded, and refused past the caps. Only then are
+Python values constructed. Every refusal is a :class:`YAMLInputError` with a one-line message.
+
+Imports nothing else of the project, so ``hwsim.models`` and ``hwsim`` can both use it.
+"""
+
+import os
+from pathlib import Path
 
 import yaml
 
-MAX_CHARS = 1_000_000     # a spec or model file is kilobytes; refuse megabytes before parsing
-MAX_NODES = 200_000       # scalars + collections after expanding aliases (a billion-laughs file has 10^9)
+MAX_BYTES = 1024 * 1024
+"""Largest document read (1 MiB: a 500-layer model file is about 30 KB; parsing 1 MiB takes about 2 s)."""
+MAX_NODES = 250_000
+"""Most values (scalars, lists, mappings) the document may hold once every alias is expanded."""
+MAX_DEPTH = 64
+"""Deepest nesting of lists and mappings."""
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class YamlError(ValueError):
-    """Malformed or oversized YAML; the message is one line."""
+class YAMLInputError(ValueError):
+    """A document that is not valid YAML, or too big, too deep or too alias-heavy to load safely."""
 
 
-def load_yaml(text: str) -> Any:
-    """Parse `text` with the safe loader, refusing documents whose alias-expanded size exceeds MAX_NODES."""
-    if len(text) > MAX_CHARS:
-        raise YamlError(f"YAML document is {len(text):,} characters (expected at most {MAX_CHARS:,})")
-    loader = None
+def load(text: str | bytes, *, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES,
+         max_depth: int = MAX_DEPTH) -> object:
+    """The value of one YAML document, like ``yaml.safe_load``, within the caps (YAMLInputError otherwise)."""
+    if isinstance(text, bytes):
+        text = _decode(text)
+    if not isinstance(text, str):
+        raise YAMLInputError(f"YAML text: a {type(text).__name__} (expected str or bytes)")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise YAMLInputError(f"YAML document: {size:,} bytes (expected at most {max_bytes:,})")
+    if "\x00" in text:
+        raise YAMLInputError("YAML document: contains a NUL byte (expected text)")
     try:
-        loader = yaml.SafeLoader(text)
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_size(node)
-        return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise YamlError(f"invalid YAML{line}: {problem}") from None
+        node = yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise YAMLInputError(f"invalid YAML{where}: {one_line(error.problem or error.context)}") from None
     except RecursionError:
-        raise YamlError("invalid YAML: nested too deeply") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
+        raise YAMLInputError(f"YAML document: nested too deeply (expected at most {max_depth} levels)") from None
+    except Exception as error:  # noqa: BLE001 - the C and Python parsers fail in several ways on garbage
+        raise YAMLInputError(f"invalid YAML: {one_line(error)}") from None
+    if node is None:
+        return None
+    _measure(node, max_nodes, max_depth)
+    try:
+        return yaml.SafeLoader("").construct_document(node)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise YAMLInputError(f"invalid YAML{where}: {one_line(error.problem or error.context)}") from None
+    except Exception as error:  # noqa: BLE001 - constructors also raise ValueError (a date like 2024-13-01,
+        # an int of 5,000 digits), TypeError (an unhashable key), RecursionError...: all mean unusable YAML
+        raise YAMLInputError(f"invalid YAML: {one_line(error)}") from None
 
 
-def _check_size(root: yaml.Node) -> None:
-    """Expanded node count with memoization per node (aliases point at shared nodes), iteratively."""
-    sizes: dict[int, int] = {}
-    open_: set[int] = set()  # nodes whose subtree is being counted: meeting one again means a cycle
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if id(node) in sizes:
-            continue
-        children = _children(node)
-        if not done:
-            if id(node) in open_:
-                raise YamlError("invalid YAML: a recursive alias (a value that contains itself)")
-            open_.add(id(node))
-            stack.append((node, True))
-            stack.extend((c, False) for c in children if id(c) not in sizes)
-            continue
-        total = 1 + sum(sizes.get(id(c), 0) for c in children)
-        if total > MAX_NODES:
-            raise YamlError(f"YAML document expands to more than {MAX_NODES:,} values "
-                            "(aliases repeated too often?)")
-        sizes[id(node)] = total
-        open_.discard(id(node))
+def load_file(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES,
+              max_depth: int = MAX_DEPTH) -> object:
+    """``load`` of the file at ``path``; a missing, unreadable, oversized or non-UTF-8 file is a YAMLInputError
+    naming the path (OS errors such as a name too long, a directory or no permission included)."""
+    shown = show_path(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise YAMLInputError(f"file {shown}: not found (expected an existing .yaml file)") from None
+    except IsADirectoryError:
+        raise YAMLInputError(f"file {shown}: is a directory (expected a .yaml file)") from None
+    except OSError as error:
+        raise YAMLInputError(f"file {shown}: cannot be read ({one_line(error.strerror or error)})") from None
+    except (ValueError, TypeError) as error:  # a NUL in the path, a path of the wrong type
+        raise YAMLInputError(f"file {shown}: cannot be read ({one_line(error)})") from None
+    if len(data) > max_bytes:
+        raise YAMLInputError(f"file {shown}: larger than {max_bytes:,} bytes (expected a smaller YAML file)")
+    try:
+        return load(_decode(data), max_bytes=max_bytes, max_nodes=max_nodes, max_depth=max_depth)
+    except YAMLInputError as error:
+        raise YAMLInputError(f"file {shown}: {error}") from None
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [x for pair in node.value for x in pair]
-    return []
+def show_path(path: object, limit: int = 80) -> str:
+    """A path for a one-line message: as is if printable (else its repr), cut to ``limit`` characters so an
+    over-long name stays readable."""
+    try:
+        text = os.fsdecode(path)
+    except TypeError:
+        text = repr(path)
+    if not text.isprintable():
+        text = repr(text)
+    if len(text) <= limit:
+        return text
+    tail = limit * 2 // 3  # the end of a path (its file name) says the most
+    return text[: limit - tail - 3] + "..." + text[-tail:]
+
+
+def one_line(text: object, limit: int = 120) -> str:
+    """``text`` on one line of at most ``limit`` characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise YAMLInputError(f"not UTF-8 text (byte {error.start}; expected a YAML text file)") from None
+
+
+def _measure(root: yaml.Node, max_nodes: int, max_depth: int) -> None:
+    """Refuse a node graph whose alias-expanded size exceeds ``max_nodes`` or depth exceeds ``max_depth``.
+
+    Each distinct collection is walked once; its expanded (size, height) is memoized, so a shared (aliased)
+    node counts once per use without being walked again. Recursion stops at ``max_depth``, so it stays
+    shallow. A node met again while it is still open is a self-referencing anchor: infinite once expanded.
+    """
+    memo: dict[int, tuple[int, int]] = {}
+    open_ids: set[int] = set()
+    too_deep = f"YAML document: nested more than {max_depth} levels deep (expected at most {max_depth})"
+
+    def walk(node: yaml.Node, depth: int) -> tuple[int, int]:
+        if depth > max_depth:
+            raise YAMLInputError(too_deep)
+        if isinstance(node, yaml.ScalarNode):
+            return 1, 0
+        key = id(node)
+        if key in memo:
+            size, height = memo[key]
+            if depth + height > max_depth:
+                raise YAMLInputError(too_deep)
+            return size, height
+        if key in open_ids:
+            raise YAMLInputError("YAML document: an alias refers to its own anchor (expected a finite document)")
+        open_ids.add(key)
+        size, height = 1, 0
+        kids = node.value if isinstance(node, yaml.SequenceNode) else [p for pair in node.value for p in pair]
+        for kid in kids:
+            kid_size, kid_height = walk(kid, depth + 1)
+            size += kid_size
+            height = max(height, kid_height + 1)
+            if size > max_nodes:
+                raise YAMLInputError(f"YAML document: more than {max_nodes:,} values once aliases are expanded "
+                                     f"(expected at most {max_nodes:,})")
+        open_ids.discard(key)
+        memo[key] = size, height
+        return size, height
+
+    walk(root, 0)

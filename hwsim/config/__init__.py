@@ -148,11 +148,11 @@ def _flatten(data: dict, prefix: str = ""):
 
 
 def _yaml(text: str, where: str):
-    from hwsim.models.yamlsafe import YamlError, load_yaml
+    from hwsim.models.yamlsafe import YAMLInputError, load
 
     try:
-        return load_yaml(text)
-    except YamlError as exc:
+        return load(text)
+    except YAMLInputError as exc:
         raise ConfigError(str(exc), where) from None
 
 

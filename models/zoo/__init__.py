@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from hwsim.models import checks
-from hwsim.models.errors import ModelError
+from hwsim.models.errors import ModelError, show
 from hwsim.models.graph import Graph
 from hwsim.models.zoo import bert, mobilenet, resnet, tiny, vgg, vit
 
@@ -82,5 +82,5 @@ def build(name: str, resolution: int | None = None, classes: int | None = None) 
 
 def _lookup(name: str) -> tuple[Builder, ModelInfo]:
     if not isinstance(name, str) or name not in _ZOO:
-        raise ModelError(f"model: unknown model {name!r} (expected one of: {', '.join(names())})")
+        raise ModelError(f"model: unknown model {show(name)} (expected one of: {', '.join(names())})")
     return _ZOO[name]

@@ -71,7 +71,7 @@ def test_conv_counts_depthwise():
 
 def test_conv_errors_name_field_and_value():
     raises(["groups: 3", "in_channels 16", "out_channels 32"], Conv2d, 16, 32, 3, groups=3)
-    raises(["in_channels: 0", "positive integer"], Conv2d, 0, 8, 3)
+    raises(["in_channels: 0", "an integer from 1 to 1,048,576"], Conv2d, 0, 8, 3)
     raises(["kernel: (3, 0)"], Conv2d, 4, 8, (3, 0))
     raises(["padding: -1"], Conv2d, 4, 8, 3, padding=-1)
     raises(["bias: 1", "true or false"], Conv2d, 4, 8, 3, bias=1)
@@ -143,7 +143,7 @@ def test_slice_and_posembed():
     assert Slice(0, 0, 1).out_shape(((65, 512),)) == (1, 512)
     raises(["stop: 2000", "size 1536"], Slice(-1, 0, 2000).out_shape, ((65, 1536),))
     raises(["axis: 2"], Slice(2, 0, 1).out_shape, ((65, 512),))
-    raises(["stop: 3", ">= 4"], Slice, 0, 3, 3)
+    raises(["stop: 3", "from 4 to"], Slice, 0, 3, 3)
     embed = PosEmbed()
     assert embed.out_shape(((64, 512),)) == (65, 512)
     assert embed.params(((64, 512),)) == 65 * 512 + 512

@@ -52,7 +52,7 @@ def test_load_file_and_dispatch(tmp_path):
         models.load(path, resolution=64)
     with pytest.raises(ModelError, match=r"^model file .*missing.yaml: not found"):
         models.load(tmp_path / "missing.yaml")
-    with pytest.raises(ModelError, match=r"^model file .*: cannot be read"):
+    with pytest.raises(ModelError, match=r"^model file .*: is a directory"):
         models.load(tmp_path)  # a directory
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ModelError, match=r"binary.yaml: not UTF-8 text"):

@@ -139,7 +139,7 @@ def test_errors():
         zoo.build("resnet51")
     with pytest.raises(ModelError, match=r"^model: unknown model 'resnet51'"):
         zoo.info("resnet51")
-    with pytest.raises(ModelError, match=r"^resolution: 0 \(expected a positive integer\)"):
+    with pytest.raises(ModelError, match=r"^resolution: 0 \(expected an integer from 1 to 1,048,576\)"):
         zoo.build("resnet9", 0)
     with pytest.raises(ModelError, match=r"^classes: 2\.5 "):
         zoo.build("resnet9", classes=2.5)
