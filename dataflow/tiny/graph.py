@@ -22,7 +22,9 @@ flatten        an alias: nothing
 Backprop stops below the deepest conv whose bias is updated; frozen weights keep no gradient; weight
 gradients cover only the updated channels. The optimizer step (SGD, no momentum, as the reference) updates
 each trainable tensor from its gradient: all at the end of the backward pass, or, with operator
-reordering, right after each gradient is computed, so every gradient dies at once.
+reordering, right after each gradient is computed, so every gradient dies at once. Reordered, the update is
+fused into the weight-gradient kernel (as the reference engine's in-place kernels do): it computes and
+applies one output channel's gradient at a time, so only that channel's gradient is ever buffered.
 """
 from __future__ import annotations
 
@@ -194,6 +196,7 @@ class TrainOp:
     elems: int = 0
     flash_bytes: int = 0
     gemm: tuple[int, int, int, int] | None = None
+    a_reuse: float = 1.0  # im2col expansion of the GEMM's A operand (each input element appears this often)
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,7 @@ class TrainingGraph:
     saved: tuple[Saved, ...] = field(repr=False)
     param_bytes: int = 0  # every weight, bias and scale of the int8 model (what Flash holds)
     trained_params: int = 0  # parameters the step updates (sliced weights, biases, classifier)
+    stage: PatchStage | None = None  # the frozen head run patch by patch, if any
 
     @cached_property
     def tensor(self) -> dict[str, Tensor]:
@@ -234,17 +238,27 @@ class TrainingGraph:
         return sum(n.kind == "conv" for n in self.nodes)
 
 
-def training_graph(graph, scheme, reorder: bool = True, precision: Precision = Precision()) -> TrainingGraph:
-    """Derive the training step of ``graph`` (a models.Graph CNN) under ``scheme`` (a Scheme or its spelling)."""
+def training_graph(graph, scheme, reorder: bool = True, precision: Precision = Precision(),
+                   patches: int = 1) -> TrainingGraph:
+    """Derive the training step of ``graph`` (a models.Graph CNN) under ``scheme`` (a Scheme or its spelling).
+
+    ``patches`` > 1 runs the frozen head of the network patch by patch on a ``patches`` x ``patches`` grid
+    (MCUNetV2-style; see :func:`patch_stage`), which only the forward pass's memory and MACs see.
+    """
+    if isinstance(patches, bool) or not isinstance(patches, int) or patches < 1:
+        raise ValueError(f"patches: {patches!r} (expected an integer >= 1; 1 = no patch-based stage)")
     nodes = int8_graph(graph)
     n_convs = sum(n.kind == "conv" for n in nodes)
     scheme = parse_scheme(scheme, n_convs, graph.name)
-    return _Builder(graph.name, nodes, scheme, reorder, precision).build()
+    return _Builder(graph.name, nodes, scheme, reorder, precision, patches).build()
 
 
 class _Builder:
-    def __init__(self, model: str, nodes: tuple[Node, ...], scheme: Scheme, reorder: bool, p: Precision) -> None:
+    def __init__(self, model: str, nodes: tuple[Node, ...], scheme: Scheme, reorder: bool, p: Precision,
+                 patches: int = 1) -> None:
         self.model, self.nodes, self.scheme, self.reorder, self.p = model, nodes, scheme, reorder, p
+        self.patches = patches
+        self.stage: PatchStage | None = None
         self.n_convs = sum(n.kind == "conv" for n in nodes)
         self.tensors: dict[str, Tensor] = {}
         self.forward: list[TrainOp] = []
@@ -306,6 +320,8 @@ class _Builder:
                 params[(n.name, "b")] = self.add(f"{n.name}.b", n.out_channels * bb, "param", n.name, True)
                 self.saved.append(Saved(n.name, "bias", n.out_channels * bb * 8, n.kind == "linear"))
         self.params = params
+        if self.patches > 1:
+            self.stage = patch_stage(self.nodes, needs, self.patches, p.act)
         for n in self.nodes:
             self.forward_op(n)
         self.backward_pass()
@@ -314,7 +330,7 @@ class _Builder:
         trained = sum(self.weight_slice(n, c) for n in self.nodes if (c := self.weight_channels(n)) is not None)
         trained += sum(n.out_channels for n in self.nodes if self.bias_trained(n))
         return TrainingGraph(self.model, self.scheme, self.reorder, self.nodes, tuple(self.tensors.values()),
-                             tuple(ops), tuple(self.saved), param_bytes, trained)
+                             tuple(ops), tuple(self.saved), param_bytes, trained, self.stage)
 
     def flash_bytes(self, n: Node) -> int:
         """Int8 weights, int32 bias and fp32 scale per output channel (the classifier: fp32 weights and bias)."""
@@ -329,14 +345,20 @@ class _Builder:
         if n.kind == "reshape":
             self.act_of[n.name] = ins[0]
             return
-        out = self.add(n.name, n.out_elems * p.act, "act", n.name)
+        stage = self.stage
+        in_stage = stage is not None and n.name in stage.nodes
+        if in_stage and n.name != stage.nodes[-1]:  # an intermediate of the stage: lives in the patch buffer
+            out = self.add("patch.buffer", stage.buffer_bytes, "act", "patch-stage")
+        else:
+            out = self.add(n.name, n.out_elems * p.act, "act", n.name)
         self.act_of[n.name] = out
         writes = [out]
-        reads = list(ins)
+        reads = list(dict.fromkeys(ins))
         flash = 0
         macs, gemm, elems = 0, None, n.out_elems
+        reuse = 1.0
         if n.kind in ("conv", "linear"):
-            macs, gemm, elems = n.macs, _gemm_ff(n), 0
+            macs, gemm, elems, reuse = n.macs, _gemm_ff(n), 0, _im2col(n)
             if (n.name, "w") in self.params:
                 reads.append(self.params[(n.name, "w")])
                 flash = 0 if self.weight_slice(n, self.weight_channels(n)) == n.weight_elems else \
@@ -359,8 +381,10 @@ class _Builder:
         if n.kind == "act" and self.needs[n.name]:
             self.saved.append(Saved(n.name, "input", n.in_elems * p.act * 8))
         kernel = n.family if n.kind in ("conv", "linear") else n.kind
+        if in_stage:  # patches recompute their halos
+            macs, elems = round(macs * stage.recompute[n.name]), round(elems * stage.recompute[n.name])
         self.forward.append(TrainOp(f"{n.name}.fwd", n.name, "forward", kernel, tuple(reads), tuple(writes), macs,
-                                    elems, flash, gemm))
+                                    elems, flash, gemm, reuse))
 
     # backward
     def backward_pass(self) -> None:
@@ -424,14 +448,20 @@ class _Builder:
             c = self.add(f"{n.name}.dx", n.in_elems * p.grad, "grad", n.name)
             self.emit(n, "dx", f"dx.{fam}", (g,) + ((w,) if w else ()), (c,), macs=n.macs,
                       flash_bytes=0 if whole else n.weight_elems * (p.classifier if fam == "linear" else p.weight),
-                      gemm=_gemm_dx(n))
+                      gemm=_gemm_dx(n), a_reuse=1.0 if fam == "linear" else float(n.op.kernel[0] * n.op.kernel[1]))
         ch = self.weight_channels(n)
         if ch is not None:
             saved = f"{n.name}.saved" if f"{n.name}.saved" in self.tensors else self.act_of[src]
             elems = self.weight_slice(n, ch)
-            wg = self.add(f"{n.name}.dw", elems * p.wgrad, "wgrad", n.name)
+            # reordered: the update is fused into the weight-gradient kernel, one output channel at a time,
+            # so only one channel's gradient is ever buffered; otherwise the whole gradient waits for the step
+            rows = 1 if n.kind == "linear" or n.depthwise or n.op.groups > 1 else n.op.out_channels
+            rows = n.out_channels if n.kind == "linear" or n.depthwise else rows
+            buffered = elems // rows if self.reorder else elems
+            wg = self.add(f"{n.name}.dw", buffered * p.wgrad, "wgrad", n.name)
             positions = 1 if n.kind == "linear" else n.out_shape[1] * n.out_shape[2]
-            self.emit(n, "dW", f"dw.{fam}", (g, saved), (wg,), macs=elems * positions, gemm=_gemm_dw(n, ch))
+            self.emit(n, "dW", f"dw.{fam}", (g, saved), (wg,), macs=elems * positions, gemm=_gemm_dw(n, ch),
+                      a_reuse=_im2col(n))
             self.update(n, "w", wg, elems)
         if self.bias_trained(n):
             bg = self.add(f"{n.name}.db", n.out_channels * p.wgrad, "wgrad", n.name)
@@ -444,6 +474,14 @@ class _Builder:
         param = self.params[(n.name, which)]
         op = TrainOp(f"{n.name}.update.{which}", n.name, "update", "update", (gradient, param), (param,), elems=elems)
         (self.backward if self.reorder else self.updates).append(op)
+
+
+def _im2col(n: Node) -> float:
+    """How often each input element appears in the unrolled (im2col) matrix of a conv: >= 1."""
+    if n.kind != "conv":
+        return 1.0
+    kk = n.op.kernel[0] * n.op.kernel[1]
+    return max(1.0, kk * n.out_shape[1] * n.out_shape[2] / (n.in_shape[1] * n.in_shape[2]))
 
 
 def _gemm_ff(n: Node) -> tuple[int, int, int, int]:
@@ -477,3 +515,82 @@ def _gemm_dw(n: Node, ch: int) -> tuple[int, int, int, int]:
 
 __all__ = ["GraphError", "Node", "Precision", "Saved", "SchemeError", "Tensor", "TrainOp", "TrainingGraph",
            "int8_graph", "training_graph"]
+
+
+@dataclass(frozen=True)
+class PatchStage:
+    """The frozen head of the network run patch by patch (MCUNetV2's patch-based inference).
+
+    The stage's output is produced in ``patches`` x ``patches`` spatial tiles; each tile runs every node of
+    the stage on the receptive field it needs (halos are recomputed), so the stage's intermediates never
+    exist at full size: only one tile's worth (``buffer_bytes``, the largest set of tile tensors alive at
+    once) next to the full input and the full stage output. Only frozen nodes qualify (nothing is saved for
+    backward), and the stage ends where one tensor carries everything onward. The split is the candidate
+    that minimises the forward peak (stage memory against the largest later forward op).
+    """
+
+    nodes: tuple[str, ...]
+    patches: int
+    buffer_bytes: int
+    recompute: dict = field(repr=False, hash=False, compare=False)  # node -> patched / plain MACs
+
+
+def patch_stage(nodes: tuple[Node, ...], needs: dict[str, bool], patches: int, act_bytes: int = 1) -> PatchStage | None:
+    """The best patch-based stage of ``nodes`` (see PatchStage), or None if no split helps."""
+    consumers: dict[str, list[int]] = {}
+    for j, n in enumerate(nodes):
+        for i in n.inputs:
+            consumers.setdefault(i, []).append(j)
+
+    def op_bytes(n: Node) -> int:
+        return (sum(math.prod(nodes_by[i].out_shape) if i in nodes_by else math.prod(nodes[0].in_shape)
+                    for i in set(n.inputs)) + n.out_elems) * act_bytes
+
+    nodes_by = {n.name: n for n in nodes}
+    plain = max(op_bytes(n) for n in nodes)
+    best, best_cost = None, plain
+    for s, n in enumerate(nodes):
+        if needs[n.name] or n.kind not in ("conv", "pool", "add", "act") or len(n.out_shape) != 3:
+            break
+        if any(j > s + 1 or (j == s + 1 and t != s) for t in range(s + 1)
+               for j in consumers.get(nodes[t].name, [])):
+            continue  # a tensor of the head is still needed past the split
+        if n.out_shape[1] < patches:
+            break
+        buffer, recompute = _patch_buffer(nodes[: s + 1], patches, act_bytes)
+        stage_mem = math.prod(nodes[0].in_shape) * act_bytes + n.out_elems * act_bytes + buffer
+        rest = max((op_bytes(m) for m in nodes[s + 1:]), default=0)
+        cost = max(stage_mem, rest)
+        if cost < best_cost:
+            best, best_cost = PatchStage(tuple(m.name for m in nodes[: s + 1]), patches, buffer, recompute), cost
+    return best
+
+
+def _patch_buffer(stage: tuple[Node, ...], patches: int, act_bytes: int) -> tuple[int, dict]:
+    """Bytes of one tile's intermediates alive at once, and each node's MAC factor from halo recompute."""
+    last = stage[-1]
+    extent: dict[str, int] = {last.name: math.ceil(last.out_shape[1] / patches)}
+    for n in reversed(stage):
+        e = extent[n.name]
+        if n.kind in ("conv", "pool"):
+            k, st = n.op.kernel[0], n.op.stride[0]
+            need = min((e - 1) * st + k, n.in_shape[1])
+        else:
+            need = e
+        for i in n.inputs:
+            extent[i] = max(extent.get(i, 0), need)
+    names = [n.name for n in stage]
+    last_use = {}
+    for j, n in enumerate(stage):
+        for i in n.inputs:
+            last_use[i] = j
+    peak = 0
+    for j, n in enumerate(stage):
+        live = sum(stage[t].out_shape[0] * extent[names[t]] ** 2 * act_bytes for t in range(j + 1)
+                   if names[t] != last.name and (t == j or last_use.get(names[t], -1) >= j))
+        peak = max(peak, live)
+    recompute = {n.name: min(patches * extent[n.name], n.out_shape[1]) ** 2 / n.out_shape[1] ** 2
+                 if n.name != last.name else 1.0 for n in stage}
+    recompute = {k: max(1.0, patches ** 2 * extent[k] ** 2 / nodes_area) for k, nodes_area in
+                 ((n.name, n.out_shape[1] ** 2) for n in stage)}
+    return peak, recompute
