@@ -114,8 +114,8 @@ def int8_graph(graph) -> tuple[Node, ...]:
         src = by_name.get(inputs[0])
         if kind == "norm":
             if op.norm != "batch" or src is None or src.kind != "conv" or consumers.get(layer.inputs[0], 0) != 1:
-                raise GraphError(f"model: {graph.name} has a {op.norm} norm at {layer.name!r} that cannot be folded "
-                                 "into a conv (expected a CNN: BatchNorm right after a conv)")
+                raise GraphError(f"model: {graph.name} is not a CNN ({op.norm} norm {layer.name!r} cannot be folded "
+                                 "into a conv; expected BatchNorm right after a conv)")
             alias[layer.name] = inputs[0]
             continue
         if kind == "act" and op.fn in _ACT_CLAMPS and src is not None and src.kind in ("conv", "linear") \
@@ -129,15 +129,15 @@ def int8_graph(graph) -> tuple[Node, ...]:
             n_conv += 1
         elif kind == "linear":
             if len(layer.in_shapes[0]) != 1:
-                raise GraphError(f"model: {graph.name} applies a linear layer to a {layer.in_shapes[0]} tensor at "
-                                 f"{layer.name!r} (expected a CNN: linear layers on pooled features only)")
+                raise GraphError(f"model: {graph.name} is not a CNN (linear layer {layer.name!r} on a "
+                                 f"{layer.in_shapes[0]} tensor; expected linear layers on pooled features only)")
             node = Node(layer.name, "linear", inputs, layer.in_shapes[0], layer.out_shape, op)
         elif kind == "pool":
             node = Node(layer.name, "gpool" if op.global_ else "pool", inputs, layer.in_shapes[0], layer.out_shape, op)
         elif kind in ("add", "act", "reshape") and not (kind == "act" and op.fn == "softmax"):
             if kind == "reshape" and len(layer.out_shape) != 1:
-                raise GraphError(f"model: {graph.name} reshapes to {layer.out_shape} at {layer.name!r} "
-                                 "(expected a CNN: only a flatten before the classifier)")
+                raise GraphError(f"model: {graph.name} is not a CNN (reshape {layer.name!r} to {layer.out_shape}; "
+                                 "expected only a flatten before the classifier)")
             node = Node(layer.name, kind, inputs, layer.in_shapes[0], layer.out_shape, op)
         else:
             raise GraphError(f"model: {graph.name} is not a CNN ({kind} layer {layer.name!r}; expected convs, "

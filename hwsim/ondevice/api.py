@@ -60,6 +60,9 @@ def _graph(model, resolution, classes):
     try:
         if isinstance(model, str) and model.lower().endswith((".yaml", ".yml")):
             return models.load(model)
+        if classes is not None and str(model) in models.zoo.names() and \
+                models.zoo.info(str(model)).default_classes is None:
+            classes = None  # no classifier to size: the CNN check below names the real problem
         return models.load(str(model), resolution=resolution, classes=classes)
     except models.ModelError as exc:
         field = str(exc).split(":", 1)[0]
