@@ -239,26 +239,36 @@ class TrainingGraph:
 
 
 def training_graph(graph, scheme, reorder: bool = True, precision: Precision = Precision(),
-                   patches: int = 1) -> TrainingGraph:
+                   patches: int = 1, inplace_dw: bool = True) -> TrainingGraph:
     """Derive the training step of ``graph`` (a models.Graph CNN) under ``scheme`` (a Scheme or its spelling).
 
     ``patches`` > 1 runs the frozen head of the network patch by patch on a ``patches`` x ``patches`` grid
     (MCUNetV2-style; see :func:`patch_stage`), which only the forward pass's memory and MACs see.
+    ``inplace_dw``: depthwise convs overwrite their input (forward) and dY (backward, stride 1) channel by
+    channel, as TinyEngine's in-place depthwise kernels.
     """
     if isinstance(patches, bool) or not isinstance(patches, int) or patches < 1:
         raise ValueError(f"patches: {patches!r} (expected an integer >= 1; 1 = no patch-based stage)")
     nodes = int8_graph(graph)
     n_convs = sum(n.kind == "conv" for n in nodes)
     scheme = parse_scheme(scheme, n_convs, graph.name)
-    return _Builder(graph.name, nodes, scheme, reorder, precision, patches).build()
+    if not isinstance(inplace_dw, bool):
+        raise ValueError(f"inplace_dw: {inplace_dw!r} (expected True or False)")
+    return _Builder(graph.name, nodes, scheme, reorder, precision, patches, inplace_dw).build()
 
 
 class _Builder:
     def __init__(self, model: str, nodes: tuple[Node, ...], scheme: Scheme, reorder: bool, p: Precision,
-                 patches: int = 1) -> None:
+                 patches: int = 1, inplace_dw: bool = True) -> None:
         self.model, self.nodes, self.scheme, self.reorder, self.p = model, nodes, scheme, reorder, p
         self.patches = patches
+        self.inplace_dw = inplace_dw
         self.stage: PatchStage | None = None
+        self.saved_act: dict[str, str] = {}  # weighted node -> the activation tensor its weight gradient reads
+        self.consumers: dict[str, int] = {}
+        for n in nodes:
+            for i in set(n.inputs):
+                self.consumers[i] = self.consumers.get(i, 0) + 1
         self.n_convs = sum(n.kind == "conv" for n in nodes)
         self.tensors: dict[str, Tensor] = {}
         self.forward: list[TrainOp] = []
@@ -347,12 +357,20 @@ class _Builder:
             return
         stage = self.stage
         in_stage = stage is not None and n.name in stage.nodes
+        if n.kind in ("conv", "linear"):
+            self.saved_act[n.name] = ins[0]
+        inplace = (self.inplace_dw and n.depthwise and not in_stage and self.consumers.get(n.inputs[0]) == 1
+                   and ins[0] != "input" and self.weight_channels(n) != n.in_channels)
+        extra = []
         if in_stage and n.name != stage.nodes[-1]:  # an intermediate of the stage: lives in the patch buffer
             out = self.add("patch.buffer", stage.buffer_bytes, "act", "patch-stage")
+        elif inplace:  # in-place depthwise: channel c's output overwrites channel c's input via a 1-channel buffer
+            out = ins[0]
+            extra.append(self.add(f"{n.name}.tmp", n.out_shape[1] * n.out_shape[2] * p.act, "act", n.name))
         else:
             out = self.add(n.name, n.out_elems * p.act, "act", n.name)
         self.act_of[n.name] = out
-        writes = [out]
+        writes = [out, *extra]
         reads = list(dict.fromkeys(ins))
         flash = 0
         macs, gemm, elems = 0, None, n.out_elems
@@ -442,33 +460,44 @@ class _Builder:
         p = self.p
         src = n.inputs[0]
         fam = n.family
-        if self.needs[src]:
-            w = self.params.get((n.name, "w"))
-            whole = w is not None and self.weight_slice(n, self.weight_channels(n)) == n.weight_elems
-            c = self.add(f"{n.name}.dx", n.in_elems * p.grad, "grad", n.name)
-            self.emit(n, "dx", f"dx.{fam}", (g,) + ((w,) if w else ()), (c,), macs=n.macs,
-                      flash_bytes=0 if whole else n.weight_elems * (p.classifier if fam == "linear" else p.weight),
-                      gemm=_gemm_dx(n), a_reuse=1.0 if fam == "linear" else float(n.op.kernel[0] * n.op.kernel[1]))
+        # In-place depthwise backward: one fused kernel per channel computes the channel's weight gradient,
+        # its data gradient from the old weights, applies the update, and writes dX over dY (same shape at
+        # stride 1). Listed as separate ops (bias, weight, data), dX last, reusing dY's buffer.
+        inplace = self.inplace_dw and n.depthwise and n.op.stride == (1, 1) and self.needs[src]
+        if self.needs[src] and not inplace:
+            self.data_grad(n, g, f"{n.name}.dx")
         ch = self.weight_channels(n)
+        if self.bias_trained(n):
+            bg = self.add(f"{n.name}.db", n.out_channels * p.wgrad, "wgrad", n.name)
+            self.emit(n, "db", "bias", (g,), (bg,), elems=n.out_elems)
+            self.update(n, "b", bg, n.out_channels)
         if ch is not None:
-            saved = f"{n.name}.saved" if f"{n.name}.saved" in self.tensors else self.act_of[src]
+            saved = f"{n.name}.saved" if f"{n.name}.saved" in self.tensors else self.saved_act[n.name]
             elems = self.weight_slice(n, ch)
             # reordered: the update is fused into the weight-gradient kernel, one output channel at a time,
             # so only one channel's gradient is ever buffered; otherwise the whole gradient waits for the step
-            rows = 1 if n.kind == "linear" or n.depthwise or n.op.groups > 1 else n.op.out_channels
-            rows = n.out_channels if n.kind == "linear" or n.depthwise else rows
+            rows = n.out_channels if n.kind == "linear" or n.depthwise or n.op.groups == 1 else 1
             buffered = elems // rows if self.reorder else elems
             wg = self.add(f"{n.name}.dw", buffered * p.wgrad, "wgrad", n.name)
             positions = 1 if n.kind == "linear" else n.out_shape[1] * n.out_shape[2]
             self.emit(n, "dW", f"dw.{fam}", (g, saved), (wg,), macs=elems * positions, gemm=_gemm_dw(n, ch),
                       a_reuse=_im2col(n))
             self.update(n, "w", wg, elems)
-        if self.bias_trained(n):
-            bg = self.add(f"{n.name}.db", n.out_channels * p.wgrad, "wgrad", n.name)
-            self.emit(n, "db", "bias", (g,), (bg,), elems=n.out_elems)
-            self.update(n, "b", bg, n.out_channels)
+        if inplace:
+            self.data_grad(n, g, g)
         if self.needs[src]:
-            self.contribute(grad, src, f"{n.name}.dx", n)
+            self.contribute(grad, src, g if inplace else f"{n.name}.dx", n)
+
+    def data_grad(self, n: Node, g: str, out: str) -> None:
+        """dX = dY * W^T (transposed conv), weights from the SRAM copy if trained in full, else from Flash."""
+        p, fam = self.p, n.family
+        w = self.params.get((n.name, "w"))
+        whole = w is not None and self.weight_slice(n, self.weight_channels(n)) == n.weight_elems
+        if out != g:
+            self.add(out, n.in_elems * p.grad, "grad", n.name)
+        self.emit(n, "dx", f"dx.{fam}", (g,) + ((w,) if w else ()), (out,), macs=n.macs,
+                  flash_bytes=0 if whole else n.weight_elems * (p.classifier if fam == "linear" else p.weight),
+                  gemm=_gemm_dx(n), a_reuse=1.0 if fam == "linear" else float(n.op.kernel[0] * n.op.kernel[1]))
 
     def update(self, n: Node, which: str, gradient: str, elems: int) -> None:
         param = self.params[(n.name, which)]
