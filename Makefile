@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean tiny-report
 
 setup: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ demo: setup
 ## test: unit, property, golden-number and CLI tests
 test: setup
 	$(PY) -m pytest -n 2
+
+## tiny-report: the 256KB on-device training engines on the paper's three backbones -> reports/tiny/
+tiny-report: setup
+	$(PY) reports/tiny_engines.py
 
 ## bench: engine / reference / compile / CLI timings for one ResNet-50 iteration
 bench: setup
