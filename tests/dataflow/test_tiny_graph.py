@@ -92,7 +92,7 @@ def test_non_cnn_is_refused(model):
         int8_graph(zoo.build(model))
 
 
-# Published: "On-Device Training Under 256KB Memory" (reference README in the package docs): analytic extra
+# Published: "On-Device Training Under 256KB Memory" (sources in docs/tiny.md): analytic extra
 # memory of mcunet-5fps's 99kb scheme = 99.8KB, of updating its last 12 convs' weights and biases = 448KB.
 @pytest.mark.parametrize("scheme, kb", [("mcunet-5fps:99kb", 99.8), ("last-12", 448.0)])
 def test_analytic_golden_mcunet(scheme, kb):

@@ -162,3 +162,22 @@ def test_planner_on_random_schemes(data):
                 assert not a.life.overlaps(b.life) or not (a.life.nbytes and b.life.nbytes), (a, b)
         peaks.append(plan.max_live)
     assert peaks[1] <= peaks[0]
+
+
+def test_readme_table_is_what_the_api_measures():
+    """The README's tiny-engines rows are regenerated numbers (rerun `make tiny-report` after a model change)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "kb` |" in line]
+    assert len(rows) == 3
+    for line in rows:
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        model, scheme = cells[0], cells[1]
+        values = [float(c) for c in cells[2:]]
+        r, plain = hwsim.tiny(model, scheme), hwsim.tiny(model, scheme, reorder=False)
+        full, npu = hwsim.tiny(model, "full", reorder=False), hwsim.tiny(model, scheme, target="npu-256k")
+        got = [r.analytic_extra_kb, full.peak_sram_kb, plain.peak_sram_kb, r.peak_sram_kb, r.flash_kb, r.latency_ms,
+               npu.latency_ms, r.energy_mj, npu.energy_mj]
+        for want, have in zip(values, got):
+            assert have == pytest.approx(want, rel=0.01, abs=0.011), (model, values, got)
