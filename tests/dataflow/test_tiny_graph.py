@@ -65,6 +65,7 @@ def test_frozen_weights_read_from_flash_and_full_ratio_keeps_the_activation():
 def test_reordering_puts_each_update_right_after_its_gradient():
     tg = training_graph(small(), "full", reorder=True)
     ops = [op.name for op in tg.ops]
+    assert sum(".update." in name for name in ops) == 6  # conv0, conv1, fc: weight and bias each
     for i, name in enumerate(ops):
         if ".update." in name:
             grad = ops[i - 1]
