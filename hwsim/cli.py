@@ -173,8 +173,11 @@ def _add_tiny(sub) -> None:
                                    "memory (with or without operator reordering) and time it on an MCU or NPU target.",
                        epilog=EPILOG)
     p.add_argument("--model", required=True, help="zoo name (see `hwsim models`) or a model .yaml file (a CNN)")
-    p.add_argument("--scheme", required=True, help="full | last-K | bias-only[-K] | MODEL:LABEL (e.g. "
-                                                   "mcunet-5fps:99kb) | a scheme .yaml file")
+    p.add_argument("--scheme", default=None, help="full | last-K | bias-only[-K] | MODEL:LABEL (e.g. "
+                                                  "mcunet-5fps:99kb) | a scheme .yaml file")
+    p.add_argument("--budget", type=float, default=None, metavar="KB",
+                   help="instead of --scheme: search the scheme that updates the most parameters within this "
+                        "analytic extra memory")
     p.add_argument("--target", default="mcu-stm32f746", help="mcu-stm32f746 | npu-256k | a target .yaml file "
                                                              "(default: %(default)s)")
     p.add_argument("--no-reorder", action="store_true", help="apply every update after the whole backward pass")
@@ -190,7 +193,7 @@ def _run_tiny(args) -> int:
     from hwsim.ondevice.api import tiny
 
     res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
-               classes=args.classes, patches=args.patches)
+               classes=args.classes, patches=args.patches, budget_kb=args.budget)
     print(res.to_json() if args.json else res.summary())
     return 0
 

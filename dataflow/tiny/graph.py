@@ -179,6 +179,14 @@ class Tensor:
     layer: str
     persistent: bool = False
 
+    KINDS = ("input", "act", "saved", "mask", "grad", "wgrad", "param")
+
+    def __post_init__(self) -> None:
+        if self.kind not in self.KINDS or isinstance(self.nbytes, bool) or not isinstance(self.nbytes, int) \
+                or self.nbytes < 0:
+            raise ValueError(f"tensor {self.name!r}: kind {self.kind!r}, {self.nbytes!r} bytes "
+                             f"(expected a kind in {self.KINDS} and bytes >= 0)")
+
 
 @dataclass(frozen=True)
 class TrainOp:
@@ -197,6 +205,13 @@ class TrainOp:
     flash_bytes: int = 0
     gemm: tuple[int, int, int, int] | None = None
     a_reuse: float = 1.0  # im2col expansion of the GEMM's A operand (each input element appears this often)
+
+    def __post_init__(self) -> None:
+        if self.phase not in ("forward", "backward", "update") or min(self.macs, self.elems, self.flash_bytes) < 0 \
+                or self.a_reuse < 1 or (self.gemm is not None and min(self.gemm) < 1):
+            raise ValueError(f"op {self.name!r}: phase {self.phase!r}, macs {self.macs}, elems {self.elems}, "
+                             f"flash {self.flash_bytes}, gemm {self.gemm}, a_reuse {self.a_reuse} (expected a phase "
+                             "forward|backward|update, counts >= 0, GEMM dims >= 1, a_reuse >= 1)")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,16 @@ class TinyResult:
     patch_stage: str | None
     ops: pd.DataFrame = field(repr=False, compare=False)
     tensors: pd.DataFrame = field(repr=False, compare=False)
+    scheme_spec: object = field(default=None, repr=False)  # the resolved Scheme (depth, layers, ratios)
+
+    def __post_init__(self) -> None:
+        for name in ("analytic_extra_kb", "peak_sram_kb", "max_live_kb", "flash_kb", "latency_ms", "energy_mj"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ValueError(f"{name}: {value!r} (expected a number >= 0)")
+        if self.peak_sram_kb < self.max_live_kb:
+            raise ValueError(f"peak_sram_kb: {self.peak_sram_kb} below the bytes alive {self.max_live_kb} "
+                             "(expected an arena at least as large)")
 
     @property
     def fits(self) -> bool:
@@ -46,6 +56,14 @@ class TinyResult:
         t = int(self.ops["live_bytes"].to_numpy().argmax())
         rows = self.tensors[(self.tensors["start"] <= t) & (self.tensors["end"] >= t)]
         return rows.sort_values("bytes", ascending=False).reset_index(drop=True)
+
+    @property
+    def _scheme_detail(self) -> str:
+        s = self.scheme_spec
+        if s is None:
+            return ""
+        pairs = ", ".join(f"{i}:{r:g}" for i, r in zip(s.weight_layers, s.ratios))
+        return f"  (bias depth {s.bias_depth}; weights {pairs or 'none'})"
 
     def to_dict(self) -> dict:
         """The JSON object of the ``hwsim tiny --json`` contract (plus phases and what makes the peak)."""
@@ -59,6 +77,9 @@ class TinyResult:
             "latency_ms": round(self.latency_ms, 4), "energy_mj": round(self.energy_mj, 5), "fits": self.fits,
             "sram_budget_kb": self.sram_budget_kb, "flash_budget_kb": self.flash_budget_kb,
             "trained_params": self.trained_params, "macs": self.macs, "patch_stage": self.patch_stage,
+            "scheme_spec": None if self.scheme_spec is None else {
+                "bias_update_depth": self.scheme_spec.bias_depth, "weight_layers": list(self.scheme_spec.weight_layers),
+                "ratios": list(self.scheme_spec.ratios)},
             "phases": phases,
             "peak_op": self.ops["name"].iloc[int(self.ops["live_bytes"].to_numpy().argmax())],
             "peak_tensors": [{"name": r.name, "kind": r.kind, "kb": round(r.bytes / KB, 3)}
@@ -71,7 +92,8 @@ class TinyResult:
     def summary(self) -> str:
         """A readable text table."""
         d = self.to_dict()
-        lines = [f"{'model':18s} {d['model']}", f"{'scheme':18s} {d['scheme']}", f"{'target':18s} {d['target']}",
+        lines = [f"{'model':18s} {d['model']}", f"{'scheme':18s} {d['scheme']}{self._scheme_detail}",
+                 f"{'target':18s} {d['target']}",
                  f"{'reorder':18s} {'yes' if d['reorder'] else 'no'}",
                  f"{'analytic_extra_kb':18s} {d['analytic_extra_kb']:10.1f}  saved activations + masks + "
                  "trainable copies",

@@ -181,3 +181,24 @@ def test_readme_table_is_what_the_api_measures():
                npu.latency_ms, r.energy_mj, npu.energy_mj]
         for want, have in zip(values, got):
             assert have == pytest.approx(want, rel=0.01, abs=0.011), (model, values, got)
+
+
+@pytest.mark.parametrize("model", ["mcunet-5fps", "mbv2-w0.35"])
+def test_budget_search_stays_within_and_grows_with_the_budget(model):
+    results = [hwsim.tiny(model, budget_kb=kb) for kb in (40, 80, 120)]
+    for kb, r in zip((40, 80, 120), results):
+        assert r.analytic_extra_kb <= kb and r.scheme == f"budget-{kb}kb"
+    params = [r.trained_params for r in results]
+    assert params == sorted(params) and params[0] < params[-1]
+    # last-1 (weights and bias of the last conv) is one candidate: with room for it, the search does no worse
+    last1 = hwsim.tiny(model, "last-1")
+    assert hwsim.tiny(model, budget_kb=last1.analytic_extra_kb + 0.01).trained_params >= last1.trained_params
+
+
+@pytest.mark.parametrize("kwargs, where", [({"budget_kb": 0.01}, "--budget"), ({"budget_kb": -5}, "--budget"),
+                                           ({}, "--scheme/--budget"), ({"scheme": "full", "budget_kb": 50},
+                                                                       "--scheme/--budget")])
+def test_budget_errors(kwargs, where):
+    with pytest.raises(HwsimError) as info:
+        hwsim.tiny("mcunet-5fps", **kwargs)
+    assert info.value.where == where
