@@ -633,8 +633,6 @@ def _patch_buffer(stage: tuple[Node, ...], patches: int, act_bytes: int) -> tupl
         live = sum(stage[t].out_shape[0] * extent[names[t]] ** 2 * act_bytes for t in range(j + 1)
                    if names[t] != last.name and (t == j or last_use.get(names[t], -1) >= j))
         peak = max(peak, live)
-    recompute = {n.name: min(patches * extent[n.name], n.out_shape[1]) ** 2 / n.out_shape[1] ** 2
-                 if n.name != last.name else 1.0 for n in stage}
     recompute = {k: max(1.0, patches ** 2 * extent[k] ** 2 / nodes_area) for k, nodes_area in
                  ((n.name, n.out_shape[1] ** 2) for n in stage)}
     return peak, recompute

@@ -122,3 +122,26 @@ def test_reordering_lowers_the_peak_on_each_backbone():
             tg = training_graph(g, scheme, reorder=reorder, patches=4)
             peaks.append(plan_arena(lifetimes(tg.tensors, tg.ops), len(tg.ops)).peak)
         assert peaks[1] < 0.8 * peaks[0], (model, peaks)
+
+
+def test_patch_stage_by_hand():
+    """input 1x8x8 -> c0 3x3/1 1->2 -> c1 3x3/2 2->2 -> c2 1x1 2->4 -> pool -> fc, 2x2 patches, int8.
+    Whole-tensor forward peak: c0's input 64 B + output 128 B = 192 B.
+    Split after c1 (output 2x4x4, patch 2x2): c1 needs a 5x5 patch of c0's output ((2-1)*2+3), c0 a 7x7 patch of
+    the input. One patch's intermediates: c0's 2x5x5 = 50 B (c1's patch goes straight into the full output).
+    Stage memory 64 (input) + 32 (c1 output) + 50 = 146 B; the rest peaks at c2's 32 + 64 = 96 B: cost 146.
+    Split after c2: buffer 50 + 8 = 58, stage 64 + 64 + 58 = 186; after c0: 64 + 128 + 0 = 192 (no gain).
+    c0 computes 4 patches of 5x5 outputs for its 8x8: 100/64 = 1.5625x the MACs."""
+    from hwsim.dataflow.tiny.graph import patch_stage
+
+    b = GraphBuilder("p", (1, 8, 8))
+    x = b.act(b.conv("input", 2, 3, bias=True, name="c0"), "relu6", name="c0.r")
+    x = b.act(b.conv(x, 2, 3, stride=2, bias=True, name="c1"), "relu6", name="c1.r")
+    x = b.conv(x, 4, 1, bias=True, name="c2")
+    b.linear(b.flatten(b.global_pool(x, name="gp"), name="fl"), 2, name="fc")
+    nodes = int8_graph(b.build())
+    needs = {n.name: n.name == "fc" for n in nodes}
+    stage = patch_stage(nodes, needs, 2)
+    assert stage.nodes == ("c0", "c1") and stage.buffer_bytes == 50
+    assert stage.recompute["c0"] == pytest.approx(1.5625) and stage.recompute["c1"] == 1.0
+    assert patch_stage(nodes, needs, 9) is None  # no split helps when patches exceed the output size
