@@ -32,8 +32,11 @@ DPI = 200
 
 
 def _save(fig, out: Path, stem: str) -> None:
+    """PDF, SVG and PNG without timestamps, so a rerun with the same numbers changes no file."""
+    plt.rcParams["svg.hashsalt"] = "hwsim-tiny"
+    metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "png": {}}
     for ext in ("pdf", "svg", "png"):
-        fig.savefig(out / f"{stem}.{ext}", dpi=DPI, bbox_inches="tight")
+        fig.savefig(out / f"{stem}.{ext}", dpi=DPI, bbox_inches="tight", metadata=metadata[ext])
     plt.close(fig)
 
 
