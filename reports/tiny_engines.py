@@ -121,10 +121,11 @@ def latency(out: Path) -> pd.DataFrame:
         for x, v in zip(xs, sub["latency_ms"]):
             ax.text(x, v * 1.08, f"{v:.1f}", ha="center", fontsize=7)
     ax.set_yscale("log")
+    ax.set_ylim(1, df["latency_ms"].max() * 2.5)
     ax.set_xticks(range(len(BACKBONES)), list(BACKBONES))
     ax.set_ylabel("ms per training image (log)")
     ax.set_title("Sparse update + reordering, batch 1", fontsize=8)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper right")
     _save(fig, out, "latency")
     return df
 
