@@ -105,7 +105,9 @@ def timeline(out: Path) -> list[str]:
         notes.append(f"{'with' if reorder else 'without'} reordering: {r.max_live_kb:.1f}KB alive at "
                      f"{r.ops['name'].iloc[peak_at]} ({who})")
     axes[0].set_ylabel("bytes alive (KB)")
-    axes[1].legend(fontsize=6, loc="center right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=len(KINDS), bbox_to_anchor=(0.5, -0.06),
+               frameon=False)
     _save(fig, out, "timeline")
     return notes
 
