@@ -107,6 +107,7 @@ def int8_graph(graph) -> tuple[Node, ...]:
             consumers[i] = consumers.get(i, 0) + 1
     nodes: list[Node] = []
     by_name: dict[str, Node] = {}
+    position: dict[str, int] = {}
     n_conv = 0
     for layer in graph.layers:
         kind, op = layer.op.kind, layer.op
@@ -121,7 +122,7 @@ def int8_graph(graph) -> tuple[Node, ...]:
         if kind == "act" and op.fn in _ACT_CLAMPS and src is not None and src.kind in ("conv", "linear") \
                 and not src.clamp and consumers.get(layer.inputs[0], 0) == 1:
             folded = Node(src.name, src.kind, src.inputs, src.in_shape, src.out_shape, src.op, True, src.conv)
-            nodes[nodes.index(src)] = by_name[src.name] = folded
+            nodes[position[src.name]] = by_name[src.name] = folded
             alias[layer.name] = src.name
             continue
         if kind == "conv2d":
@@ -142,6 +143,7 @@ def int8_graph(graph) -> tuple[Node, ...]:
         else:
             raise GraphError(f"model: {graph.name} is not a CNN ({kind} layer {layer.name!r}; expected convs, "
                              "BatchNorm, ReLU-like activations, pools, residual adds and a linear classifier)")
+        position[node.name] = len(nodes)
         nodes.append(node)
         by_name[node.name] = node
         alias[layer.name] = node.name
@@ -323,7 +325,8 @@ class _Builder:
         self.tensors[name] = Tensor(name, int(nbytes), kind, layer, persistent)
         return name
 
-    def build(self) -> TrainingGraph:
+    def build(self, backward: bool = True) -> TrainingGraph:
+        """The training graph; ``backward=False`` stops after the forward pass (enough for the analytic memory)."""
         p = self.p
         needs: dict[str, bool] = {"input": False}
         for n in self.nodes:
@@ -349,7 +352,8 @@ class _Builder:
             self.stage = patch_stage(self.nodes, needs, self.patches, p.act)
         for n in self.nodes:
             self.forward_op(n)
-        self.backward_pass()
+        if backward:
+            self.backward_pass()
         ops = self.forward + self.backward + ([] if self.reorder else self.updates)
         param_bytes = sum(self.flash_bytes(n) for n in self.nodes if n.kind in ("conv", "linear"))
         trained = sum(self.weight_slice(n, c) for n in self.nodes if (c := self.weight_channels(n)) is not None)
@@ -456,7 +460,6 @@ class _Builder:
                     c = self.add(f"{n.name}.dx", n.in_elems * p.grad, "grad", n.name)
                     self.emit(n, "dx", n.kind, (g, *extra), (c,), elems=n.in_elems)
                     self.contribute(grad, src, c, n)
-        self.backward += [] if not self.reorder else []
 
     def contribute(self, grad: dict[str, str], target: str, g: str, n: Node) -> None:
         """The gradient ``g`` flows into ``target``: it becomes its gradient, or is added to the one there."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from hwsim.dataflow.tiny.graph import Precision, int8_graph, training_graph
+from hwsim.dataflow.tiny.graph import Precision, _Builder, int8_graph
 from hwsim.dataflow.tiny.scheme import Scheme, SchemeError
 
 RATIOS = (0.125, 0.25, 0.5, 1.0)
@@ -32,7 +32,8 @@ def search_scheme(graph, budget_kb: float, precision: Precision = Precision()) -
             layers = tuple(eligible[len(eligible) - k:])
             for ratio in RATIOS if k else (1.0,):
                 scheme = Scheme(f"budget-{budget_kb:g}kb", depth, layers, (ratio,) * k)
-                tg = training_graph(graph, scheme, reorder=True, precision=precision)
+                scheme.check(n, graph.name)
+                tg = _Builder(graph.name, nodes, scheme, True, precision).build(backward=False)
                 kb = tg.analytic_extra_bytes / 1024
                 if kb <= budget_kb and (best is None or (tg.trained_params, -kb) > (best[0], -best[1])):
                     best = (tg.trained_params, kb, scheme)

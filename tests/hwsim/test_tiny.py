@@ -111,7 +111,7 @@ def test_cli_table_and_no_reorder(capsys):
     (["--scheme", "{file}:ratios: [0]"], "hwsim: error: ratios: 0"),
     (["--scheme", "full", "--model", "vit"], "hwsim: error: model: vit is not a CNN"),
 ])
-def test_cli_bad_input_one_line_exit_2(tmp_path, args, message):
+def test_cli_bad_input_one_line_exit_2(tmp_path, capsys, monkeypatch, args, message):
     argv = ["tiny", "--model", "mcunet-5fps", *args]
     if args[1].startswith("{file}"):
         key = args[1].split(":", 1)[1]
@@ -121,11 +121,20 @@ def test_cli_bad_input_one_line_exit_2(tmp_path, args, message):
         path = tmp_path / "s.yaml"
         path.write_text(f"bias_update_depth: 5\nweight_layers: {base['weight_layers']}\nratios: {base['ratios']}\n")
         argv[argv.index(args[1])] = str(path)
+    monkeypatch.chdir(tmp_path)
     before = set(tmp_path.iterdir())
-    out = subprocess.run([sys.executable, "-m", "hwsim.cli", *argv], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 2 and out.stdout == ""
-    assert out.stderr.count("\n") == 1 and out.stderr.startswith(message), out.stderr
-    assert "Traceback" not in out.stderr and set(tmp_path.iterdir()) == before  # no partial output files
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(message), err
+    assert set(tmp_path.iterdir()) == before  # no partial output files
+
+
+def test_cli_bad_scheme_as_a_process_has_no_traceback(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "hwsim.cli", "tiny", "--model", "mbv2-w0.35", "--scheme", "last-99"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2 and out.stdout == "" and list(tmp_path.iterdir()) == []
+    assert out.stderr == "hwsim: error: scheme: 'last-99' asks for 99 convs but mbv2-w0.35 has 51 (expected " \
+                         "last-1..last-51) (--scheme)\n"
 
 
 def test_every_preset_assumption_has_a_reason():
