@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench report clean
+.PHONY: setup demo test bench report clean tiny-report
 
 setup: $(VENV)/.installed
 
@@ -26,7 +26,11 @@ report: setup
 test: setup
 	$(PY) -m pytest -n 2
 
-## bench: engine / reference / compile / CLI timings for one ResNet-50 iteration; sweep points/s/core
+## tiny-report: the 256KB on-device training engines on the paper's three backbones -> reports/tiny/
+tiny-report: setup
+	$(VENV)/bin/hwsim report --only tiny
+
+## bench: engine / reference / compile / CLI timings for one ResNet-50 iteration
 bench: setup
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_sweep.py

@@ -17,6 +17,8 @@ _LAZY = {
     "preset_names": "hwsim.config",
     "ConfigError": "hwsim.errors",
     "HwsimError": "hwsim.errors",
+    "tiny": "hwsim.ondevice.api",
+    "TinyResult": "hwsim.ondevice.result",
 }
 
 __all__ = sorted(_LAZY)

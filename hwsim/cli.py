@@ -237,6 +237,37 @@ def _run_report(args) -> int:
 
 
 @lru_cache(maxsize=1)
+def _add_tiny(sub) -> None:
+    p = sub.add_parser("tiny", help="plan and time one on-device training step under 256KB (sparse update)",
+                       description="Derive the int8 training graph of a CNN under a sparse-update scheme, plan its "
+                                   "memory (with or without operator reordering) and time it on an MCU or NPU target.",
+                       epilog=EPILOG)
+    p.add_argument("--model", required=True, help="zoo name (see `hwsim models`) or a model .yaml file (a CNN)")
+    p.add_argument("--scheme", default=None, help="full | last-K | bias-only[-K] | MODEL:LABEL (e.g. "
+                                                  "mcunet-5fps:99kb) | a scheme .yaml file")
+    p.add_argument("--budget", type=float, default=None, metavar="KB",
+                   help="instead of --scheme: search the scheme that updates the most parameters within this "
+                        "analytic extra memory")
+    p.add_argument("--target", default="mcu-stm32f746", help="mcu-stm32f746 | npu-256k | a target .yaml file "
+                                                             "(default: %(default)s)")
+    p.add_argument("--no-reorder", action="store_true", help="apply every update after the whole backward pass")
+    p.add_argument("--resolution", type=int, default=None, help="input resolution; default: the model's own")
+    p.add_argument("--classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
+    p.add_argument("--patches", type=int, default=None, help="patch grid of the frozen head (1 = off; "
+                                                             "default: the target's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(run=_run_tiny)
+
+
+def _run_tiny(args) -> int:
+    from hwsim.ondevice.api import tiny
+
+    res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
+               classes=args.classes, patches=args.patches, budget_kb=args.budget)
+    print(res.to_json() if args.json else res.summary())
+    return 0
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -251,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"hwsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_simulate, _add_sweep, _add_report, _add_presets, _add_models, _add_demo):
+    for add in (_add_simulate, _add_tiny, _add_sweep, _add_report, _add_presets, _add_models, _add_demo):
         add(sub)
     return parser
 

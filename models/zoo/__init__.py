@@ -44,7 +44,7 @@ _ENTRIES: tuple[tuple[ModelInfo, Builder], ...] = (
     (ModelInfo("vit-b16", vit.VIT_B16, 224, 1000), vit.vit_b16),
     (ModelInfo("mobilenetv2", "MobileNetV2 width 1.0, torchvision layout", 224, 1000), mobilenet.mobilenetv2),
     *((ModelInfo(f"mobilenetv2-w{w:g}", f"MobileNetV2 width multiplier {w:g}, torchvision layout", 224, 1000),
-       partial(mobilenet.mobilenetv2, width=w)) for w in (0.5, 1.4)),
+       partial(mobilenet.mobilenetv2, width=w)) for w in (0.35, 0.5, 1.4)),
     (ModelInfo("mcunet-5fps", _TINY.format("MCUNet-5FPS", 160), 128, 1000),
      partial(tiny.from_table, "mcunet-5fps")),
     (ModelInfo("mbv2-w0.35", _TINY.format("MobileNetV2-w0.35", 112), 128, 1000),
