@@ -17,6 +17,7 @@ _LAZY = {
     "preset_names": "hwsim.config",
     "ConfigError": "hwsim.errors",
     "HwsimError": "hwsim.errors",
+    "sweep": "hwsim.sweeps",
     "tiny": "hwsim.ondevice.api",
     "TinyResult": "hwsim.ondevice.result",
 }

@@ -190,6 +190,14 @@ def sweep(spec, out: str | Path | None = None, *, scheduler: str | None = None, 
     scheduler: a dask.distributed scheduler address ("tcp://host:8786"); default: local processes (`jobs`,
     default the CPU count; 1 runs in this process). Returns the table in point order, with `speedup`.
     """
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise TypeError(f"scheduler: {type(scheduler).__name__} (expected an address string like 'tcp://host:8786')")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress: {progress!r} (expected True or False)")
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= 1024):
+        raise HwsimError(f"jobs: {jobs!r} (expected 1 to 1024 worker processes, or None for the CPU count)", "--jobs")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out: {type(out).__name__} (expected a path to a .csv or .parquet file, or None)")
     spec = load_spec(spec)
     out = Path(out) if out is not None else None
     if out is not None:
@@ -246,8 +254,6 @@ def _execute(configs, todo, scheduler, jobs):
         yield from _execute_dask(configs, todo, scheduler)
         return
     jobs = jobs or os.cpu_count() or 1
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise HwsimError(f"jobs: {jobs!r} (expected a positive integer)", "--jobs")
     if jobs == 1 or len(todo) == 1:
         for point, key in todo:
             yield _run_keyed(configs[point.changes], point, key)

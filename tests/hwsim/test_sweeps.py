@@ -128,3 +128,18 @@ def test_parquet_output_and_plot(tmp_path, capsys):
     assert len(rows) == 4 and len(pd.read_parquet(out)) == 4
     for ext in ("png", "pdf", "svg"):
         assert (tmp_path / f"r_pareto.{ext}").stat().st_size > 1000
+
+
+def test_api_argument_types():
+    import hwsim
+
+    small = {**SPEC, "grid": {}, "models": ["resnet9"], "methods": ["dense"]}
+    with pytest.raises(TypeError, match="scheduler"):
+        hwsim.sweep(small, scheduler=8786)
+    with pytest.raises(TypeError, match="progress"):
+        hwsim.sweep(small, progress="no")
+    with pytest.raises(TypeError, match="spec"):
+        hwsim.sweep(["not", "a", "spec"])
+    with pytest.raises(hwsim.HwsimError, match="jobs"):
+        hwsim.sweep(small, jobs=0)
+    assert len(hwsim.sweep(small, progress=False)) == 1
