@@ -178,8 +178,9 @@ def markdown(df: pd.DataFrame, arch: str, sens: pd.DataFrame | None = None) -> s
         "",
         _md(gap, ".2f"),
         "",
-        "The first layer and the classifier stay dense (and layers whose reduction dim is not a multiple of M), "
-        "so `+mac_ideal` is already a little below the ideal. Share of BDWP 2:8 cycles per part:",
+        "The first layer and the classifier stay dense, and a reduction dim that is not a multiple of M is "
+        "zero-padded (the padded positions cost MACs), so `+mac_ideal` is already a little below the ideal. "
+        "Share of BDWP 2:8 cycles per part:",
         "",
         _md(share, ".1%"),
         "",

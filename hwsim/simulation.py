@@ -35,14 +35,16 @@ class RooflineCost:
 
 def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
              resolution: int | None = None, classes: int | None = None, pregen: bool = True,
-             interleave: bool = True, dense_ends: bool = True, fuse: bool = True, engine: str = "numba") -> Result:
+             interleave: bool = True, dense_ends: bool = True, fuse: bool = True, pad: bool = True,
+             engine: str = "numba") -> Result:
     """Simulate one iteration of `model` (zoo name, YAML file or Graph) on `arch` (preset, YAML file or SATConfig).
 
     method: dense | srste | bdwp | transposable, with `nm` like "2:8" for the sparse ones.
     phases: subset of ("ff", "bp", "wu"); ("ff",) simulates inference. pregen: pre-generate N:M weights
     during the update (else the selector runs as weights load). interleave: interleave mapping (fill/drain
     once per tile). dense_ends: keep the first layer and the classifier dense. fuse: fold activations into
-    the pass that produces their input (see dataflow.lowering).
+    the pass that produces their input (see dataflow.lowering). pad: zero-pad a reduction dim that is not a
+    multiple of M (else that phase runs dense).
     """
     cfg = load_arch(arch)
     graph = _graph(model, resolution, classes)
@@ -55,7 +57,7 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise HwsimError(f"batch: {batch!r} (expected a positive integer)", "--batch")
     phase_set = _phases(phases)
-    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes)
+    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes, pad)
     ops = lower(graph, how)
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
@@ -66,7 +68,7 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
     table = _table(ops, sched, cycles, busy, stall, cfg)
     options = {"phases": [p.value for p in Phase if p in phase_set], "pregen": pregen, "interleave": interleave,
-               "dense_ends": dense_ends, "fuse": fuse, "input_shape": list(graph.input_shape)}
+               "dense_ends": dense_ends, "fuse": fuse, "pad": pad, "input_shape": list(graph.input_shape)}
     return Result(graph.name, cfg.name, meth.value, str(spec) if spec else None, batch, cfg.clock_hz, table, options)
 
 
@@ -80,6 +82,7 @@ class Schedule:
     store: np.ndarray
     select: np.ndarray
     compute: np.ndarray
+    mappings: tuple = ()  # per op: the GEMM's tiling.Mapping, None for a vector pass
 
     def engine_args(self, cfg: SATConfig) -> tuple:
         return (self.offsets, self.load, self.store, self.select, self.compute, float(cfg.dram_bytes_per_cycle),
@@ -90,16 +93,18 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
     """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass."""
     target = replace(cfg.target, interleave=interleave)
     cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
-    rows, tiles = [], []
+    rows, tiles, mappings = [], [], []
     try:
         for op in ops:
             if isinstance(op, GemmOp):
                 mp = map_gemm(op, target, cost)
                 tiles.append(gemm_tiles(op, mp, target))
                 rows.append(_row(op, mp.dataflow, mp.order, f"{mp.m_t}x{mp.k_t}x{mp.n_t}"))
+                mappings.append(mp)
             else:
                 tiles.append(vector_tiles(op, target))
                 rows.append(_row(op, "vector", "", ""))
+                mappings.append(None)
     except MappingError as exc:
         raise HwsimError(str(exc), f"--arch {cfg.name}") from None
     except ScheduleTooLarge as exc:
@@ -107,7 +112,7 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in tiles])]).astype(np.int64)
     cat = [np.concatenate([getattr(t, f) for t in tiles]) for f in ("load_bytes", "store_bytes", "select_cycles",
                                                                       "compute_cycles")]
-    return Schedule(rows, offsets, *cat)
+    return Schedule(rows, offsets, *cat, tuple(mappings))
 
 
 def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.DataFrame:
@@ -120,8 +125,8 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.Data
     table["stall_cycles"] = stall
     table["select_cycles"] = np.add.reduceat(sched.select, starts)  # every op has at least one tile
     table["dram_bytes"] = np.add.reduceat(sched.load + sched.store, starts)
-    energy = [op_energy(op, cfg, int(d), int(c), int(s))
-              for op, d, c, s in zip(ops, table["dram_bytes"], cycles, table["select_cycles"])]
+    energy = [op_energy(op, cfg, int(d), int(c), int(s), mp) for op, d, c, s, mp in
+              zip(ops, table["dram_bytes"], cycles, table["select_cycles"], sched.mappings)]
     for comp in COMPONENTS:
         table[f"e_{comp}"] = [e[comp] for e in energy]
     table["energy_j"] = table[[f"e_{c}" for c in COMPONENTS]].sum(axis=1)
