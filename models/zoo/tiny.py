@@ -42,7 +42,7 @@ class ConvRow:
 
 def rows(model: str) -> tuple[ConvRow, ...]:
     """The layer table of ``model`` (a packaged CSV, e.g. ``mcunet-5fps``)."""
-    text = resources.files("models").joinpath("data", f"{model}.csv").read_text(encoding="utf-8")
+    text = resources.files("hwsim.models").joinpath("data", f"{model}.csv").read_text(encoding="utf-8")
     return tuple(_parse(record) for record in csv.DictReader(io.StringIO(text)))
 
 
