@@ -26,7 +26,8 @@ def _add_simulate(sub) -> None:
                        description="Simulate one training iteration (FF, BP, WU + update) of a model on a SAT "
                                    "configuration, tile by tile, and report cycles, time, energy and DRAM traffic.",
                        epilog=EPILOG)
-    p.add_argument("--model", required=True, help="zoo name (see `hwsim models`) or a model .yaml file")
+    p.add_argument("--model", required=True, help="zoo name (see `hwsim models`), a model .yaml file, an .onnx "
+                                                  "file or a SCALE-Sim topology .csv")
     p.add_argument("--arch", default="sat-vcu1525", help="preset name (see `hwsim presets`) or a spec .yaml file "
                                                          "(default: %(default)s)")
     p.add_argument("--method", default="dense", help="dense | srste | bdwp | transposable (default: %(default)s)")
