@@ -44,6 +44,8 @@ def _add_simulate(sub) -> None:
     p.add_argument("--no-fuse", action="store_true", help="run every activation as its own vector pass")
     p.add_argument("--no-pad", action="store_true", help="run a phase dense when its reduction dim is not a "
                                                           "multiple of M, instead of zero-padding it")
+    p.add_argument("--no-offline", action="store_true", help="run every op after the previous one instead of "
+                                                              "overlapping the array and the vector engine")
     p.add_argument("--sparse-ends", action="store_true", help="also make the first layer and classifier N:M")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--csv", type=Path, default=None, help="also write the per-op table to this CSV file")
@@ -61,7 +63,7 @@ def _run_simulate(args) -> int:
     res = simulate(args.model, args.arch, args.method, args.nm, args.batch, phases=args.phases,
                    resolution=args.resolution, classes=args.classes, pregen=not args.no_pregen,
                    interleave=not args.no_interleave, dense_ends=not args.sparse_ends,
-                   fuse=not args.no_fuse, pad=not args.no_pad)
+                   fuse=not args.no_fuse, pad=not args.no_pad, offline=not args.no_offline)
     if args.csv:
         _write(lambda: res.to_csv(args.csv), args.csv, "--csv")
     if args.json:

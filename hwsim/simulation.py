@@ -10,14 +10,17 @@ from hwsim import models
 from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import SparsityError, resolve
+from hwsim.dataflow.offline import dependencies, priorities, to_csr, units
 from hwsim.dataflow.tiling import MappingError, ScheduleTooLarge, gemm_tiles, map_gemm, vector_tiles
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
-from hwsim.engine import run_pipeline, run_reference
+from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
 from hwsim.errors import HwsimError
 from hwsim.result import Result
 
 ENGINES = {"numba": run_pipeline, "reference": run_reference}
+OFFLINE_ENGINES = {"numba": run_offline, "reference": run_offline_reference}
+VECTOR_RESERVE = 512 * 1024  # of the A and C buffers, kept for vector passes under offline scheduling
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class RooflineCost:
 def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
              resolution: int | None = None, classes: int | None = None, pregen: bool = True,
              interleave: bool = True, dense_ends: bool = True, fuse: bool = True, pad: bool = True,
-             engine: str = "numba") -> Result:
+             offline: bool = True, engine: str = "numba") -> Result:
     """Simulate one iteration of `model` (zoo name, YAML file or Graph) on `arch` (preset, YAML file or SATConfig).
 
     method: dense | srste | bdwp | transposable, with `nm` like "2:8" for the sparse ones.
@@ -44,7 +47,8 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     during the update (else the selector runs as weights load). interleave: interleave mapping (fill/drain
     once per tile). dense_ends: keep the first layer and the classifier dense. fuse: fold activations into
     the pass that produces their input (see dataflow.lowering). pad: zero-pad a reduction dim that is not a
-    multiple of M (else that phase runs dense).
+    multiple of M (else that phase runs dense). offline: offline scheduling (the array and the vector engine
+    work on different ops at once within the dependencies; else every op waits for the previous one).
     """
     cfg = load_arch(arch)
     graph = _graph(model, resolution, classes)
@@ -64,11 +68,21 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
                          "--model")
     if engine not in ENGINES:
         raise HwsimError(f"engine: {engine!r} (expected one of: {', '.join(ENGINES)})", "engine=")
-    sched = build_schedule(ops, cfg, interleave)
+    sched = build_schedule(ops, cfg, interleave, offline)
     cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
+    if offline:
+        deps = dependencies(graph, ops, how)
+        unit = units(ops)
+        prio = priorities(cycles.astype(np.float64), deps)  # each op's time alone as its estimate
+        start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, prio, *to_csr(deps))
+        cycles = attribute(start, end, unit)
+    else:
+        end = np.cumsum(cycles)
+        start = end - cycles
     table = _table(ops, sched, cycles, busy, stall, cfg)
+    table["start"], table["end"] = start, end
     options = {"phases": [p.value for p in Phase if p in phase_set], "pregen": pregen, "interleave": interleave,
-               "dense_ends": dense_ends, "fuse": fuse, "pad": pad, "input_shape": list(graph.input_shape)}
+               "dense_ends": dense_ends, "fuse": fuse, "pad": pad, "offline": offline, "input_shape": list(graph.input_shape)}
     return Result(graph.name, cfg.name, meth.value, str(spec) if spec else None, batch, cfg.clock_hz, table, options)
 
 
@@ -89,9 +103,20 @@ class Schedule:
                 int(cfg.dram_latency_cycles))
 
 
-def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
-    """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass."""
+def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool = False) -> Schedule:
+    """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass.
+
+    Under offline scheduling a vector pass may run beside a GEMM, so the A and C buffers are split: the vector
+    passes get VECTOR_RESERVE of each (at most a quarter), the GEMM tiles the rest.
+    """
     target = replace(cfg.target, interleave=interleave)
+    vector_target = target
+    if offline:
+        res_a = min(VECTOR_RESERVE, target.a_buffer_bytes // 4)
+        res_c = min(VECTOR_RESERVE, target.c_buffer_bytes // 4)
+        vector_target = replace(target, a_buffer_bytes=res_a, c_buffer_bytes=res_c)
+        target = replace(target, a_buffer_bytes=target.a_buffer_bytes - res_a,
+                         c_buffer_bytes=target.c_buffer_bytes - res_c)
     cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
     rows, tiles, mappings = [], [], []
     try:
@@ -102,7 +127,7 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
                 rows.append(_row(op, mp.dataflow, mp.order, f"{mp.m_t}x{mp.k_t}x{mp.n_t}"))
                 mappings.append(mp)
             else:
-                tiles.append(vector_tiles(op, target))
+                tiles.append(vector_tiles(op, vector_target))
                 rows.append(_row(op, "vector", "", ""))
                 mappings.append(None)
     except MappingError as exc:
@@ -113,6 +138,39 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
     cat = [np.concatenate([getattr(t, f) for t in tiles]) for f in ("load_bytes", "store_bytes", "select_cycles",
                                                                       "compute_cycles")]
     return Schedule(rows, offsets, *cat, tuple(mappings))
+
+
+def attribute(start: np.ndarray, end: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """Split the iteration's cycles among overlapping ops so that they sum to its length.
+
+    Each cycle goes to the array op that owns it (from the later of its start and the previous array op's
+    end, to its end), else to the vector op that owns it likewise, else to the next op to finish. A vector
+    pass hidden under GEMMs gets 0 cycles; an op alone gets its whole duration.
+    """
+    n = len(start)
+    cycles = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return cycles
+    owned = []
+    for u in (0, 1):
+        idx = np.flatnonzero(unit == u)
+        idx = idx[np.argsort(end[idx], kind="stable")]
+        prev = np.concatenate([[0], end[idx][:-1]]) if len(idx) else np.zeros(0, dtype=np.int64)
+        lo = np.maximum(start[idx], prev)
+        owned.append((idx, lo, end[idx]))
+    points = np.unique(np.concatenate([[0], start, end, owned[0][1], owned[1][1]]))
+    a, b = points[:-1], points[1:]
+    owner = np.full(len(a), -1, dtype=np.int64)
+    for idx, lo, hi in owned:
+        i = np.searchsorted(lo, a, side="right") - 1
+        ok = (owner < 0) & (i >= 0)
+        ok[ok] &= a[ok] < hi[i[ok]]
+        owner[ok] = idx[i[ok]]
+    by_end = np.argsort(end, kind="stable")
+    rest = owner < 0
+    owner[rest] = by_end[np.minimum(np.searchsorted(end[by_end], b[rest]), n - 1)]
+    np.add.at(cycles, owner, b - a)
+    return cycles
 
 
 def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.DataFrame:
