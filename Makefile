@@ -4,14 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench report clean tiny-report
+.PHONY: setup demo test bench report docs clean tiny-report
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,onnx]"
 	touch $@
 
 ## demo: the SAT paper's comparison on sat-vcu1525 -> reports/sat_paper/ (CSV, markdown, plots)
@@ -21,6 +21,10 @@ demo: setup
 ## report: every table and figure under reports/ (PDF, SVG, PNG) and the index reports/README.md
 report: setup
 	$(VENV)/bin/hwsim report
+
+## docs: regenerate the generated parts of docs/ (the arch format tables from the JSON Schema)
+docs: setup
+	$(PY) docs/generate.py
 
 ## test: unit, property, golden-number and CLI tests
 test: setup

@@ -14,6 +14,12 @@ matmuls become two dense GEMMs in BP. BP is emitted only where some input needs 
 back to the image). After each WU GEMM the optimizer step (SGD with momentum on FP32 master weights) runs on
 the vector engine; with pre-generation on, the selector derives the next iteration's compressed N:M weights
 from the updated ones in the same pass (so simulating without the WU phase leaves mask generation out).
+
+A reduction dim that is not a multiple of M is zero-padded up to one (`pad`, as hardware would): the padded
+positions cost compute, bytes and MACs like real ones. With `pad=False` such a phase runs dense instead, and
+so does one where padding would perform more MACs than dense (a tiny reduction such as a depthwise 1x1).
+A stride-s 1x1 conv reaches only one input phase in BP, so the sub-pixel GEMM writes 1/s^2 of dX; the rest
+of dX is zero and is written as such (`.bp.zero`, a store-only pass) so the next op reads one dense tensor.
 """
 from __future__ import annotations
 
@@ -58,6 +64,7 @@ class Lowering:
     fuse: bool = True  # fold activations into their producer's pass (see _fusions)
     phases: frozenset[Phase] = frozenset(Phase)
     elem_bytes: int = 2  # FP16 activations, weights and gradients
+    pad: bool = True  # zero-pad a reduction dim to a multiple of M (else that phase runs dense)
 
 
 def lower(graph, how: Lowering) -> list[Op]:
@@ -177,11 +184,24 @@ def _bp_phases(layer) -> list[tuple[str, int, int]]:
 
 
 def _nm_along(how: Lowering, phase: Phase, reduction: int, sparse_ok: bool) -> NM | None:
-    """The N:M spec of the weight operand in this phase, if the method sparsifies it and it divides evenly."""
+    """The N:M spec of the weight operand in this phase, if the method sparsifies it and it divides evenly
+    (or is padded to a multiple of M)."""
     nm = how.nm
-    if nm is None or not sparse_ok or phase not in how.method.sparse_phases or reduction % nm.group:
+    if nm is None or not sparse_ok or phase not in how.method.sparse_phases:
         return None
+    if reduction % nm.group and not (how.pad and -(-reduction // nm.group) * nm.keep < reduction):
+        return None  # not padded, or padding would perform more MACs than running dense (k = 1, 2, ...)
     return nm
+
+
+def _padded(reduction: int, nm: NM | None) -> int:
+    """The reduction length the array runs: rounded up to a multiple of M when the operand is N:M."""
+    return reduction if nm is None else -(-reduction // nm.group) * nm.group
+
+
+def _select_visits(how: Lowering) -> int:
+    """Selector visits per weight for one mask selection: a transposable mask costs its own search."""
+    return how.method.select_visits(how.nm) if how.nm is not None else 0
 
 
 def _forward_ops(layer, how: Lowering, sparse_ok: bool) -> list[Op]:
@@ -189,8 +209,9 @@ def _forward_ops(layer, how: Lowering, sparse_ok: bool) -> list[Op]:
     if layer.weighted:
         pos, red, out, g = _gemm_dims(layer)
         nm = _nm_along(how, Phase.FF, red, sparse_ok)
-        return [GemmOp(name, layer.name, Phase.FF, b * pos, red, out, g, nm=nm,
-                       select_on_load=nm is not None and not how.pregen, a_reuse=_im2col_reuse(layer))]
+        return [GemmOp(name, layer.name, Phase.FF, b * pos, _padded(red, nm), out, g, nm=nm,
+                       select_on_load=nm is not None and not how.pregen, a_reuse=_im2col_reuse(layer),
+                       select_passes=_load_passes(how, nm))]
     if layer.op.kind == "matmul":
         m, k, n, heads = _matmul_dims(layer)
         return [GemmOp(name, layer.name, Phase.FF, m, k, n, b * heads)]
@@ -206,9 +227,17 @@ def _backward_ops(layer, how: Lowering, sparse_ok: bool, data_grad: bool) -> lis
         if data_grad:
             nm = _nm_along(how, Phase.BP, out, sparse_ok)
             n_in = layer.op.in_channels // g if layer.op.kind == "conv2d" else red
+            covered = 0
             for suffix, positions, taps in _bp_phases(layer):
-                ops.append(GemmOp(f"{layer.name}.bp{suffix}", layer.name, Phase.BP, b * positions, out * taps, n_in,
-                                  g, nm=nm, select_on_load=nm is not None and not how.pregen, a_reuse=float(taps)))
+                covered += positions
+                ops.append(GemmOp(f"{layer.name}.bp{suffix}", layer.name, Phase.BP, b * positions,
+                                  _padded(out, nm) * taps, n_in, g, nm=nm,
+                                  select_on_load=nm is not None and not how.pregen, a_reuse=float(taps),
+                                  select_passes=_load_passes(how, nm)))
+            if layer.op.kind == "conv2d" and covered < prod(layer.in_shapes[0][1:]):
+                missing = b * (prod(layer.in_shapes[0][1:]) - covered) * layer.op.in_channels
+                ops.append(VectorOp(f"{layer.name}.bp.zero", layer.name, Phase.BP, missing, 0.0, 0.0,
+                                    float(how.elem_bytes)))
         ops.append(GemmOp(f"{layer.name}.wu", layer.name, Phase.WU, red, b * pos, out, g,
                           a_reuse=_im2col_reuse(layer)))
         return ops + [_update_op(layer, how, sparse_ok, red, out)]
@@ -224,12 +253,18 @@ def _backward_ops(layer, how: Lowering, sparse_ok: bool, data_grad: bool) -> lis
     return ops
 
 
+def _load_passes(how: Lowering, nm: NM | None) -> int:
+    """Selector visits per B element when the mask is chosen as the weights load (no pre-generation)."""
+    return _select_visits(how) if nm is not None and not how.pregen else 1
+
+
 def _update_op(layer, how: Lowering, sparse_ok: bool, red: int, out: int) -> VectorOp:
     """SGD-momentum step on FP32 master weights, writing the weights the next iteration reads.
 
     With pre-generation, each sparse phase gets its compressed copy (values + indices) from a selector
-    pass in this same stream (a transposable mask needs one pass for both); a phase that reads dense
-    weights gets one shared FP16 copy.
+    pass in this same stream (a transposable mask needs one search for both, costlier than a top-N pass:
+    `Method.select_visits`); a phase that reads dense weights gets one shared FP16 copy. A padded
+    reduction stores its padded compressed copy.
     """
     eb = how.elem_bytes
     write = float(MASTER * 2)  # master weight, momentum
@@ -238,14 +273,14 @@ def _update_op(layer, how: Lowering, sparse_ok: bool, red: int, out: int) -> Vec
     for phase, reduction in ((Phase.FF, red), (Phase.BP, out)):
         nm = _nm_along(how, phase, reduction, sparse_ok)
         if nm is not None and how.pregen:
-            write += nm.bytes_per_position(eb)
+            write += nm.bytes_per_position(eb) * _padded(reduction, nm) / max(reduction, 1)
             passes += 1
         else:
             dense_copy = True
     write += eb if dense_copy else 0
     read = MASTER * 2 + eb  # master weight, momentum, gradient
     return VectorOp(f"{layer.name}.update", layer.name, Phase.WU, layer.params, OPTIMIZER_OPS, read, write,
-                    kind="update", select_passes=min(passes, how.method.masks_per_iteration))
+                    kind="update", select_passes=min(passes, how.method.masks_per_iteration) * _select_visits(how))
 
 
 def _vector_pass(layer, phase: Phase, how: Lowering) -> VectorOp | None:

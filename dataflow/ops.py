@@ -25,6 +25,7 @@ class GemmOp:
     selector as the dense B tile streams in (no pre-generation), otherwise B arrives compressed.
     `a_reuse` is the im2col expansion of A: the array reads m*k elements but only m*k/a_reuse distinct ones
     cross the DRAM bus and sit in the buffer (a conv tile loads its input patch, not the unrolled columns).
+    `select_passes`: selector visits per B element when selecting on load (a transposable search: more).
     """
 
     name: str
@@ -37,6 +38,7 @@ class GemmOp:
     nm: NM | None = None
     select_on_load: bool = False
     a_reuse: float = 1.0
+    select_passes: int = 1
 
     kind = "gemm"
 

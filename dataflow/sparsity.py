@@ -44,6 +44,17 @@ class Method(str, Enum):
         """Top-N-of-M selections over the weights per iteration (BDWP: one per direction)."""
         return {Method.DENSE: 0, Method.SRSTE: 1, Method.BDWP: 2, Method.TRANSPOSABLE: 1}[self]
 
+    def select_visits(self, nm: NM) -> int:
+        """Selector visits per weight for one mask selection (a selector lane visits one element a cycle).
+
+        Top-N of M: one visit. A transposable mask (N of M along rows and columns of each M x M block) is
+        searched greedily (Hubara et al., 2021): sort the block's M^2 magnitudes, about 2 log2(M) visits per
+        element on a compare lane, then one accept pass: 2 log2(M) + 1 (7 at M = 8).
+        """
+        if self is Method.TRANSPOSABLE:
+            return 2 * ceil(log2(nm.group)) + 1
+        return 1
+
 
 @dataclass(frozen=True)
 class NM:

@@ -200,7 +200,7 @@ def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
     load = (new_a * np.ceil(m * k * ab).astype(np.int64) + new_b * np.ceil(k * n * bb).astype(np.int64)
             + (new_c & ~first_k) * m * n * acc)  # A, B, and partial sums when k is not innermost
     store = last_c * m * n * np.where(final_k, eb, acc)
-    select = np.where(new_b & op.select_on_load, _cdiv(k * n, target.select_lanes), 0)
+    select = np.where(new_b & op.select_on_load, _cdiv(k * n * op.select_passes, target.select_lanes), 0)
     fill = target.fill_cycles
     if mp.dataflow == "os":
         blocks = _cdiv(m, R) * _cdiv(n, C)

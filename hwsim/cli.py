@@ -47,7 +47,8 @@ def _add_simulate(sub) -> None:
                        description="Simulate one training iteration (FF, BP, WU + update) of a model on a SAT "
                                    "configuration, tile by tile, and report cycles, time, energy and DRAM traffic.",
                        epilog=EPILOG)
-    p.add_argument("--model", required=True, help="zoo name (see `hwsim models`) or a model .yaml file")
+    p.add_argument("--model", required=True, help="zoo name (see `hwsim models`), a model .yaml file, an .onnx "
+                                                  "file or a SCALE-Sim topology .csv")
     add_arch_options(p)
     p.add_argument("--method", default="dense", help="dense | srste | bdwp | transposable (default: %(default)s)")
     p.add_argument("--nm", default=None, help="N:M spec for sparse methods, e.g. 2:8")
@@ -62,6 +63,10 @@ def _add_simulate(sub) -> None:
                                                             "pre-generating them during the update")
     p.add_argument("--no-interleave", action="store_true", help="pay array fill/drain per block, not per tile")
     p.add_argument("--no-fuse", action="store_true", help="run every activation as its own vector pass")
+    p.add_argument("--no-pad", action="store_true", help="run a phase dense when its reduction dim is not a "
+                                                          "multiple of M, instead of zero-padding it")
+    p.add_argument("--no-offline", action="store_true", help="run every op after the previous one instead of "
+                                                              "overlapping the array and the vector engine")
     p.add_argument("--sparse-ends", action="store_true", help="also make the first layer and classifier N:M")
     p.add_argument("--baseline", choices=["dense"], default=None,
                    help="also run the same configuration dense and report speedup and energy saving against it")
@@ -82,7 +87,8 @@ def _run_simulate(args) -> int:
     res = simulate(args.model, cfg, args.method, args.nm, args.batch, phases=args.phases,
                    resolution=args.resolution, classes=args.classes, pregen=not args.no_pregen,
                    interleave=not args.no_interleave, dense_ends=not args.sparse_ends,
-                   fuse=not args.no_fuse, baseline=args.baseline, strict_budget=args.strict_budget)
+                   fuse=not args.no_fuse, pad=not args.no_pad, offline=not args.no_offline,
+                   baseline=args.baseline, strict_budget=args.strict_budget)
     if args.csv:
         atomic_write(args.csv, res.to_csv, "--csv")
     if args.json:

@@ -1,9 +1,12 @@
 """Energy per op from action counts times the per-action table of the architecture spec.
 
-Counted actions: MACs performed (N:M skips the pruned ones), pipeline-register bytes (two FP16
-operands per MAC), on-chip buffer bytes (every DRAM byte is written to or read from a buffer once, and
-the array reads A once per column block and B once per row block), DRAM bytes, vector-engine element ops,
-selector element visits. Static power is charged for the op's duration.
+Counted actions, per GEMM: MACs performed (N:M skips the pruned ones); pipeline-register bytes (every PE
+latches each activation of the reduction, under N:M all M of a group, which its multiplexers choose from,
+and the N weights it multiplies: dense positions + performed MACs, FP16 each); on-chip buffer bytes (every
+DRAM byte is written to or read from a buffer once, the array reads A once per column block and B once per
+row block, and partial sums go through the C buffer: written once per k pass over an output and read back
+for every pass after the first, FP32); DRAM bytes. Per vector pass: vector-engine element ops, selector
+element visits. Selector visits on loads (no pre-generation). Static power is charged for the op's duration.
 """
 from __future__ import annotations
 
@@ -14,26 +17,47 @@ from hwsim.dataflow.ops import GemmOp, Op
 COMPONENTS = ("mac", "reg", "sram", "dram", "vector", "select", "static")
 
 
-def op_energy(op: Op, cfg, dram_bytes: int, cycles: int, select_cycles: int) -> dict[str, float]:
-    """Energy in joules of one op, by component. `select_cycles`: selector busy cycles on loads."""
+def k_passes(op: GemmOp, mapping, rows: int, k_step: int) -> int:
+    """How many separate partial sums each output of `op` gets (C-buffer accumulations).
+
+    Output-stationary: a block accumulates in the PEs over one k tile, then drains: one pass per k tile.
+    Weight-stationary: a column reduces rows x k_step positions of one block at a time: one pass per k block.
+    Without a mapping: one pass (the whole reduction accumulated in place).
+    """
+    if mapping is None:
+        return 1
+    full, rem = divmod(op.k, mapping.k_t)
+    if mapping.dataflow == "ws":
+        per = lambda t: ceil(t / (rows * k_step))  # noqa: E731
+        return full * per(mapping.k_t) + (per(rem) if rem else 0)
+    return full + (rem > 0)
+
+
+def op_energy(op: Op, cfg, dram_bytes: int, cycles: int, select_cycles: int, mapping=None) -> dict[str, float]:
+    """Energy in joules of one op, by component. `select_cycles`: selector busy cycles on loads;
+    `mapping`: the GEMM's tiling.Mapping (for the partial-sum passes through the C buffer)."""
     e = cfg.energy
     eb = cfg.precision.operand_bytes
     if isinstance(op, GemmOp):
         density = op.nm.keep / op.nm.group if op.nm else 1.0
         array_reads = op.groups * eb * (op.m * op.k * ceil(op.n / cfg.array.cols)
                                         + op.k * density * op.n * ceil(op.m / cfg.array.rows))
+        passes = k_passes(op, mapping, cfg.array.rows, cfg.target.k_step(op.nm))
+        psum = op.groups * op.m * op.n * cfg.precision.acc_bytes * (2 * passes - 1)
         vector_ops = 0.0
         select = select_cycles * cfg.selector.lanes  # every element of every (re)loaded B tile
         macs = op.macs
+        reg_bytes = (op.dense_macs + macs) * eb  # all M activations of a group latched, N weights
     else:
-        array_reads = 0.0
+        array_reads = psum = 0.0
         vector_ops = op.elems * op.ops_per_elem
         select = op.elems * op.select_passes
         macs = 0
+        reg_bytes = 0
     pj = {
         "mac": macs * e.mac_pj,
-        "reg": macs * 2 * eb * e.reg_byte_pj,
-        "sram": (dram_bytes + array_reads) * e.sram_byte_pj,
+        "reg": reg_bytes * e.reg_byte_pj,
+        "sram": (dram_bytes + array_reads + psum) * e.sram_byte_pj,
         "dram": dram_bytes * e.dram_byte_pj,
         "vector": vector_ops * e.vector_op_pj,
         "select": select * e.select_pj,

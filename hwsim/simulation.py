@@ -12,17 +12,20 @@ from hwsim import models
 from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
+from hwsim.dataflow.offline import dependencies, priorities, to_csr, units
 from hwsim.dataflow.tiling import (MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles, map_gemm,
                                    vector_tile_count, vector_tiles)
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
-from hwsim.engine import run_pipeline, run_reference
+from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
 from hwsim.errors import HwsimError
 from hwsim.inputs import MAX_BATCH, check_bool, check_int, check_type
 from hwsim.models.checks import MAX_DIM
 from hwsim.result import Result
 
 ENGINES = {"numba": run_pipeline, "reference": run_reference}
+OFFLINE_ENGINES = {"numba": run_offline, "reference": run_offline_reference}
+VECTOR_RESERVE = 512 * 1024  # of the A and C buffers, kept for vector passes under offline scheduling
 
 MAX_RUN_TILES = 8_000_000
 """Whole-run budget on the schedule: every op's tiles together (a ResNet-50 iteration at batch 4096 has 3.3 M)."""
@@ -48,21 +51,25 @@ class RooflineCost:
 
 def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
              resolution: int | None = None, classes: int | None = None, pregen: bool = True,
-             interleave: bool = True, dense_ends: bool = True, fuse: bool = True, engine: str = "numba",
-             baseline: str | None = None, strict_budget: bool = False) -> Result:
+             interleave: bool = True, dense_ends: bool = True, fuse: bool = True, pad: bool = True,
+             offline: bool = True, engine: str = "numba", baseline: str | None = None,
+             strict_budget: bool = False) -> Result:
     """Simulate one iteration of `model` (zoo name, YAML file or Graph) on `arch` (preset, YAML file or SATConfig).
 
     method: dense | srste | bdwp | transposable, with `nm` like "2:8" for the sparse ones.
     phases: subset of ("ff", "bp", "wu"); ("ff",) simulates inference. pregen: pre-generate N:M weights
     during the update (else the selector runs as weights load). interleave: interleave mapping (fill/drain
     once per tile). dense_ends: keep the first layer and the classifier dense. fuse: fold activations into
-    the pass that produces their input (see hwsim.dataflow.lowering). baseline: "dense" also runs the same
+    the pass that produces their input (see hwsim.dataflow.lowering). pad: zero-pad a reduction dim that is not
+    a multiple of M (else that phase runs dense). offline: offline scheduling (the array and the vector engine
+    work on different ops at once within the dependencies; else every op waits for the previous one).
+    baseline: "dense" also runs the same
     configuration dense and reports `speedup` and `energy_saving` against it. strict_budget: refuse a
     configuration whose resource estimate exceeds its board (otherwise it is flagged in `resources`).
     """
     _check_arguments(model, arch, method, nm, batch, phases, resolution, classes, engine,
                      {"pregen": pregen, "interleave": interleave, "dense_ends": dense_ends, "fuse": fuse,
-                      "strict_budget": strict_budget})
+                      "pad": pad, "offline": offline, "strict_budget": strict_budget})
     if baseline not in (None, "dense"):
         raise HwsimError(f"baseline: {baseline!r} (expected 'dense' or None)", "--baseline")
     cfg = load_arch(arch)
@@ -78,23 +85,34 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     if spec is not None:
         cfg.check_nm(spec)
     phase_set = _phases(phases)
-    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes)
+    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes, pad)
     ops = _lowered(graph, how) if _CACHING else lower(graph, how)
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
                          "--model")
     _check_work(ops)
-    sched = build_schedule(ops, cfg, interleave)
+    sched = build_schedule(ops, cfg, interleave, offline)
     cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
+    if offline:
+        deps = _dependencies(graph, ops, how) if _CACHING else dependencies(graph, ops, how)
+        unit = units(ops)
+        prio = priorities(cycles.astype(np.float64), deps)  # each op's time alone as its estimate
+        start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, prio, *to_csr(deps))
+        cycles = attribute(start, end, unit)
+    else:
+        end = np.cumsum(cycles)
+        start = end - cycles
     table = _table(ops, sched, cycles, busy, stall, cfg)
+    table["start"], table["end"] = start, end
     options = {"phases": [p.value for p in Phase if p in phase_set], "pregen": pregen, "interleave": interleave,
-               "dense_ends": dense_ends, "fuse": fuse, "input_shape": list(graph.input_shape)}
+               "dense_ends": dense_ends, "fuse": fuse, "pad": pad, "offline": offline,
+               "input_shape": list(graph.input_shape)}
     res = Result(graph.name, cfg.name, meth.value, str(spec) if spec else None, batch, cfg.clock_hz, table, options,
                  resources=cfg.resources.to_dict(), arch_base=cfg.derived_from or None)
     if baseline == "dense":
         base = res if meth.value == "dense" else simulate(
             graph, cfg, "dense", None, batch, phases=phases, pregen=pregen, interleave=interleave,
-            dense_ends=dense_ends, fuse=fuse, engine=engine)
+            dense_ends=dense_ends, fuse=fuse, pad=pad, offline=offline, engine=engine)
         res = res.with_baseline(base)
     return res
 
@@ -109,6 +127,7 @@ class Schedule:
     store: np.ndarray
     select: np.ndarray
     compute: np.ndarray
+    mappings: tuple = ()  # per op: the GEMM's tiling.Mapping, None for a vector pass
 
     def engine_args(self, cfg: SATConfig) -> tuple:
         return (self.offsets, self.load, self.store, self.select, self.compute, float(cfg.dram_bytes_per_cycle),
@@ -123,7 +142,7 @@ def set_caching(enabled: bool) -> None:
     global _CACHING
     _CACHING = bool(enabled)
     if not enabled:
-        for fn in (_op_plan, _op_tiles, _lowered, _zoo_graph, _anonymous):
+        for fn in (_op_plan, _op_tiles, _lowered, _dependencies, _zoo_graph, _anonymous):
             fn.cache_clear()
 
 
@@ -164,16 +183,28 @@ def _relevant(gemm: bool, target, cost):
     return replace(target, rows=0, cols=0, mults=0, b_buffer_bytes=0, fill_cycles=0, interleave=True), None
 
 
-def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
-    """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass."""
+def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool = False) -> Schedule:
+    """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass.
+
+    Under offline scheduling a vector pass may run beside a GEMM, so the A and C buffers are split: the vector
+    passes get VECTOR_RESERVE of each (at most a quarter), the GEMM tiles the rest.
+    """
     target = replace(cfg.target, interleave=interleave)
+    vector_target = target
+    if offline:
+        res_a = min(VECTOR_RESERVE, target.a_buffer_bytes // 4)
+        res_c = min(VECTOR_RESERVE, target.c_buffer_bytes // 4)
+        vector_target = replace(target, a_buffer_bytes=res_a, c_buffer_bytes=res_c)
+        target = replace(target, a_buffer_bytes=target.a_buffer_bytes - res_a,
+                         c_buffer_bytes=target.c_buffer_bytes - res_c)
     cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
-    keys = {True: _relevant(True, target, cost), False: _relevant(False, target, cost)}
+    keys = {True: _relevant(True, target, cost), False: _relevant(False, vector_target, cost)}
+    plain = {True: (target, cost), False: (vector_target, cost)}
     try:
         if _CACHING:
             plans = [_op_plan(_anonymous(op), *keys[isinstance(op, GemmOp)]) for op in ops]
         else:
-            plans = [_op_plan.__wrapped__(op, target, cost) for op in ops]
+            plans = [_op_plan.__wrapped__(op, *plain[isinstance(op, GemmOp)]) for op in ops]
     except MappingError as exc:
         raise HwsimError(str(exc), f"--arch {cfg.name}") from None
     _check_tiles([count for _, _, count in plans])  # the whole-run budget, before any per-tile array exists
@@ -183,7 +214,7 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
             if _CACHING:
                 op_tiles = _op_tiles(_anonymous(op), mp, keys[mp is not None][0])
             else:
-                op_tiles = _op_tiles.__wrapped__(op, mp, target)
+                op_tiles = _op_tiles.__wrapped__(op, mp, plain[mp is not None][0])
             tiles.append(op_tiles)
             rows.append(_row(op, *info))
     except ScheduleTooLarge as exc:
@@ -191,7 +222,40 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True) -> Schedule:
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in tiles])]).astype(np.int64)
     cat = [np.concatenate([getattr(t, f) for t in tiles]) for f in ("load_bytes", "store_bytes", "select_cycles",
                                                                       "compute_cycles")]
-    return Schedule(rows, offsets, *cat)
+    return Schedule(rows, offsets, *cat, tuple(mp for _, mp, _ in plans))
+
+
+def attribute(start: np.ndarray, end: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """Split the iteration's cycles among overlapping ops so that they sum to its length.
+
+    Each cycle goes to the array op that owns it (from the later of its start and the previous array op's
+    end, to its end), else to the vector op that owns it likewise, else to the next op to finish. A vector
+    pass hidden under GEMMs gets 0 cycles; an op alone gets its whole duration.
+    """
+    n = len(start)
+    cycles = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return cycles
+    owned = []
+    for u in (0, 1):
+        idx = np.flatnonzero(unit == u)
+        idx = idx[np.argsort(end[idx], kind="stable")]
+        prev = np.concatenate([[0], end[idx][:-1]]) if len(idx) else np.zeros(0, dtype=np.int64)
+        lo = np.maximum(start[idx], prev)
+        owned.append((idx, lo, end[idx]))
+    points = np.unique(np.concatenate([[0], start, end, owned[0][1], owned[1][1]]))
+    a, b = points[:-1], points[1:]
+    owner = np.full(len(a), -1, dtype=np.int64)
+    for idx, lo, hi in owned:
+        i = np.searchsorted(lo, a, side="right") - 1
+        ok = (owner < 0) & (i >= 0)
+        ok[ok] &= a[ok] < hi[i[ok]]
+        owner[ok] = idx[i[ok]]
+    by_end = np.argsort(end, kind="stable")
+    rest = owner < 0
+    owner[rest] = by_end[np.minimum(np.searchsorted(end[by_end], b[rest]), n - 1)]
+    np.add.at(cycles, owner, b - a)
+    return cycles
 
 
 def _check_arguments(model, arch, method, nm, batch, phases, resolution, classes, engine, flags: dict) -> None:
@@ -244,8 +308,8 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.Data
     cols["stall_cycles"] = stall
     cols["select_cycles"] = np.add.reduceat(sched.select, starts)  # every op has at least one tile
     cols["dram_bytes"] = np.add.reduceat(sched.load + sched.store, starts)
-    energy = [op_energy(op, cfg, int(d), int(c), int(s))
-              for op, d, c, s in zip(ops, cols["dram_bytes"], cycles, cols["select_cycles"])]
+    energy = [op_energy(op, cfg, int(d), int(c), int(s), mp) for op, d, c, s, mp in
+              zip(ops, cols["dram_bytes"], cycles, cols["select_cycles"], sched.mappings)]
     parts = {f"e_{comp}": np.array([e[comp] for e in energy]) for comp in COMPONENTS}
     cols.update(parts)
     cols["energy_j"] = np.sum(list(parts.values()), axis=0)
@@ -255,6 +319,11 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.Data
 @lru_cache(maxsize=256)
 def _lowered(graph, how: Lowering) -> tuple:
     return tuple(lower(graph, how))
+
+
+@lru_cache(maxsize=256)
+def _dependencies(graph, ops: tuple, how: Lowering):
+    return tuple(dependencies(graph, ops, how))
 
 
 @lru_cache(maxsize=256)

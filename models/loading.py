@@ -1,4 +1,4 @@
-"""``hwsim.models.load``: one entry point for zoo names and YAML graph files."""
+"""``hwsim.models.load``: one entry point for zoo names, YAML graph files, ONNX files and SCALE-Sim CSVs."""
 
 import os
 
@@ -6,12 +6,12 @@ from hwsim.models import yaml_graph, zoo
 from hwsim.models.errors import ModelError
 from hwsim.models.graph import Graph
 
-SUFFIXES = (".yaml", ".yml")
+SUFFIXES = (".yaml", ".yml", ".onnx", ".csv")
 
 
 def load(name_or_path: str | os.PathLike, resolution: int | None = None, classes: int | None = None) -> Graph:
-    """A zoo model by name, or a graph file by path (a PathLike, or a string ending in .yaml/.yml or naming a
-    folder).
+    """A zoo model by name, or a graph file by path (a PathLike, or a string ending in .yaml/.yml, .onnx for
+    an ONNX model, .csv for a SCALE-Sim topology, or naming a folder).
 
     A file fixes its own input shape and classifier, so passing ``resolution`` or ``classes`` with a file
     is an error rather than silently ignored.
@@ -24,4 +24,13 @@ def load(name_or_path: str | os.PathLike, resolution: int | None = None, classes
         if value is not None:
             raise ModelError(f"{field}: {value!r} given with model file {name_or_path} "
                              "(expected none: a graph file fixes its own shapes)")
+    suffix = str(name_or_path).lower().rsplit(".", 1)[-1]
+    if suffix == "onnx":
+        from hwsim.models import onnx_import
+
+        return onnx_import.load_file(name_or_path)
+    if suffix == "csv":
+        from hwsim.models import scalesim
+
+        return scalesim.load_file(name_or_path)
     return yaml_graph.load_file(name_or_path)

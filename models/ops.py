@@ -330,6 +330,49 @@ class PosEmbed(Op):
         return tokens * dim + (dim if self.cls_token else 0)
 
 
+@dataclass(frozen=True)
+class Concat(Op):
+    """Join two or more inputs along ``axis`` (per sample; negative counts from the end): Inception-style
+    branches, DenseNet. Shape-only: each producer writes its slice of the joined tensor."""
+
+    axis: int
+    kind: ClassVar[str] = "concat"
+    arity: ClassVar[tuple[int, int | None]] = (2, None)
+
+    def __post_init__(self) -> None:
+        _set(self, "axis", checks.integer("axis", self.axis, minimum=None))
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        first = in_shapes[0]
+        if not -len(first) <= self.axis < len(first):
+            raise ModelError(f"axis: {self.axis} (expected an axis of the input shape {first})")
+        axis = self.axis % len(first)
+        for shape in in_shapes[1:]:
+            if len(shape) != len(first) or any(a != b for i, (a, b) in enumerate(zip(first, shape)) if i != axis):
+                raise ModelError(f"inputs: shapes {first} and {shape} (expected equal shapes except on axis "
+                                 f"{self.axis})")
+        return (*first[:axis], sum(s[axis] for s in in_shapes), *first[axis + 1:])
+
+
+@dataclass(frozen=True)
+class Relayout(Op):
+    """The next layer's input as a layer table gives it, whatever the previous output was.
+
+    A SCALE-Sim topology lists layers, not how one feeds the next (pooling, padding and concatenation are not
+    in the table): a Relayout joins two rows whose shapes do not chain. Shape-only, it costs nothing.
+    """
+
+    shape: tuple[int, ...]
+    kind: ClassVar[str] = "relayout"
+
+    def __post_init__(self) -> None:
+        _set(self, "shape", checks.shape("shape", self.shape))
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        return self.shape
+
+
 OPS: dict[str, type[Op]] = {op.kind: op for op in
-                             (Conv2d, Linear, MatMul, Pool, Add, Activation, Norm, Reshape, Slice, PosEmbed)}
+                             (Conv2d, Linear, MatMul, Pool, Add, Activation, Norm, Reshape, Slice, PosEmbed, Concat,
+                              Relayout)}
 """Every op class by its ``kind``."""

@@ -14,7 +14,7 @@ Format::
       - {op: linear, out_features: 10}
 
 Each layer has ``op`` (an op kind of ``hwsim.models.ops``: conv2d, linear, matmul, pool, add, act, norm,
-reshape, slice, posembed; or an activation name as a shortcut for ``{op: act, fn: <name>}``), an optional
+reshape, slice, posembed, concat, relayout; or an activation name as a shortcut for ``{op: act, fn: <name>}``), an optional
 ``name``, optional ``inputs`` (a layer name, ``input``, or a list of them) and the op's fields, spelled as
 in ``hwsim.models.ops`` (``global`` for Pool's ``global_``). ``in_channels`` (conv2d) and ``in_features``
 (linear) may be left out: they are taken from the input's shape. Pairs (kernel, stride, padding) take an

@@ -81,12 +81,12 @@ class PrecisionSpec(_Frozen):
 class EnergySpec(_Frozen):
     """Energy per action in pJ; defaults cited in the preset files."""
 
-    mac_pj: float = Field(ge=0, le=1e4, description="one multiply-accumulate")
-    vector_op_pj: float = Field(ge=0, le=1e4, description="one vector-engine element op")
-    select_pj: float = Field(ge=0, le=1e4, description="one selector element visit")
-    reg_byte_pj: float = Field(ge=0, le=1e4, description="one pipeline-register byte")
-    sram_byte_pj: float = Field(ge=0, le=1e4, description="one on-chip buffer byte read or written")
-    dram_byte_pj: float = Field(ge=0, le=1e5, description="one DRAM byte")
+    mac_pj: float = Field(ge=0, le=1e6, description="one multiply-accumulate")
+    vector_op_pj: float = Field(ge=0, le=1e6, description="one vector-engine element op")
+    select_pj: float = Field(ge=0, le=1e6, description="one selector element visit")
+    reg_byte_pj: float = Field(ge=0, le=1e6, description="one pipeline-register byte")
+    sram_byte_pj: float = Field(ge=0, le=1e6, description="one on-chip buffer byte read or written")
+    dram_byte_pj: float = Field(ge=0, le=1e6, description="one DRAM byte")
     clock_ff_fj: float = Field(0.0, ge=0, le=1e4, description="clock-tree energy per flip-flop per cycle, fJ "
                                                               "(activity-independent, charged as static)")
 

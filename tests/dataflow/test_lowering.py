@@ -160,10 +160,68 @@ def test_random_graphs_lower_consistently(graph, method, nm, batch):
         assert all(getattr(op, dim, 1) > 0 for dim in ("m", "k", "n", "groups", "elems"))
     for layer in graph.weighted_layers:
         ff, = by_layer[(layer.name, Phase.FF)]
-        assert ff.dense_macs == batch * layer.macs
+        red = layer.macs // layer.out_elems  # the unpadded reduction length
+        padded = red if ff.nm is None else -(-red // ff.nm.group) * ff.nm.group
+        assert ff.k == padded and ff.dense_macs == batch * layer.macs // red * padded
+        assert ff.macs <= batch * layer.macs  # padding only where it still saves MACs
         wu = [op for op in by_layer[(layer.name, Phase.WU)] if isinstance(op, GemmOp)]
-        assert sum(op.dense_macs for op in wu) == ff.dense_macs and all(op.nm is None for op in wu)
-        for op in by_layer.get((layer.name, Phase.BP), []) + [ff]:
+        assert sum(op.dense_macs for op in wu) == batch * layer.macs and all(op.nm is None for op in wu)
+        for op in [op for op in by_layer.get((layer.name, Phase.BP), []) if isinstance(op, GemmOp)] + [ff]:
             if op.nm is not None:
                 assert op.k % op.nm.group == 0 and op.macs * op.nm.group == op.dense_macs * op.nm.keep
     assert (graph.weighted_layers[0].name, Phase.BP) not in by_layer  # nothing flows into the image
+
+
+def _linear(in_features, out_features=16):
+    b = GraphBuilder("lin", (4, 8), input_grad=True)  # a block input: no dense first layer
+    x = b.linear("input", in_features, name="l0")
+    x = b.linear(x, out_features, name="l1")
+    b.linear(x, 8, name="head")
+    return b.build()
+
+
+def test_a_reduction_that_is_no_multiple_of_m_is_padded():
+    ops = gemms(lower(_linear(12), Lowering(Method.BDWP, NM(2, 8), batch=1)))
+    ff, bp = ops["l1.ff"], ops["l1.bp"]
+    assert ff.nm == NM(2, 8) and ff.k == 16  # 12 -> 16: two groups of 8, the last with 4 zeros
+    assert ff.macs == 4 * 16 * 16 // 4  # the padded positions are costed: 4 of 16 kept per output
+    assert bp.nm == NM(2, 8) and bp.k == 16 and bp.n == 12  # BP reduces over the 16 outputs: no padding
+
+
+def test_padding_can_be_turned_off():
+    ops = gemms(lower(_linear(12), Lowering(Method.BDWP, NM(2, 8), batch=1, pad=False)))
+    assert ops["l1.ff"].nm is None and ops["l1.ff"].k == 12
+
+
+def test_no_padding_where_it_would_do_more_macs_than_dense():
+    for k, sparse in ((1, False), (2, False), (3, True)):  # padded to 4 at 2:4, keeping 2: worth it below k = 3
+        ff = gemms(lower(_linear(k), Lowering(Method.BDWP, NM(2, 4), batch=1)))["l1.ff"]
+        assert (ff.nm is not None) == sparse and ff.k == (4 if sparse else k), k
+
+
+def test_update_and_load_select_the_transposable_mask_with_its_own_search():
+    from hwsim.dataflow.ops import VectorOp
+
+    for pregen in (True, False):
+        ops = lower(_linear(16), Lowering(Method.TRANSPOSABLE, NM(2, 8), batch=1, pregen=pregen))
+        upd = next(op for op in ops if op.name == "l1.update")
+        ff = gemms(ops)["l1.ff"]
+        # greedy search on an 8 x 8 block: sort (2 log2 8 = 6 visits per element) + one accept pass
+        assert (upd.select_passes, ff.select_passes) == ((7, 1) if pregen else (0, 7))
+        assert isinstance(upd, VectorOp)
+    bdwp = lower(_linear(16), Lowering(Method.BDWP, NM(2, 8), batch=1))
+    assert next(op for op in bdwp if op.name == "l1.update").select_passes == 2  # one top-N pass per direction
+
+
+def test_strided_1x1_bp_writes_the_whole_input_gradient():
+    from hwsim.dataflow.ops import VectorOp
+
+    b = GraphBuilder("down", (8, 8, 8), input_grad=True)
+    b.conv("input", 16, 1, stride=2, name="down")
+    ops = lower(b.build(), Lowering(batch=2))
+    bp = [op for op in ops if op.phase is Phase.BP]
+    gemm, zero = bp
+    assert (gemm.m, gemm.k, gemm.n) == (2 * 16, 16, 8)  # only input positions (even, even) get a tap: 4 x 4
+    assert isinstance(zero, VectorOp) and zero.name == "down.bp.zero"
+    assert zero.elems == 2 * (64 - 16) * 8 and zero.read_bytes_per_elem == 0 and zero.write_bytes_per_elem == 2
+    assert gemm.m * gemm.n + zero.elems == 2 * 8 * 8 * 8  # together: every element of dX written once

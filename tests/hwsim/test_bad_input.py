@@ -125,6 +125,7 @@ def test_failed_demo_leaves_no_folder(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(hwsim.paper, "plots", broken_plots)
     monkeypatch.setattr(hwsim.paper, "run_all", lambda *a, **k: _tiny_frame())
     monkeypatch.setattr(hwsim.paper, "sensitivity", lambda *a, **k: None)
+    monkeypatch.setattr(hwsim.paper, "ablation", lambda *a, **k: None)
     monkeypatch.setattr(hwsim.paper, "markdown", lambda *a, **k: "md")
     out = tmp_path / "new" / "deeper"
     code, _, err = cli(capsys, "demo", "--quiet", "--out", str(out))

@@ -136,3 +136,25 @@ def test_numba_equals_reference_on_random_ops(ops, interleave):
     args = build_schedule(ops, cfg, interleave).engine_args(cfg)
     for a, b in zip(run_pipeline(*args), run_reference(*args)):
         np.testing.assert_array_equal(a, b)
+
+
+def _op_cycles(runner, load, store, compute, bpc, latency):
+    arrays = [np.array(x, dtype=np.int64) for x in (load, store, [0] * len(load), compute)]
+    return int(runner(np.array([0, len(load)], dtype=np.int64), *arrays, bpc, latency)[0][0])
+
+
+@pytest.mark.parametrize("runner", [run_pipeline, run_reference])
+def test_store_pays_the_latency_too(runner):
+    # load 100 B at 1 B/cycle + 5 latency -> 105; compute 10 -> 115; store 50 B: 115 + 5 + 50 = 170
+    assert _op_cycles(runner, [100], [50], [10], 1.0, 5) == 170
+    # two tiles: load0 0..105, comp0 105..115, load1 105..210, store0 queued behind it 210..265,
+    # comp1 210..220, store1 265..320
+    assert _op_cycles(runner, [100, 100], [50, 50], [10, 10], 1.0, 5) == 320
+
+
+@pytest.mark.parametrize("runner", [run_pipeline, run_reference])
+def test_transfer_cycles_round_up(runner):
+    # 1001 B at 10 B/cycle: 101 cycles (a partial beat is a whole cycle), + 7 latency, + 1 compute
+    assert _op_cycles(runner, [1001], [0], [1], 10.0, 7) == 109
+    # a store of 1 B at 64 B/cycle still takes one cycle after its latency: 1 + 2 load, 3 compute, 2 + 1 store
+    assert _op_cycles(runner, [1], [1], [3], 64.0, 2) == 3 + 3 + 3

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hwsim.paper import PARTS, WORKLOADS, gap_table, ideal_bdwp, markdown, run_all, sensitivity, speedup_table
+from hwsim.paper import (ABLATION, PARTS, WORKLOADS, ablation, ablation_table, gap_table, ideal_bdwp, markdown,
+                         run_all, sensitivity, speedup_table)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,9 @@ def test_readme_table_is_what_the_code_gives(results):
 def test_committed_report_is_current(results):
     """reports/sat_paper/comparison.md is what `make demo` writes today."""
     sens = sensitivity("sat-vcu1525", progress=False)
-    assert (ROOT / "reports" / "sat_paper" / "comparison.md").read_text() == markdown(results, "sat-vcu1525", sens)
+    abl = ablation("sat-vcu1525", progress=False)
+    assert (ROOT / "reports" / "sat_paper" / "comparison.md").read_text() == markdown(results, "sat-vcu1525", sens,
+                                                                                       abl)
 
 
 def _numbers(paragraph_start: str) -> list[str]:
@@ -78,3 +81,37 @@ def test_readme_gap_ladder_is_what_the_code_gives(results):
 def test_readme_sensitivity_numbers_are_what_the_code_gives():
     sens = sensitivity("sat-vcu1525", progress=False)["bdwp 2:8 average"]
     assert _numbers("How much the headline depends") == [f"{v:.2f}" for v in sens.values[1:]]
+
+
+@pytest.fixture(scope="module")
+def abl_table():
+    return ablation_table(ablation("sat-vcu1525", progress=False))
+
+
+def test_each_optimization_alone_speeds_up_what_its_mechanism_predicts(abl_table):
+    """Interleave (fill/drain once per tile) and offline scheduling (vector passes under GEMMs) speed up
+    every workload dense and sparse; pre-generation only changes N:M runs (dense has no masks to select)."""
+    for label in ("interleave", "offline", "all three"):
+        assert (abl_table[label].iloc[:-1] > 1.0).all(), label
+    dense = abl_table.index.str.endswith(", dense")
+    assert (abl_table.loc[dense, "pre-generation"] == 1.0).all()
+    assert abl_table.loc["average, bdwp 2:8", "pre-generation"] > 1.0
+    # all three together beat any one alone, on average, for both methods
+    for run in ("dense", "bdwp 2:8"):
+        row = abl_table.loc[f"average, {run}"]
+        assert row["all three"] > max(row["interleave"], row["pre-generation"], row["offline"])
+    assert [label for label, _ in ABLATION][0] == "none" and (abl_table["none"].iloc[:-1] == 1.0).all()
+
+
+def test_switching_any_optimization_off_slows_bdwp_down(results):
+    """From the shipped setting, each switch turned off makes BDWP 2:8 slower: every workload for pre-generation
+    and offline scheduling; interleave on all but VGG19, whose DRAM-bound optimizer steps are left exposed when
+    the GEMMs end sooner (README, 'Offline scheduling')."""
+    shipped = results[(results.method == "bdwp") & (results.nm == "2:8")].set_index("workload")
+    for off in ({"interleave": False}, {"pregen": False}, {"offline": False}):
+        other = run_all("sat-vcu1525", progress=False, runs=(("bdwp", "2:8"),), **off).set_index("workload")
+        slower = other.cycles > shipped.cycles
+        if "interleave" in off:
+            assert other.cycles.sum() > shipped.cycles.sum()
+            slower = slower.drop("VGG19/CIFAR-100")
+        assert slower.all(), off

@@ -71,7 +71,7 @@ def test_unnamed_layers_are_named_in_linear_time():
     doc = HEAD + "  - {op: relu}\n" * 20_000  # quadratic naming took about 40 s
     start = time.perf_counter()
     graph = yaml_graph.parse(doc)
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 20  # linear: ~2 s; room for a loaded 2-core machine
     assert [layer.name for layer in graph.layers[:2]] == ["relu1", "relu2"] and graph.layers[-1].name == "relu20000"
 
 

@@ -1,0 +1,205 @@
+"""Offline scheduling: a three-op case worked on paper, the numba engine equal to its reference, the barrier
+engine as the special case of a dependency chain, the dependency graph of a hand-built network."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hwsim
+from hwsim.dataflow.lowering import Lowering, lower
+from hwsim.dataflow.offline import dependencies, priorities, to_csr, units
+from hwsim.engine import run_offline, run_offline_reference, run_pipeline
+from hwsim.models import GraphBuilder
+from hwsim.simulation import attribute
+
+ENGINES = [run_offline, run_offline_reference]
+
+
+def _arrays(*cols):
+    return [np.array(c, dtype=np.int64) for c in cols]
+
+
+def _run(runner, deps, unit, seq=None):
+    # three one-tile ops: (load bytes at 1 B/cycle, no latency; compute cycles); no stores, no selection
+    offsets, load, store, select, compute = _arrays([0, 1, 2, 3], [10, 10, 10], [0, 0, 0], [0, 0, 0], [100, 50, 100])
+    ptr, idx = to_csr(deps)
+    seq = np.arange(3, dtype=np.int64) if seq is None else np.array(seq, dtype=np.int64)
+    return runner(offsets, load, store, select, compute, 1.0, 0, np.array(unit, dtype=np.int64), seq, ptr, idx)
+
+
+@pytest.mark.parametrize("runner", ENGINES)
+def test_three_ops_worked_on_paper(runner):
+    """G1 (array) -> V (vector, needs G1); G2 (array) needs neither, like a WU GEMM beside a BP vector pass.
+
+    G1: load 0..10, compute 10..110. G2's load goes into the array's other buffer slot at 10..20 and its compute
+    follows G1's, 110..210. V may start when G1 ends (110): load 110..120, compute 120..170, under G2.
+    Iteration: 210 cycles; one after the other it would be 110 + 60 + 110 = 280.
+    """
+    start, end, busy, stall = _run(runner, [(), (0,), ()], [0, 1, 0])
+    assert list(start) == [0, 110, 10] and list(end) == [110, 170, 210]
+    assert list(busy) == [100, 50, 100] and list(stall) == [10, 10, 0]  # G2's load was hidden under G1
+    assert list(attribute(start, end, np.array([0, 1, 0]))) == [110, 0, 100]  # V hidden under G2
+    chain = _run(runner, [(), (0,), (1,)], [0, 1, 0])  # G2 needs V: nothing overlaps
+    assert list(chain[0]) == [0, 110, 170] and list(chain[1]) == [110, 170, 280]
+
+
+@pytest.mark.parametrize("runner", ENGINES)
+def test_the_vector_engine_works_under_the_array_only_within_dependencies(runner):
+    # V needs nothing: it runs beside G1 (its load queued behind G1's: 10..20, compute 20..70); G2 needs G1's
+    # output, so even its load waits for G1's end: 110..120, compute 120..220
+    start, end, _, _ = _run(runner, [(), (), (0,)], [0, 1, 0])
+    assert list(start) == [0, 10, 110] and list(end) == [110, 70, 220]
+
+
+@st.composite
+def offline_schedules(draw):
+    n = draw(st.integers(1, 6))
+    counts = draw(st.lists(st.integers(1, 8), min_size=n, max_size=n))
+    total = sum(counts)
+    ints = st.lists(st.integers(0, 5000), min_size=total, max_size=total)
+    arrays = [np.array(draw(ints), dtype=np.int64) for _ in range(4)]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    deps = [tuple(sorted(draw(st.sets(st.integers(0, j - 1), max_size=3)))) if j else () for j in range(n)]
+    unit = np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), dtype=np.int64)
+    return offsets, arrays, draw(st.floats(0.5, 256.0)), draw(st.integers(0, 200)), unit, deps
+
+
+def _topological(deps, data):
+    """A random topological order of the dependency graph."""
+    done, order = set(), []
+    while len(order) < len(deps):
+        ready = [j for j in range(len(deps)) if j not in done and set(deps[j]) <= done]
+        j = data.draw(st.sampled_from(ready))
+        done.add(j)
+        order.append(j)
+    return np.array(order, dtype=np.int64)
+
+
+@settings(max_examples=150, deadline=None)
+@given(offline_schedules(), st.data())
+def test_numba_equals_reference(sched, data):
+    offsets, arrays, bpc, latency, unit, deps = sched
+    seq = _topological(deps, data)
+    args = (offsets, *arrays, bpc, latency, unit, seq, *to_csr(deps))
+    for a, b in zip(run_offline(*args), run_offline_reference(*args)):
+        np.testing.assert_array_equal(a, b)
+    start, end, busy, stall = run_offline(*args)
+    for j, d in enumerate(deps):
+        assert all(start[j] >= end[i] for i in d)  # never before its inputs
+    assert (busy + stall <= end - start).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(offline_schedules())
+def test_a_dependency_chain_is_the_barrier_engine(sched):
+    offsets, arrays, bpc, latency, unit, _ = sched
+    chain = [(j - 1,) if j else () for j in range(len(unit))]
+    seq = np.arange(len(unit), dtype=np.int64)
+    start, end, busy, stall = run_offline(offsets, *arrays, bpc, latency, unit, seq, *to_csr(chain))
+    cycles, busy0, stall0 = run_pipeline(offsets, *arrays, bpc, latency)
+    np.testing.assert_array_equal(end - start, cycles)
+    np.testing.assert_array_equal(busy, busy0)
+    np.testing.assert_array_equal(stall, stall0)
+    np.testing.assert_array_equal(attribute(start, end, unit), cycles)
+
+
+def test_kernel_source_equals_reference_without_jit(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "nojit.py"
+    script.write_text(
+        "import numpy as np, numba\n"
+        "from hwsim.engine import run_offline, run_offline_reference\n"
+        "from hwsim.dataflow.offline import to_csr\n"
+        "rng = np.random.default_rng(3)\n"
+        "arrays = [rng.integers(0, 5000, 200).astype(np.int64) for _ in range(4)]\n"
+        "offsets = np.array([0, 10, 90, 91, 150, 200], dtype=np.int64)\n"
+        "unit = np.array([0, 1, 0, 1, 0], dtype=np.int64)\n"
+        "deps = [(), (0,), (), (1, 2), (0,)]\n"
+        "seq = np.array([0, 2, 1, 4, 3], dtype=np.int64)\n"
+        "a = run_offline(offsets, *arrays, 37.5, 13, unit, seq, *to_csr(deps))\n"
+        "b = run_offline_reference(offsets, *arrays, 37.5, 13, unit, seq, *to_csr(deps))\n"
+        "assert all((x == y).all() for x, y in zip(a, b))\n"
+        "assert numba.config.DISABLE_JIT\n"
+    )
+    subprocess.run([sys.executable, str(script)], check=True, env={**os.environ, "NUMBA_DISABLE_JIT": "1"})
+
+
+def _block():
+    b = GraphBuilder("block", (8, 8, 8))
+    x = b.relu(b.bn(b.conv("input", 16, 3, name="c1"), name="bn1"), name="r1")  # relu fused into bn1
+    y = b.bn(b.conv(x, 16, 3, name="c2"), name="bn2")
+    z = b.relu(b.sum(x, y, name="add"), name="r2")
+    b.linear(b.flatten(b.global_pool(z, name="gap"), name="flat"), 10, name="fc")
+    return b.build()
+
+
+def test_dependencies_of_a_hand_built_block():
+    how = Lowering(batch=2)
+    ops = lower(_block(), how)
+    name = {op.name: j for j, op in enumerate(ops)}
+    deps = {op.name: {ops[i].name for i in d} for op, d in zip(ops, dependencies(_block(), ops, how))}
+    assert deps["c1.ff"] == set()
+    assert deps["bn1.ff"] == {"c1.ff"}
+    assert deps["c2.ff"] == {"bn1.ff"}  # r1 is computed in bn1's pass
+    assert deps["add.ff"] == {"bn1.ff", "bn2.ff"}
+    assert deps["gap.ff"] == {"add.ff"}  # r2 fused into the add; flatten is shape-only
+    assert deps["fc.bp"] == {"fc.ff"} | {"gap.ff"}  # the loss gradient, and the input it was computed from
+    assert deps["fc.wu"] == {"fc.ff", "gap.ff"}
+    assert deps["fc.update"] == {"fc.wu"}
+    assert deps["gap.bp"] == {"fc.bp", "gap.ff", "add.ff"}
+    assert deps["add.bp"] == {"gap.bp", "add.ff", "bn1.ff", "bn2.ff"}
+    assert deps["bn2.bp"] == {"add.bp", "bn2.ff", "c2.ff"}
+    assert deps["c2.wu"] == {"bn2.bp", "bn1.ff"}  # beside bn1's BP: it does not need c2.bp
+    assert deps["bn1.bp"] == {"c2.bp", "add.bp", "bn1.ff", "c1.ff"}  # both branches' gradients
+    assert deps["c1.wu"] == {"bn1.bp"} and "c1.bp" not in name  # nothing flows into the image
+    assert all(max(d, default=-1) < j for j, d in enumerate(dependencies(_block(), ops, how)))
+
+
+def test_priorities_put_the_critical_path_first_and_sinks_last():
+    # 0 -> 1 -> 2 on the array; 3 and 4 wait for 0 and nothing waits for them (like optimizer steps).
+    # Longest path to the end: 2: 10, 1: 20, 3: 5, 4: 50, 0: 10 + 50 = 60. Sinks (2, 3, 4) go last.
+    durations = np.array([10.0, 10.0, 10.0, 5.0, 50.0])
+    deps = [(), (0,), (1,), (0,), (0,)]
+    assert list(priorities(durations, deps)) == [0, 1, 4, 2, 3]
+    deps[2] = (1, 3)  # 2 waits for 3 now: 3 is no sink (5 + 10 = 15 to the end), 1 still longer (20)
+    assert list(priorities(durations, deps)) == [0, 1, 3, 4, 2]
+    assert list(priorities(np.ones(3), [(), (), ()])) == [0, 1, 2]  # ties: lowering order
+
+
+def test_units():
+    ops = lower(_block(), Lowering(batch=1))
+    assert [u for op, u in zip(ops, units(ops)) if op.kind == "gemm"] == [0] * sum(op.kind == "gemm" for op in ops)
+    assert set(units([op for op in ops if op.kind != "gemm"])) == {1}
+
+
+@pytest.mark.parametrize("method,nm", [("dense", None), ("bdwp", "2:8")])
+def test_offline_scheduling_hides_vector_passes_and_can_be_switched_off(method, nm):
+    on = hwsim.simulate("resnet18-s1", "sat-vcu1525", method, nm, 8, resolution=64, classes=200)
+    off = hwsim.simulate("resnet18-s1", "sat-vcu1525", method, nm, 8, resolution=64, classes=200, offline=False)
+    assert on.cycles < off.cycles
+    vec = lambda r: r.ops[r.ops.kind != "gemm"].cycles.sum()  # noqa: E731
+    assert vec(on) < vec(off)
+    assert (off.ops.end - off.ops.start == off.ops.cycles).all()  # one after the other
+    assert on.options["offline"] and not off.options["offline"]
+
+
+def test_offline_engines_agree_on_a_real_model():
+    fast = hwsim.simulate("resnet9", "sat-small", "bdwp", "2:4", 2)
+    ref = hwsim.simulate("resnet9", "sat-small", "bdwp", "2:4", 2, engine="reference")
+    pd.testing.assert_frame_equal(fast.ops, ref.ops)
+
+
+def test_cli_no_offline(capsys):
+    import json
+
+    from hwsim.cli import main
+
+    assert main(["simulate", "--model", "resnet9", "--batch", "2", "--no-offline", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["options"]["offline"] is False
+    assert main(["simulate", "--model", "resnet9", "--batch", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cycles"] < res["cycles"]
