@@ -202,7 +202,7 @@ class SATConfig(_Frozen):
         configuration uses (so a bigger array costs more even when idle)."""
         return self.board.static_w + self.resources.ff * self.energy.clock_ff_fj * 1e-15 * self.clock_hz
 
-    @property
+    @cached_property
     def target(self) -> ArrayTarget:
         """What the scheduler needs to know about this accelerator."""
         return ArrayTarget(
