@@ -35,3 +35,17 @@ def test_core_matches_functional_and_timing(rows, width, nm, tmp_path):
     vfile = verilog_file("core", cfg, nm)
     seed = int(os.environ.get("HWSIM_RTL_SEED", "12345"))
     run_cocotb(vfile, "sat_core", "tb_core", bench_config(cfg, nm), tmp_path / "build", seed=seed)
+
+
+SELECTOR_MATRIX = [(w, nm) for w in (8, 16) for nm in ("1:4", "2:4", "2:8", "3:8")]
+
+
+@needs_iverilog
+@pytest.mark.parametrize("width,nm", SELECTOR_MATRIX, ids=[f"int{w}-{nm}" for w, nm in SELECTOR_MATRIX])
+def test_selector_matches_functional_mask_and_timing(width, nm, tmp_path):
+    cfg = small_config(4, 4, width, mults=6 if nm == "3:8" else 2)
+    p = CoreParams.from_config(cfg, nm)
+    bench = {"lanes": cfg.selector.lanes, "keep": p.keep, "group": p.group, "width": p.width,
+             "idx_width": p.idx_width, "select_latency": cfg.selector.latency}
+    seed = int(os.environ.get("HWSIM_RTL_SEED", "12345"))
+    run_cocotb(verilog_file("selector", cfg, nm), "sat_selector", "tb_selector", bench, tmp_path / "build", seed=seed)
