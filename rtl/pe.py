@@ -16,7 +16,10 @@ from hwsim.rtl.params import MIN_PE_LATENCY, CoreParams
 
 
 class SparsePE(wiring.Component):
-    """One PE; `latency` cycles from operands at its inputs to the updated accumulator at `acc`."""
+    """One PE; `latency` cycles from operands at its inputs to the updated accumulator at `acc`.
+
+    Stages: [operand mux] -> operand register (when latency >= 3) -> multiplier -> product register(s)
+    -> adder tree + accumulator register; depth = the config's array.pipeline_depth (>= 2)."""
 
     def __init__(self, p: CoreParams, top_row: bool = False):
         self.p = p
@@ -65,13 +68,21 @@ class SparsePE(wiring.Component):
                 act = acts[g]
             else:
                 act = Array(acts[g * p.group:(g + 1) * p.group])[lane[w:w + ib]]
+            if p.pe_latency > MIN_PE_LATENCY:  # operand register between the mux and the multiplier (Fmax)
+                act_r, value_r = Signal(signed(w), name=f"act{j}"), Signal(signed(w), name=f"wgt{j}")
+                m.d.sync += [act_r.eq(act), value_r.eq(value)]
+                act, value = act_r, value_r
             prod = Signal(signed(2 * w), name=f"prod{j}")
             m.d.sync += prod.eq(act * value)
             prods.append(prod)
         ctl = Signal(2, name="ctl_p0")
         m.d.sync += ctl.eq(self.ctl_in)
-        # extra product stages so that the PE latency equals the configured pipeline depth
-        for s in range(p.pe_latency - MIN_PE_LATENCY):
+        if p.pe_latency > MIN_PE_LATENCY:
+            ctl_r = Signal(2, name="ctl_op")
+            m.d.sync += ctl_r.eq(ctl)
+            ctl = ctl_r
+        # further product stages so that the PE latency equals the configured pipeline depth
+        for s in range(p.pe_latency - MIN_PE_LATENCY - 1):
             nxt = [Signal(signed(2 * w), name=f"prod{j}_s{s + 1}") for j in range(p.mults)]
             m.d.sync += [n.eq(q) for n, q in zip(nxt, prods)]
             prods = nxt

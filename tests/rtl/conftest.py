@@ -16,11 +16,13 @@ needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None,
                                     reason="Icarus Verilog not installed (apt-get install iverilog)")
 
 
-def small_config(rows: int, cols: int, width: int, mults: int = 2) -> SATConfig:
-    """sat-small with another array shape and operand width (int8: operand_bytes 1)."""
+def small_config(rows: int, cols: int, width: int, mults: int = 2, depth: int | None = None) -> SATConfig:
+    """sat-small with another array shape, operand width (int8: operand_bytes 1) and PE pipeline depth."""
     data = load_arch("sat-small").model_dump()
     data["name"] = f"sat-small-{rows}x{cols}-int{width}"
     data["array"] = {**data["array"], "rows": rows, "cols": cols, "mults_per_pe": mults}
+    if depth is not None:
+        data["array"]["pipeline_depth"] = depth
     data["precision"] = {**data["precision"], "operand_bytes": width // 8}
     return SATConfig.model_validate(data)
 

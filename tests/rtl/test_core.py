@@ -14,6 +14,7 @@ from tests.rtl.conftest import needs_iverilog, run_cocotb, small_config, verilog
 
 NMS = ("1:4", "2:4", "2:8", "dense")
 MATRIX = [(r, w, nm) for r in (2, 4) for w in (8, 16) for nm in NMS] + [(8, 16, "2:8")]
+DEPTHS = [(2, "2:4"), (5, "1:4"), (2, "dense")]  # PE pipeline depths other than sat-small's 3
 
 
 def bench_config(cfg, nm: str, max_steps: int = 12) -> dict:
@@ -35,6 +36,15 @@ def test_core_matches_functional_and_timing(rows, width, nm, tmp_path):
     vfile = verilog_file("core", cfg, nm)
     seed = int(os.environ.get("HWSIM_RTL_SEED", "12345"))
     run_cocotb(vfile, "sat_core", "tb_core", bench_config(cfg, nm), tmp_path / "build", seed=seed)
+
+
+@needs_iverilog
+@pytest.mark.parametrize("depth,nm", DEPTHS, ids=[f"depth{d}-{nm}" for d, nm in DEPTHS])
+def test_core_timing_follows_the_configured_pipeline_depth(depth, nm, tmp_path):
+    cfg = small_config(2, 3, 16, depth=depth)  # also a non-square array
+    seed = int(os.environ.get("HWSIM_RTL_SEED", "12345"))
+    run_cocotb(verilog_file("core", cfg, nm), "sat_core", "tb_core", bench_config(cfg, nm), tmp_path / "build",
+               seed=seed)
 
 
 SELECTOR_MATRIX = [(w, nm) for w in (8, 16) for nm in ("1:4", "2:4", "2:8", "3:8")]
