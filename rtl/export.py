@@ -43,12 +43,19 @@ def port_map(component) -> list[dict]:
     return ports
 
 
+def _inspected(*components) -> None:
+    """Mark components built only to read their signature and latencies (no UnusedElaboratable warning)."""
+    for c in components:
+        c._MustUse__silence = True
+
+
 def describe(cfg: SATConfig, p: CoreParams) -> dict:
     """The sidecar: config, RTL parameters, latencies and the port maps of both tops."""
     from hwsim.rtl.core import SATCore
     from hwsim.rtl.selector import Selector
 
     core = SATCore(p)
+    _inspected(core, core.array)
     info = {
         "config": cfg.model_dump(mode="json"),
         "params": asdict(p) | {"k_step": p.k_step, "idx_width": p.idx_width, "nm": p.nm_text,
@@ -61,6 +68,7 @@ def describe(cfg: SATConfig, p: CoreParams) -> dict:
     }
     if not p.dense:
         sel = Selector(p)
+        _inspected(sel, *sel.lanes)
         info["latency"]["selector"] = sel.latency
         info["latency"]["select_tile"] = "M * ceil(groups / lanes) + selector"
         info["tops"][SELECTOR_TOP] = port_map(sel)
