@@ -161,8 +161,11 @@ async def random_tiles(dut):
             dut.load_w.value = 1
             await bench.tick()
             dut.load_w.value = 0
+            busy = 0
             while int(dut.busy.value):
+                busy += 1
                 await bench.tick()
+            assert busy == R + 1, f"tile {t}: WS weight preload took {busy} cycles (documented: rows + 1 = {R + 1})"
         got, cycles, stalls = await bench.run_tile(mode, count, beats, p_ready)
         assert got.shape == golden.shape, f"tile {t}: shape {got.shape} vs golden {golden.shape}"
         bad = np.argwhere(got != golden.astype(np.int64))
