@@ -1,7 +1,7 @@
 """sat_core under cocotb/Icarus vs hwsim.functional (bits) and dataflow.tiling.tile_compute_cycles (cycles).
 
 Matrix: arrays 2x2 and 4x4 x N:M {1:4, 2:4, 2:8, dense} x {int8, int16}, plus 8x8 2:8 int16; every run mixes
-OS and WS tiles. Tiles per configuration: HWSIM_RTL_TILES (default 12; `make rtl-long` runs 10,000).
+OS and WS tiles. Tiles per configuration: HWSIM_RTL_TILES (default 20; `make rtl-long` runs 10,000).
 WS tiles stream at least `rows` rows of A: below that the simulator charges max(m, rows) for the next block's
 weight preload (interleave), a throughput bound a single tile's latency does not show.
 """
