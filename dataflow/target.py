@@ -29,6 +29,7 @@ class ArrayTarget:
     vector_latency: int
     select_lanes: int  # top-N-of-M selector lanes; each takes M cycles per group of M
     interleave: bool = True  # interleave mapping: fill/drain paid once per tile, not per block
+    select_latency: int = 0  # selector pipeline: last weight of a group in to its result out
 
     def k_step(self, nm: NM | None) -> int:
         """Reduction positions one PE consumes per cycle."""

@@ -173,6 +173,36 @@ def gemm_tile_count(op: GemmOp, mp: Mapping) -> int:
     return _cdiv(op.m, mp.m_t) * _cdiv(op.k, mp.k_t) * _cdiv(op.n, mp.n_t) * op.groups
 
 
+def tile_compute_cycles(dataflow: str, m, k, n, rows: int, cols: int, k_step: int, fill: int,
+                        interleave: bool = True):
+    """Cycles the PE array spends on one (m, k, n) tile: first operand read to last result out.
+
+    The one timing function of the array: the engine charges it per tile, the mapper's closed forms sum it,
+    and the RTL tests (tests/rtl) assert it cycle for cycle against the Verilog. Works on ints or arrays.
+    OS: each rows x cols block of C takes ceil(k / k_step) steps. WS: each (rows * k_step) x cols block of B
+    streams max(m, rows) rows of A (with interleave the next block's weight preload, `rows` cycles, hides
+    under the stream). `fill` (rows + cols + PE pipeline depth: skew in, skew out, PE latency) is paid once
+    per tile with interleave mapping, once per block without.
+    """
+    if dataflow == "os":
+        blocks = _cdiv(m, rows) * _cdiv(n, cols)
+        return blocks * _cdiv(k, k_step) + (fill if interleave else blocks * fill)
+    if dataflow != "ws":
+        raise ValueError(f"dataflow {dataflow!r} (expected 'os' or 'ws')")
+    blocks = _cdiv(k, rows * k_step) * _cdiv(n, cols)
+    per_block = np.maximum(m, rows) if interleave else m + rows
+    return blocks * per_block + (fill if interleave else blocks * fill)
+
+
+def tile_select_cycles(k, n, group: int, lanes: int, latency: int):
+    """Cycles the top-N-of-M selector spends on a dense k x n B tile: first weight in to last group out.
+
+    The k*n/M groups are dealt round-robin to the lanes; a lane takes one weight per cycle (M cycles per
+    group), and the last group's result appears `latency` cycles after its last weight.
+    """
+    return group * _cdiv(_cdiv(k, group) * n, lanes) + latency
+
+
 def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
     """Expand a mapping into per-tile loads, stores, selection and compute, in loop order."""
     R, C, ks = target.rows, target.cols, target.k_step(op.nm)
@@ -200,15 +230,11 @@ def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
     load = (new_a * np.ceil(m * k * ab).astype(np.int64) + new_b * np.ceil(k * n * bb).astype(np.int64)
             + (new_c & ~first_k) * m * n * acc)  # A, B, and partial sums when k is not innermost
     store = last_c * m * n * np.where(final_k, eb, acc)
-    select = np.where(new_b & op.select_on_load, _cdiv(k * n * op.select_passes, target.select_lanes), 0)
-    fill = target.fill_cycles
-    if mp.dataflow == "os":
-        blocks = _cdiv(m, R) * _cdiv(n, C)
-        compute = blocks * _cdiv(k, ks) + (fill if target.interleave else blocks * fill)
-    else:
-        blocks = _cdiv(k, R * ks) * _cdiv(n, C)
-        per_block = np.maximum(m, R) if target.interleave else m + R
-        compute = blocks * per_block + (fill if target.interleave else blocks * fill)
+    group = op.nm.group if op.nm is not None else 1
+    select = np.where(new_b & op.select_on_load,
+                      op.select_passes * tile_select_cycles(k, n, group, target.select_lanes, target.select_latency),
+                      0)
+    compute = tile_compute_cycles(mp.dataflow, m, k, n, R, C, ks, target.fill_cycles, target.interleave)
     arrays = [a.astype(np.int64) for a in (load, store, select, compute)]
     if op.groups > 1:
         arrays = [np.tile(a, op.groups) for a in arrays]

@@ -242,7 +242,6 @@ def _run_report(args) -> int:
     return 0
 
 
-@lru_cache(maxsize=1)
 def _add_tiny(sub) -> None:
     p = sub.add_parser("tiny", help="plan and time one on-device training step under 256KB (sparse update)",
                        description="Derive the int8 training graph of a CNN under a sparse-update scheme, plan its "
@@ -274,6 +273,61 @@ def _run_tiny(args) -> int:
     return 0
 
 
+def _add_rtl(sub) -> None:
+    p = sub.add_parser("rtl", help="generate the SAT core's Verilog from an architecture (and synthesize it)",
+                       description="Generate synthesizable Verilog of the SAT compute core (and, for N:M, the "
+                                   "top-N-of-M selector) from an architecture spec, with a JSON sidecar (config, "
+                                   "latencies, port map) and a README; optionally synthesize it with Yosys.",
+                       epilog=EPILOG)
+    add_arch_options(p, default="sat-small")
+    p.add_argument("--nm", default="2:8", help="N:M pattern the PE activation muxes implement, or 'dense' "
+                                               "(default: %(default)s)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    p.add_argument("--synth", choices=("xilinx", "ecp5"), default=None,
+                   help="xilinx: Yosys synth_xilinx resource counts; ecp5: Yosys synth_ecp5 + nextpnr-ecp5 Fmax")
+    p.add_argument("--json", action="store_true", help="print one JSON object (the sidecar plus synthesis results)")
+    p.set_defaults(run=_run_rtl)
+
+
+def _run_rtl(args) -> int:
+    cfg = load_arch_args(args)
+    try:
+        from hwsim.rtl.export import CORE_TOP, export
+        from hwsim.rtl.params import CoreParams
+        from hwsim.rtl.synth import nextpnr_path, synth_ecp5, synth_xilinx, yosys_path
+        import amaranth  # noqa: F401
+    except ImportError as exc:
+        _bad(f"rtl: {exc.name} not installed (install it: pip install 'hwsim[rtl]')", "hwsim rtl")
+    params = CoreParams.from_config(cfg, args.nm)  # a bad --nm fails before any work
+    if args.synth:
+        yosys_path()
+        if args.synth == "ecp5":
+            nextpnr_path()
+    if args.out.exists() and not args.out.is_dir():
+        _bad(f"out: {str(args.out)!r} is a file (expected a folder)", "--out")
+    try:
+        info = export(cfg, params.nm_text, args.out)
+    except OSError as exc:
+        _bad(f"out: cannot write {str(args.out)!r}: {exc.strerror or exc}", "--out")
+    if args.synth:
+        run = synth_xilinx if args.synth == "xilinx" else synth_ecp5
+        info["synth"] = {"flow": args.synth, CORE_TOP: run(args.out / f"{CORE_TOP}.v", CORE_TOP)}
+        atomic_write(args.out / f"synth_{args.synth}.json",
+                     lambda tmp: tmp.write_text(json.dumps(info["synth"], indent=2) + "\n"), "--out")
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    lat = info["latency"]
+    print(f"{cfg.name}: {params.rows}x{params.cols} PEs x {params.mults} mults, {params.nm_text}, int{params.width}; "
+          f"PE depth {lat['pe']}, tile = count + {lat['fill_cycles']} cycles -> {args.out}/ "
+          f"({', '.join(info['files'])})")
+    if args.synth:
+        res = info["synth"][CORE_TOP]
+        print(f"{args.synth}: " + ", ".join(f"{k} {v:g}" for k, v in res.items()))
+    return 0
+
+
+@lru_cache(maxsize=1)
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -288,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"hwsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_simulate, _add_tiny, _add_sweep, _add_report, _add_presets, _add_models, _add_demo):
+    for add in (_add_simulate, _add_tiny, _add_rtl, _add_sweep, _add_report, _add_presets, _add_models, _add_demo):
         add(sub)
     return parser
 

@@ -71,6 +71,7 @@ class SelectorSpec(_Frozen):
     lanes: int = Field(ge=1, le=65_536, description="parallel top-N-of-M lanes, one weight per lane per cycle")
     group_sizes: tuple[StrictInt, ...] = Field(min_length=1, max_length=16, strict=False,
                                                description="N:M group sizes M that the selector and PEs support")
+    latency: int = Field(2, ge=2, le=64, description="cycles from a group's last weight in to its top N out")
 
 
 class PrecisionSpec(_Frozen):
@@ -211,6 +212,7 @@ class SATConfig(_Frozen):
             c_buffer_bytes=self.buffers.c_kib * KIB, elem_bytes=self.precision.operand_bytes,
             acc_bytes=self.precision.acc_bytes, fill_cycles=self.fill_cycles, vector_lanes=self.vector.lanes,
             vector_latency=self.vector.latency, select_lanes=self.selector.lanes,
+            select_latency=self.selector.latency,
         )
 
     def check_nm(self, nm: NM) -> None:

@@ -105,3 +105,25 @@ def test_huge_ops_are_refused_before_expansion():
     op = GemmOp("huge.ff", "huge", Phase.FF, 10**9, 64, 64)
     with pytest.raises(ScheduleTooLarge, match=f"huge.ff: needs .* tiles .*at most {MAX_TILES:,}"):
         gemm_tiles(op, Mapping("os", "mnk", 4, 64, 4), target())
+
+
+def test_tile_select_cycles_deals_whole_groups_to_lanes():
+    """A selector lane takes one weight per cycle and whole groups: 10 groups of 4 on 4 lanes = 3 rounds of 4
+    cycles, then the 2-cycle pipeline (counted by hand, not from the formula)."""
+    from hwsim.dataflow.tiling import tile_select_cycles
+
+    assert tile_select_cycles(8, 5, 4, 4, 2) == 14  # 2 groups per column x 5 columns = 10 groups
+    assert tile_select_cycles(16, 3, 8, 4, 2) == 18  # 6 groups -> 2 rounds of 8 cycles
+    assert tile_select_cycles(8, 4, 8, 4, 0) == 8  # one round, no pipeline
+
+
+def test_tile_compute_cycles_single_block_by_hand():
+    """One 4x4 block, 5 k steps, fill 4 + 4 + 3: OS 5 + 11; WS 6 rows of A: 6 + 11; WS with 2 rows: the next
+    block's 4-cycle weight preload bounds it, 4 + 11."""
+    from hwsim.dataflow.tiling import tile_compute_cycles
+
+    assert tile_compute_cycles("os", 4, 40, 4, 4, 4, 8, 11) == 16
+    assert tile_compute_cycles("ws", 6, 32, 4, 4, 4, 8, 11) == 17
+    assert tile_compute_cycles("ws", 2, 32, 4, 4, 4, 8, 11) == 15
+    with pytest.raises(ValueError, match="dataflow"):
+        tile_compute_cycles("xs", 4, 40, 4, 4, 4, 8, 11)

@@ -1,0 +1,89 @@
+"""The rows x cols systolic PE array with its input skew and (WS) output deskew.
+
+A enters at the left, one `k_step`-wide slice per PE row; row i is delayed i cycles (skew) and then moves
+right one PE per cycle. OS: compressed B enters at the top, column j delayed j cycles, and moves down one PE
+per cycle; PE(i, j) therefore sees step s at cycle s + i + j and row r of C is final `os_row_offset(steps)
++ r` cycles after step 0 entered; `acc_sel` picks the row read out at `os_out`. WS: the weights of PE row i
+(B rows i*k_step .. (i+1)*k_step) are preloaded into the PEs, A row t streams in as above, partial sums move
+down, and the bottom row's column j is delayed cols-1-j cycles so that `ws_out` shows row t of C, aligned,
+`ws_row_offset + t` cycles after A row 0 entered. These offsets are what the simulator's fill charges.
+"""
+from amaranth.hdl import Array, Cat, Module, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hwsim.rtl.params import CoreParams
+from hwsim.rtl.pe import SparsePE
+
+
+class PEArray(wiring.Component):
+    """rows x cols `SparsePE`s in OS or WS (`ws` input), with skew and deskew registers."""
+
+    def __init__(self, p: CoreParams):
+        self.p = p
+        R, C = p.rows, p.cols
+        super().__init__({
+            "ws": In(1),
+            "a_in": In(unsigned(R * p.k_step * p.width)),
+            "ctl_in": In(2),
+            "b_in": In(unsigned(C * p.mults * p.b_lane_width)),
+            "w_load": In(1),
+            "w_row": In(range(R)),
+            "w_data": In(unsigned(C * p.mults * p.b_lane_width)),
+            "acc_sel": In(range(R)),
+            "os_out": Out(unsigned(C * p.acc_width)),
+            "ws_out": Out(unsigned(C * p.acc_width)),
+        })
+
+    @property
+    def latency(self) -> int:
+        """PE pipeline depth (operands in -> accumulator)."""
+        return self.p.pe_latency
+
+    def os_row_offset(self, steps: int) -> int:
+        """OS: cycles from step 0 at the array inputs until row 0 of C is final (row r: + r)."""
+        return steps - 1 + self.p.cols - 1 + self.latency
+
+    @property
+    def ws_row_offset(self) -> int:
+        """WS: cycles from A row 0 at the array inputs until row 0 of C is at `ws_out` (row t: + t)."""
+        return self.p.rows - 1 + self.p.cols - 1 + self.latency
+
+    def elaborate(self, platform):
+        p = self.p
+        R, C = p.rows, p.cols
+        aw, bw = p.k_step * p.width, p.mults * p.b_lane_width
+        m = Module()
+        pes = [[SparsePE(p, top_row=(i == 0)) for j in range(C)] for i in range(R)]
+        for i in range(R):
+            for j in range(C):
+                m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+
+        def delayed(sig, n, name):
+            """`sig` through n registers."""
+            for d in range(n):
+                nxt = Signal.like(sig, name=f"{name}_d{d}")
+                m.d.sync += nxt.eq(sig)
+                sig = nxt
+            return sig
+
+        for i in range(R):  # A and flags: skew, then left to right
+            a = delayed(self.a_in[i * aw:(i + 1) * aw], i, f"askew{i}")
+            ctl = delayed(self.ctl_in, i, f"cskew{i}")
+            for j in range(C):
+                pe = pes[i][j]
+                m.d.comb += [pe.a_in.eq(a), pe.ctl_in.eq(ctl), pe.ws.eq(self.ws)]
+                a, ctl = pe.a_out, pe.ctl_out
+        for j in range(C):  # B: skew, then top to bottom; WS partial sums top to bottom
+            b = delayed(self.b_in[j * bw:(j + 1) * bw], j, f"bskew{j}")
+            for i in range(R):
+                pe = pes[i][j]
+                m.d.comb += [pe.b_in.eq(b), pe.w_data.eq(self.w_data[j * bw:(j + 1) * bw]),
+                             pe.w_load.eq(self.w_load & (self.w_row == i))]
+                if i > 0:
+                    m.d.comb += pe.psum_in.eq(pes[i - 1][j].acc)
+                b = pe.b_out
+        rows = Array(Cat(*(pes[i][j].acc for j in range(C))) for i in range(R))
+        m.d.comb += self.os_out.eq(rows[self.acc_sel])
+        m.d.comb += self.ws_out.eq(Cat(*(delayed(pes[R - 1][j].acc, C - 1 - j, f"deskew{j}") for j in range(C))))
+        return m

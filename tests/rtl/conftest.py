@@ -1,0 +1,73 @@
+"""Shared helpers for the RTL tests: configs derived from sat-small, cached Verilog, the cocotb runner."""
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwsim.config import SATConfig, load_arch
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE.parents[1] / "build" / "rtl-tests"
+
+needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None,
+                                    reason="Icarus Verilog not installed (apt-get install iverilog)")
+
+
+def small_config(rows: int, cols: int, width: int, mults: int = 2, depth: int | None = None) -> SATConfig:
+    """sat-small with another array shape, operand width (int8: operand_bytes 1) and PE pipeline depth."""
+    data = load_arch("sat-small").model_dump()
+    data["name"] = f"sat-small-{rows}x{cols}-int{width}"
+    data["array"] = {**data["array"], "rows": rows, "cols": cols, "mults_per_pe": mults}
+    if depth is not None:
+        data["array"]["pipeline_depth"] = depth
+    data["precision"] = {**data["precision"], "operand_bytes": width // 8}
+    return SATConfig.model_validate(data)
+
+
+def verilog_file(kind: str, cfg: SATConfig, nm: str) -> Path:
+    """Generate (once per parameter set, cached under build/) the Verilog of the core or selector."""
+    from hwsim.rtl.export import core_verilog, selector_verilog
+    from hwsim.rtl.params import CoreParams
+
+    p = CoreParams.from_config(cfg, nm)
+    key = f"{kind}_{p.rows}x{p.cols}_m{p.mults}_{p.nm_text.replace(':', 'of')}_int{p.width}_L{p.pe_latency}" \
+          f"_s{p.select_lanes}l{p.select_latency}_a{p.a_depth}_b{p.b_depth}"
+    path = CACHE / f"{key}.v"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        text = core_verilog(p) if kind == "core" else selector_verilog(p)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path
+
+
+def run_cocotb(vfile: Path, top: str, module: str, cfg: dict, build: Path, seed: int = 1) -> None:
+    """Build with Icarus and run one cocotb test module; a failing check raises (SystemExit or AssertionError)."""
+    from cocotb_tools.runner import get_runner
+
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    runner = get_runner("icarus")
+    runner.build(sources=[vfile], hdl_toplevel=top, build_dir=build, timescale=("1ns", "1ps"), always=True)
+    env = {"HWSIM_RTL_CFG": json.dumps(cfg), "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+    results = runner.test(hdl_toplevel=top, test_module=module, test_dir=build, build_dir=build,
+                          extra_env=env, seed=seed)
+    _check_results(results)
+
+
+def _check_results(results_xml) -> None:
+    """cocotb writes a JUnit file: fail unless every test case passed."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(results_xml).getroot()
+    cases = list(root.iter("testcase"))
+    assert cases, f"no cocotb test ran ({results_xml})"
+    for case in cases:
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        assert bad is None, f"{case.get('name')}: {bad.get('message')}"

