@@ -13,7 +13,7 @@ class SparsityError(ValueError):
 
 
 class Method(str, Enum):
-    """How a training iteration uses N:M sparsity (see DESIGN.md, 'Training is three GEMMs')."""
+    """How a training iteration uses N:M sparsity (see docs/modelling.md, 'Methods')."""
 
     DENSE = "dense"
     SRSTE = "srste"  # forward only: W is N:M along the input dim
