@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -145,7 +146,8 @@ def _run_demo(args) -> int:
     load_arch(args.arch)  # a bad spec fails before any work
     with staged_folder(args.out, "--out") as stage:  # files reach --out only if the whole run succeeds
         summary = run_paper_comparison(stage, arch=args.arch, batch=args.batch, progress=not args.quiet)
-    print(summary.replace(str(stage), str(args.out)))
+    shown = os.fsencode(args.out).decode("utf-8", "backslashreplace")  # a non-UTF-8 name still prints
+    print(summary.replace(str(stage), shown))
     return 0
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -245,3 +246,17 @@ def test_subprocess_has_no_traceback(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_demo_out_with_a_non_utf8_name(capsys, tmp_path, monkeypatch):
+    import hwsim.paper
+
+    def fake_run(out, arch="sat-vcu1525", batch=None, progress=True):
+        (Path(out) / "results.csv").write_text("a\n1\n")
+        return f"wrote {Path(out) / 'results.csv'}"
+
+    monkeypatch.setattr(hwsim.paper, "run_paper_comparison", fake_run)
+    out = tmp_path / os.fsdecode(b"caf\xe9")
+    code, stdout, err = cli(capsys, "demo", "--quiet", "--out", str(out))
+    assert code == 0 and err == "" and "caf\\xe9" in stdout
+    assert [p.name for p in tmp_path.iterdir()] == [out.name] and (out / "results.csv").is_file()
