@@ -260,3 +260,21 @@ def test_demo_out_with_a_non_utf8_name(capsys, tmp_path, monkeypatch):
     code, stdout, err = cli(capsys, "demo", "--quiet", "--out", str(out))
     assert code == 0 and err == "" and "caf\\xe9" in stdout
     assert [p.name for p in tmp_path.iterdir()] == [out.name] and (out / "results.csv").is_file()
+
+
+@pytest.mark.parametrize("flag, value", [("--method", "m" * 5000), ("--nm", "9" * 5000 + ":" + "9" * 5000),
+                                         ("--nm", "2:" + "8" * 30)])
+def test_long_method_and_nm_values_stay_short(capsys, flag, value):
+    argv = ["simulate", "--model", "resnet9", "--batch", "2", flag, value]
+    if flag == "--nm":
+        argv += ["--method", "bdwp"]
+    code, _, err = cli(capsys, *argv)
+    assert_one_line(code, err, f"({flag})")
+    assert len(err) < 250
+
+
+def test_any_path_os_error_is_one_line(capsys, tmp_path):
+    """--arch is read by hwsim.config; an OS error on any path given to the CLI still ends as one line."""
+    code, _, err = cli(capsys, "simulate", "--model", "resnet9", "--arch", str(tmp_path / ("a" * 300 + ".yaml")))
+    assert_one_line(code, err, "File name too long")
+    assert len(err) < 250
