@@ -278,3 +278,17 @@ def test_any_path_os_error_is_one_line(capsys, tmp_path):
     code, _, err = cli(capsys, "simulate", "--model", "resnet9", "--arch", str(tmp_path / ("a" * 300 + ".yaml")))
     assert_one_line(code, err, "File name too long")
     assert len(err) < 250
+
+
+def test_csv_onto_a_device_or_a_symlink(capsys, tmp_path):
+    """Atomic replacement applies to regular files only: a device is written in place (and never replaced by
+    a regular file), a symlink keeps pointing at its target, which gets the new content."""
+    if os.path.exists("/dev/full"):
+        code, _, err = cli(capsys, "simulate", "--model", "resnet9", "--batch", "2", "--csv", "/dev/full")
+        assert_one_line(code, err, "No space left on device", "(--csv)")
+        assert not Path("/dev/full").is_file()
+    target, link = tmp_path / "target.csv", tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert cli(capsys, "simulate", "--model", "resnet9", "--batch", "2", "--csv", str(link))[0] == 0
+    assert link.is_symlink() and target.read_text().startswith("name,layer,phase")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "target.csv"]
