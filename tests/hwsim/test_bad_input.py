@@ -292,3 +292,23 @@ def test_csv_onto_a_device_or_a_symlink(capsys, tmp_path):
     assert cli(capsys, "simulate", "--model", "resnet9", "--batch", "2", "--csv", str(link))[0] == 0
     assert link.is_symlink() and target.read_text().startswith("name,layer,phase")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "target.csv"]
+
+
+def test_op_count_budget(capsys, tmp_path):
+    model = tmp_path / "many.yaml"
+    model.write_text("input: [4, 4, 4]\nlayers:\n" + "  - {op: relu}\n" * 10_001)
+    start = time.perf_counter()
+    code, _, err = cli(capsys, "simulate", "--model", str(model), "--batch", "1")
+    assert_one_line(code, err, "schedule: 10,001 ops (expected at most 10,000 per run")
+    assert time.perf_counter() - start < 5
+
+
+def test_tile_budget_stops_mapping_early(capsys, tmp_path):
+    """Thousands of ops of distinct shapes: the budget is checked as ops are mapped, not after all of them."""
+    model = tmp_path / "distinct.yaml"
+    model.write_text("input: [4]\nlayers:\n" + "".join(f"  - {{op: linear, out_features: {1 + i}}}\n"
+                                                       for i in range(2400)))
+    start = time.perf_counter()
+    code, _, err = cli(capsys, "simulate", "--model", str(model), "--batch", "1", "--arch", "sat-small")
+    assert_one_line(code, err, "schedule: the first ", "tiles")
+    assert time.perf_counter() - start < 5
