@@ -36,7 +36,7 @@ from hwsim.models.errors import ModelError, show
 from hwsim.models.graph import Graph
 from hwsim.models.ops import OPS, Activation, Op
 
-MAX_LAYERS = 50_000
+MAX_LAYERS = 25_000
 """Most layers in a model file (ResNet-152 has about 500; a 96-block transformer about 3,000)."""
 _TOP_KEYS = ("name", "input", "layers", "input_grad")
 _LAYER_KEYS = ("name", "op", "inputs")

@@ -306,9 +306,9 @@ def test_op_count_budget(capsys, tmp_path):
 def test_tile_budget_stops_mapping_early(capsys, tmp_path):
     """Thousands of ops of distinct shapes: the budget is checked as ops are mapped, not after all of them."""
     model = tmp_path / "distinct.yaml"
-    model.write_text("input: [4]\nlayers:\n" + "".join(f"  - {{op: linear, out_features: {1 + i}}}\n"
-                                                       for i in range(2400)))
+    model.write_text("input: [64]\nlayers:\n" + "".join(f"  - {{op: linear, out_features: {64 + i}}}\n"
+                                                        for i in range(2400)))
     start = time.perf_counter()
-    code, _, err = cli(capsys, "simulate", "--model", str(model), "--batch", "1", "--arch", "sat-small")
-    assert_one_line(code, err, "schedule: the first ", "tiles")
+    code, _, err = cli(capsys, "simulate", "--model", str(model), "--batch", "4096", "--arch", "sat-small")
+    assert_one_line(code, err, "schedule: the first ", " of 9,599 ops need ", "tiles")
     assert time.perf_counter() - start < 5
