@@ -203,7 +203,7 @@ def test_twenty_thousand_unnamed_layers(capsys, tmp_path):
     from hwsim import models
 
     graph = models.load(model)
-    assert time.perf_counter() - start < 5 and graph.layers[-1].name == "relu20000"
+    assert time.perf_counter() - start < 15 and graph.layers[-1].name == "relu20000"  # quadratic: about 40 s
 
 
 # Type checks on every public API argument.

@@ -68,10 +68,10 @@ def test_layer_count_is_capped():
 
 
 def test_unnamed_layers_are_named_in_linear_time():
-    doc = HEAD + "  - {op: relu}\n" * 20_000  # quadratic naming took about 40 s
+    doc = HEAD + "  - {op: relu}\n" * 20_000  # quadratic naming took about 40 s; linear about 1 s
     start = time.perf_counter()
     graph = yaml_graph.parse(doc)
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 15  # room for a loaded CI machine, far below the quadratic time
     assert [layer.name for layer in graph.layers[:2]] == ["relu1", "relu2"] and graph.layers[-1].name == "relu20000"
 
 
