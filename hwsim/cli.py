@@ -7,8 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from hwsim.inputs import MAX_BATCH, MAX_TOP, atomic_write, int_arg, output_file, show, staged_folder
-from hwsim.models.checks import MAX_DIM
+from hwsim.inputs import MAX_BATCH, MAX_DIM, MAX_TOP, atomic_write, int_arg, output_file, show, staged_folder
 
 EPILOG = "Exit codes: 0 success, 2 bad input (one line: 'hwsim: error: <what> (<where>)'), 1 internal error."
 

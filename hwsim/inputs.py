@@ -18,6 +18,9 @@ from hwsim.errors import HwsimError
 
 MAX_BATCH = 65_536
 """Largest batch: the biggest published large-batch training runs use 64k samples per step."""
+MAX_DIM = 1 << 20
+"""Largest resolution or class count: hwsim.models.checks.MAX_DIM, repeated so the CLI starts without loading
+the model zoo (tests/hwsim/test_bad_input.py checks they agree)."""
 MAX_TOP = 100_000
 """Most rows of the table view."""
 MAX_INT_DIGITS = 12

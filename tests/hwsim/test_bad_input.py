@@ -312,3 +312,10 @@ def test_tile_budget_stops_mapping_early(capsys, tmp_path):
     code, _, err = cli(capsys, "simulate", "--model", str(model), "--batch", "4096", "--arch", "sat-small")
     assert_one_line(code, err, "schedule: the first ", " of 9,599 ops need ", "tiles")
     assert time.perf_counter() - start < 5
+
+
+def test_cli_bounds_match_the_model_bounds():
+    from hwsim import inputs
+    from hwsim.models import checks
+
+    assert inputs.MAX_DIM == checks.MAX_DIM
