@@ -34,11 +34,12 @@ def _add_simulate(sub) -> None:
                                                          "(default: %(default)s)")
     p.add_argument("--method", default="dense", help="dense | srste | bdwp | transposable (default: %(default)s)")
     p.add_argument("--nm", default=None, help="N:M spec for sparse methods, e.g. 2:8")
-    p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=32, help="batch size, 1 to 65,536 "
-                                                                                   "(default: %(default)s)")
-    p.add_argument("--resolution", type=int_arg("resolution", 1, MAX_DIM), default=None, help="input resolution (sequence length for "
-                                                                 "transformer blocks); default: the model's own")
-    p.add_argument("--classes", type=int_arg("classes", 1, MAX_DIM), default=None, help="classifier outputs; default: the model's own")
+    p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=32,
+                   help="batch size, 1 to 65,536 (default: %(default)s)")
+    p.add_argument("--resolution", type=int_arg("resolution", 1, MAX_DIM), default=None,
+                   help="input resolution (sequence length for transformer blocks); default: the model's own")
+    p.add_argument("--classes", type=int_arg("classes", 1, MAX_DIM), default=None,
+                   help="classifier outputs; default: the model's own")
     p.add_argument("--phases", default="ff,bp,wu", help="comma list of ff,bp,wu; 'ff' alone simulates inference; "
                                                         "pre-generated N:M masks are made in wu (default: %(default)s)")
     p.add_argument("--no-pregen", action="store_true", help="select N:M weights as they load instead of "
@@ -48,7 +49,8 @@ def _add_simulate(sub) -> None:
     p.add_argument("--sparse-ends", action="store_true", help="also make the first layer and classifier N:M")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--csv", type=Path, default=None, help="also write the per-op table to this CSV file")
-    p.add_argument("--top", type=int_arg("top", 0, MAX_TOP), default=15, help="layers shown in the table view (default: %(default)s)")
+    p.add_argument("--top", type=int_arg("top", 0, MAX_TOP), default=15,
+                   help="rows of the layer table, repeated layers grouped (default: %(default)s)")
     p.set_defaults(run=_run_simulate)
 
 
