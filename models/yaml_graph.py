@@ -52,7 +52,8 @@ def load_file(path: str | Path) -> Graph:
         raise ModelError(f"model {error}") from None
     source = str(path)
     try:
-        return _graph(doc, Path(path).stem)
+        stem = Path(path).stem  # the default name; a file name that is no valid name gives "model"
+        return _graph(doc, stem if stem.isprintable() and 0 < len(stem) <= checks.MAX_NAME else "model")
     except ModelError as error:
         raise error.prefixed(f"model file {yamlsafe.show_path(source)}: ") from None
 
