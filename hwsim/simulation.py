@@ -17,8 +17,7 @@ from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_pipeline, run_reference
 from hwsim.errors import HwsimError
-from hwsim.inputs import MAX_BATCH, check_bool, check_int, check_type
-from hwsim.models.checks import MAX_DIM
+from hwsim.inputs import MAX_BATCH, MAX_DIM, check_bool, check_int, check_type, show
 from hwsim.result import Result
 
 ENGINES = {"numba": run_pipeline, "reference": run_reference}
@@ -150,7 +149,7 @@ def _check_arguments(model, arch, method, nm, batch, phases, resolution, classes
         check_bool(name, value)
     check_type("engine", engine, (str,), f"one of: {', '.join(ENGINES)}")
     if engine not in ENGINES:
-        raise HwsimError(f"engine: {engine!r} (expected one of: {', '.join(ENGINES)})", "engine=")
+        raise HwsimError(f"engine: {show(engine)} (expected one of: {', '.join(ENGINES)})", "engine=")
 
 
 def _check_work(ops) -> None:
@@ -210,7 +209,7 @@ def _phases(phases) -> frozenset[Phase]:
         try:
             out.add(Phase(str(getattr(item, "value", item)).strip()))
         except ValueError:
-            raise HwsimError(f"phases: {item!r} (expected a comma list of ff, bp, wu)", "--phases") from None
+            raise HwsimError(f"phases: {show(item)} (expected a comma list of ff, bp, wu)", "--phases") from None
     if not out:
         raise HwsimError("phases: empty (expected a comma list of ff, bp, wu)", "--phases")
     return frozenset(out)

@@ -319,3 +319,9 @@ def test_cli_bounds_match_the_model_bounds():
     from hwsim.models import checks
 
     assert inputs.MAX_DIM == checks.MAX_DIM
+
+
+def test_long_phases_value_stays_short(capsys):
+    code, _, err = cli(capsys, "simulate", "--model", "resnet9", "--phases", "x" * 5000)
+    assert_one_line(code, err, "phases: 'xxx", "(--phases)")
+    assert len(err) < 200
