@@ -88,3 +88,10 @@ def test_model_files_use_the_bounded_loader(tmp_path):
     long_name = tmp_path / ("m" * 300 + ".yaml")
     with pytest.raises(models.ModelError, match=r"^model file .*\.\.\.m+\.yaml: cannot be read \(File name too long\)"):
         models.load(long_name)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(YAMLInputError, match="not a regular file"):
+        yamlsafe.load_file(fifo)
