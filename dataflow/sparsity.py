@@ -13,7 +13,7 @@ class SparsityError(ValueError):
 
 
 class Method(str, Enum):
-    """How a training iteration uses N:M sparsity (see DESIGN.md, 'Training is three GEMMs')."""
+    """How a training iteration uses N:M sparsity (see docs/modelling.md, 'Methods')."""
 
     DENSE = "dense"
     SRSTE = "srste"  # forward only: W is N:M along the input dim
@@ -26,7 +26,7 @@ class Method(str, Enum):
             return cls(text)
         except ValueError:
             raise SparsityError(
-                f"method: unknown method {text!r} (expected one of: {', '.join(m.value for m in cls)})"
+                f"method: unknown method {_short(text)} (expected one of: {', '.join(m.value for m in cls)})"
             ) from None
 
     @property
@@ -75,8 +75,7 @@ class NM:
             return text
         parts = str(text).split(":")
         if len(parts) != 2 or not all(p.strip().isdigit() and len(p.strip()) <= 6 for p in parts):
-            shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:36] + "...'"
-            raise SparsityError(f"nm: {shown} is not an N:M spec (expected two integers of at most 6 digits, "
+            raise SparsityError(f"nm: {_short(text)} is not an N:M spec (expected two integers of at most 6 digits, "
                                 "like 2:8)")
         return cls(int(parts[0]), int(parts[1]))
 
@@ -102,3 +101,9 @@ def resolve(method: str | Method, nm: str | NM | None) -> tuple[Method, NM | Non
     if nm is None:
         raise SparsityError(f"nm: missing for method {method.value} (expected an N:M spec like 2:8)")
     return method, NM.parse(nm)
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message about a garbage value stays short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"

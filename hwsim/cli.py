@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from functools import lru_cache
 from pathlib import Path
 
-from hwsim.inputs import MAX_BATCH, MAX_TOP, atomic_write, int_arg, output_file, show, staged_folder
-from hwsim.models.checks import MAX_DIM
+from hwsim.inputs import MAX_BATCH, MAX_DIM, MAX_TOP, atomic_write, int_arg, output_file, show, staged_folder
 
 EPILOG = "Exit codes: 0 success, 2 bad input (one line: 'hwsim: error: <what> (<where>)'), 1 internal error."
 
@@ -52,11 +52,12 @@ def _add_simulate(sub) -> None:
     add_arch_options(p)
     p.add_argument("--method", default="dense", help="dense | srste | bdwp | transposable (default: %(default)s)")
     p.add_argument("--nm", default=None, help="N:M spec for sparse methods, e.g. 2:8")
-    p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=32, help="batch size, 1 to 65,536 "
-                                                                                   "(default: %(default)s)")
-    p.add_argument("--resolution", type=int_arg("resolution", 1, MAX_DIM), default=None, help="input resolution (sequence length for "
-                                                                 "transformer blocks); default: the model's own")
-    p.add_argument("--classes", type=int_arg("classes", 1, MAX_DIM), default=None, help="classifier outputs; default: the model's own")
+    p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=32,
+                   help="batch size, 1 to 65,536 (default: %(default)s)")
+    p.add_argument("--resolution", type=int_arg("resolution", 1, MAX_DIM), default=None,
+                   help="input resolution (sequence length for transformer blocks); default: the model's own")
+    p.add_argument("--classes", type=int_arg("classes", 1, MAX_DIM), default=None,
+                   help="classifier outputs; default: the model's own")
     p.add_argument("--phases", default="ff,bp,wu", help="comma list of ff,bp,wu; 'ff' alone simulates inference; "
                                                         "pre-generated N:M masks are made in wu (default: %(default)s)")
     p.add_argument("--no-pregen", action="store_true", help="select N:M weights as they load instead of "
@@ -74,7 +75,8 @@ def _add_simulate(sub) -> None:
                    help="refuse an arch whose resource estimate exceeds its board (default: flag it and run)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--csv", type=Path, default=None, help="also write the per-op table to this CSV file")
-    p.add_argument("--top", type=int_arg("top", 0, MAX_TOP), default=15, help="layers shown in the table view (default: %(default)s)")
+    p.add_argument("--top", type=int_arg("top", 0, MAX_TOP), default=15,
+                   help="rows of the layer table, repeated layers grouped (default: %(default)s)")
     p.set_defaults(run=_run_simulate)
 
 
@@ -176,7 +178,8 @@ def _run_demo(args) -> int:
     cfg = load_arch_args(args)  # a bad spec fails before any work
     with staged_folder(args.out, "--out") as stage:  # files reach --out only if the whole run succeeds
         summary = run_paper_comparison(stage, arch=cfg, batch=args.batch, progress=not args.quiet)
-    print(summary.replace(str(stage), str(args.out)))
+    shown = os.fsencode(args.out).decode("utf-8", "backslashreplace")  # a non-UTF-8 name still prints
+    print(summary.replace(str(stage), shown))
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,9 @@ from hwsim.errors import HwsimError
 
 MAX_BATCH = 65_536
 """Largest batch: the biggest published large-batch training runs use 64k samples per step."""
+MAX_DIM = 1 << 20
+"""Largest resolution or class count: hwsim.models.checks.MAX_DIM, repeated so the CLI starts without loading
+the model zoo (tests/hwsim/test_bad_input.py checks they agree)."""
 MAX_TOP = 100_000
 """Most rows of the table view."""
 MAX_INT_DIGITS = 12
@@ -94,7 +98,11 @@ def output_file(path: str | os.PathLike, flag: str) -> Path:
         raise HwsimError(f"{field}: {shown}: {problem} (expected a writable file path)", flag)
     if path.is_dir():
         raise HwsimError(f"{field}: {shown} is a directory (expected a file path)", flag)
-    parent = path.parent
+    if _is_special(path):  # /dev/stdout, a FIFO: written in place, so only it needs to be writable
+        if not os.access(path, os.W_OK):
+            raise HwsimError(f"{field}: {shown} is not writable (expected a writable file)", flag)
+        return path
+    parent = Path(os.path.realpath(path)).parent
     problem = _path_problem(parent)
     if problem or not parent.is_dir():
         raise HwsimError(f"{field}: folder {show(str(parent), 80)} {problem or 'does not exist'} "
@@ -111,6 +119,10 @@ def atomic_write(path: str | os.PathLike, save: Callable[[Path], object], flag: 
     path = Path(path)
     tmp = None
     try:
+        if _is_special(path):  # a device or FIFO cannot be replaced by a rename: write to it directly
+            save(path)
+            return
+        path = Path(os.path.realpath(path))  # through a symlink: replace its target, keep the link
         fd, name = tempfile.mkstemp(prefix=".hwsim-", suffix=".tmp", dir=path.parent)
         os.close(fd)
         tmp = Path(name)
@@ -124,6 +136,15 @@ def atomic_write(path: str | os.PathLike, save: Callable[[Path], object], flag: 
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
+
+
+def _is_special(path: Path) -> bool:
+    """An existing path that is neither a regular file nor a folder (a device such as /dev/stdout, a FIFO)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _umask() -> int:

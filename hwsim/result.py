@@ -80,7 +80,7 @@ class Result:
         return {p: out[p] for p in PHASES if p in out}
 
     def to_dict(self) -> dict:
-        """The JSON object of DESIGN.md's `hwsim simulate --json` contract."""
+        """The JSON object of `hwsim simulate --json`; every key is described in docs/json-output.md."""
         layers = json.loads(self.ops.drop(columns=[f"e_{c}" for c in COMPONENTS]).to_json(orient="records"))
         return {
             "model": self.model, "arch": self.arch, "arch_base": self.arch_base, "method": self.method, "nm": self.nm,

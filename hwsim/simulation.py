@@ -19,8 +19,7 @@ from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
 from hwsim.errors import HwsimError
-from hwsim.inputs import MAX_BATCH, check_bool, check_int, check_type
-from hwsim.models.checks import MAX_DIM
+from hwsim.inputs import MAX_BATCH, MAX_DIM, check_bool, check_int, check_type, show
 from hwsim.result import Result
 
 ENGINES = {"numba": run_pipeline, "reference": run_reference}
@@ -31,6 +30,9 @@ MAX_RUN_TILES = 8_000_000
 """Whole-run budget on the schedule: every op's tiles together (a ResNet-50 iteration at batch 4096 has 3.3 M)."""
 BYTES_PER_TILE = 64
 """Memory a tile costs while the schedule is built and timed (measured: 3.3 M tiles add about 200 MB)."""
+MAX_RUN_OPS = 10_000
+"""Whole-run budget on ops (a ViT-B/16 iteration has 443, a ResNet-152 about 1,500): mapping an op of a new
+shape takes up to half a millisecond."""
 MAX_RUN_MACS = 1 << 53
 """Whole-run budget on work: 9.0e15 MACs (about 200x a ResNet-50 iteration at batch 4096), so every count fits
 an int64 and a float64 exactly."""
@@ -200,14 +202,17 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
     cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
     keys = {True: _relevant(True, target, cost), False: _relevant(False, vector_target, cost)}
     plain = {True: (target, cost), False: (vector_target, cost)}
+    plans, total = [], 0
     try:
-        if _CACHING:
-            plans = [_op_plan(_anonymous(op), *keys[isinstance(op, GemmOp)]) for op in ops]
-        else:
-            plans = [_op_plan.__wrapped__(op, *plain[isinstance(op, GemmOp)]) for op in ops]
+        for op in ops:  # map everything and count tiles first: the budget holds before any tile array exists
+            gemm = isinstance(op, GemmOp)
+            plan = _op_plan(_anonymous(op), *keys[gemm]) if _CACHING else _op_plan.__wrapped__(op, *plain[gemm])
+            plans.append(plan)
+            total += plan[2]
+            if total > MAX_RUN_TILES:  # stop mapping as soon as the budget is gone
+                _too_many_tiles(total, len(plans), len(ops))
     except MappingError as exc:
         raise HwsimError(str(exc), f"--arch {cfg.name}") from None
-    _check_tiles([count for _, _, count in plans])  # the whole-run budget, before any per-tile array exists
     rows, tiles = [], []
     try:
         for op, (info, mp, _) in zip(ops, plans):
@@ -277,25 +282,27 @@ def _check_arguments(model, arch, method, nm, batch, phases, resolution, classes
         check_bool(name, value)
     check_type("engine", engine, (str,), f"one of: {', '.join(ENGINES)}")
     if engine not in ENGINES:
-        raise HwsimError(f"engine: {engine!r} (expected one of: {', '.join(ENGINES)})", "engine=")
+        raise HwsimError(f"engine: {show(engine)} (expected one of: {', '.join(ENGINES)})", "engine=")
 
 
 def _check_work(ops) -> None:
-    """Refuse, before any mapping, a run whose MACs would overflow the counters (Python ints: exact)."""
+    """Refuse, before any mapping, a run with too many ops to schedule in seconds, or whose MACs would overflow
+    the counters (summed in Python ints: exact)."""
+    if len(ops) > MAX_RUN_OPS:
+        raise HwsimError(f"schedule: {len(ops):,} ops (expected at most {MAX_RUN_OPS:,} per run, a few seconds of "
+                         "scheduling: use a smaller model or fewer phases)", "--model/--phases")
     macs = sum(op.macs for op in ops)
     if macs > MAX_RUN_MACS:
         raise HwsimError(f"schedule: the run needs {macs:.3g} MACs (expected at most {MAX_RUN_MACS:.3g}: "
                          "use a smaller batch, resolution or model)", "--batch/--resolution/--model")
 
 
-def _check_tiles(counts: list[int]) -> None:
-    """The whole-run budget: refuse, before any per-tile array is allocated, a schedule past MAX_RUN_TILES."""
-    total = sum(counts)
-    if total > MAX_RUN_TILES:
-        raise HwsimError(f"schedule: {len(counts):,} ops need {total:,} tiles, about {total * BYTES_PER_TILE >> 20:,} "
-                         f"MiB (expected at most {MAX_RUN_TILES:,} tiles, "
-                         f"{MAX_RUN_TILES * BYTES_PER_TILE >> 20:,} MiB, for the whole run: use a smaller batch, "
-                         "resolution or model)", "--batch/--resolution/--model")
+def _too_many_tiles(total: int, mapped: int, ops: int) -> None:
+    """The whole-run budget is exceeded: refuse before any per-tile array is allocated."""
+    which = f"{ops:,} ops" if mapped == ops else f"the first {mapped:,} of {ops:,} ops"
+    raise HwsimError(f"schedule: {which} need {total:,} tiles, about {total * BYTES_PER_TILE / 1e6:,.0f} MB "
+                     f"(expected at most {MAX_RUN_TILES:,} tiles, {MAX_RUN_TILES * BYTES_PER_TILE / 1e6:,.0f} MB, "
+                     "for the whole run: use a smaller batch, resolution or model)", "--batch/--resolution/--model")
 
 
 def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.DataFrame:
@@ -352,7 +359,7 @@ def _phases(phases) -> frozenset[Phase]:
         try:
             out.add(Phase(str(getattr(item, "value", item)).strip()))
         except ValueError:
-            raise HwsimError(f"phases: {item!r} (expected a comma list of ff, bp, wu)", "--phases") from None
+            raise HwsimError(f"phases: {show(item)} (expected a comma list of ff, bp, wu)", "--phases") from None
     if not out:
         raise HwsimError("phases: empty (expected a comma list of ff, bp, wu)", "--phases")
     return frozenset(out)

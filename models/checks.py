@@ -59,10 +59,15 @@ def choice(field: str, value: object, options: Sequence[str]) -> str:
     return value
 
 
+MAX_NAME = 200
+"""Longest model or layer name, in characters."""
+
+
 def name(field: str, value: object) -> str:
-    """A non-empty, single-line string."""
-    if not isinstance(value, str) or not value.strip() or "\n" in value:
-        raise ModelError(f"{field}: {show(value)} (expected a non-empty one-line string)")
+    """A non-empty, printable (no line breaks, no control characters) string of at most MAX_NAME characters."""
+    if not isinstance(value, str) or not value.strip() or not value.isprintable() or len(value) > MAX_NAME:
+        raise ModelError(f"{field}: {show(value)} (expected a non-empty printable one-line string of at most "
+                         f"{MAX_NAME} characters)")
     return value
 
 

@@ -36,7 +36,7 @@ from hwsim.models.errors import ModelError, show
 from hwsim.models.graph import Graph
 from hwsim.models.ops import OPS, Activation, Op
 
-MAX_LAYERS = 50_000
+MAX_LAYERS = 25_000
 """Most layers in a model file (ResNet-152 has about 500; a 96-block transformer about 3,000)."""
 _TOP_KEYS = ("name", "input", "layers", "input_grad")
 _LAYER_KEYS = ("name", "op", "inputs")
@@ -52,7 +52,8 @@ def load_file(path: str | Path) -> Graph:
         raise ModelError(f"model {error}") from None
     source = str(path)
     try:
-        return _graph(doc, Path(path).stem)
+        stem = Path(path).stem  # the default name; a file name that is no valid name gives "model"
+        return _graph(doc, stem if stem.isprintable() and 0 < len(stem) <= checks.MAX_NAME else "model")
     except ModelError as error:
         raise error.prefixed(f"model file {yamlsafe.show_path(source)}: ") from None
 

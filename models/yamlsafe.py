@@ -11,13 +11,13 @@ Imports nothing else of the project, so ``hwsim.models`` and ``hwsim`` can both 
 """
 
 import os
-from pathlib import Path
+import stat
 
 import yaml
 
-MAX_BYTES = 1024 * 1024
-"""Largest document read (1 MiB: a 500-layer model file is about 30 KB; parsing 1 MiB takes about 2 s)."""
-MAX_NODES = 250_000
+MAX_BYTES = 512 * 1024
+"""Largest document read (512 KiB: a 500-layer model file is about 30 KB; parsing 512 KiB takes about 1 s)."""
+MAX_NODES = 150_000
 """Most values (scalars, lists, mappings) the document may hold once every alias is expanded."""
 MAX_DEPTH = 64
 """Deepest nesting of lists and mappings."""
@@ -44,9 +44,7 @@ def load(text: str | bytes, *, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_
     try:
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise YAMLInputError(f"invalid YAML{where}: {one_line(error.problem or error.context)}") from None
+        raise _invalid(error) from None
     except RecursionError:
         raise YAMLInputError(f"YAML document: nested too deeply (expected at most {max_depth} levels)") from None
     except Exception as error:  # noqa: BLE001 - the C and Python parsers fail in several ways on garbage
@@ -57,9 +55,7 @@ def load(text: str | bytes, *, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_
     try:
         return yaml.SafeLoader("").construct_document(node)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise YAMLInputError(f"invalid YAML{where}: {one_line(error.problem or error.context)}") from None
+        raise _invalid(error) from None
     except Exception as error:  # noqa: BLE001 - constructors also raise ValueError (a date like 2024-13-01,
         # an int of 5,000 digits), TypeError (an unhashable key), RecursionError...: all mean unusable YAML
         raise YAMLInputError(f"invalid YAML: {one_line(error)}") from None
@@ -71,6 +67,8 @@ def load_file(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES, max_nodes:
     naming the path (OS errors such as a name too long, a directory or no permission included)."""
     shown = show_path(path)
     try:
+        if not (stat.S_ISREG(os.stat(path).st_mode) or stat.S_ISDIR(os.stat(path).st_mode)):
+            raise YAMLInputError(f"file {shown}: not a regular file (expected a .yaml file)")  # a FIFO would block
         with open(path, "rb") as handle:
             data = handle.read(max_bytes + 1)
     except FileNotFoundError:
@@ -108,6 +106,13 @@ def one_line(text: object, limit: int = 120) -> str:
     """``text`` on one line of at most ``limit`` characters."""
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _invalid(error: yaml.MarkedYAMLError) -> YAMLInputError:
+    """PyYAML's error as one line with the line number."""
+    mark = error.problem_mark or error.context_mark
+    where = f" at line {mark.line + 1}" if mark else ""
+    return YAMLInputError(f"invalid YAML{where}: {one_line(error.problem or error.context)}")
 
 
 def _decode(data: bytes) -> str:

@@ -4,7 +4,6 @@ Every failure is a one-line ConfigError naming the field, the value and what was
 """
 from __future__ import annotations
 
-import errno
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
@@ -107,7 +106,7 @@ def _read(path: Path) -> str:
     except UnicodeDecodeError:
         raise ConfigError(f"arch: {shown!r} is not UTF-8 text (expected a YAML spec)", "--arch") from None
     except OSError as exc:
-        reason = "file name too long" if exc.errno == errno.ENAMETOOLONG else (exc.strerror or str(exc))
+        reason = exc.strerror or str(exc)
         raise ConfigError(f"arch: cannot read {shown!r}: {reason}", "--arch") from None
 
 

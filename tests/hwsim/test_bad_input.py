@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -248,3 +249,82 @@ def test_subprocess_has_no_traceback(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_demo_out_with_a_non_utf8_name(capsys, tmp_path, monkeypatch):
+    import hwsim.paper
+
+    def fake_run(out, arch="sat-vcu1525", batch=None, progress=True):
+        (Path(out) / "results.csv").write_text("a\n1\n")
+        return f"wrote {Path(out) / 'results.csv'}"
+
+    monkeypatch.setattr(hwsim.paper, "run_paper_comparison", fake_run)
+    out = tmp_path / os.fsdecode(b"caf\xe9")
+    code, stdout, err = cli(capsys, "demo", "--quiet", "--out", str(out))
+    assert code == 0 and err == "" and "caf\\xe9" in stdout
+    assert [p.name for p in tmp_path.iterdir()] == [out.name] and (out / "results.csv").is_file()
+
+
+@pytest.mark.parametrize("flag, value", [("--method", "m" * 5000), ("--nm", "9" * 5000 + ":" + "9" * 5000),
+                                         ("--nm", "2:" + "8" * 30)])
+def test_long_method_and_nm_values_stay_short(capsys, flag, value):
+    argv = ["simulate", "--model", "resnet9", "--batch", "2", flag, value]
+    if flag == "--nm":
+        argv += ["--method", "bdwp"]
+    code, _, err = cli(capsys, *argv)
+    assert_one_line(code, err, f"({flag})")
+    assert len(err) < 250
+
+
+def test_any_path_os_error_is_one_line(capsys, tmp_path):
+    """--arch is read by hwsim.config; an OS error on any path given to the CLI still ends as one line."""
+    code, _, err = cli(capsys, "simulate", "--model", "resnet9", "--arch", str(tmp_path / ("a" * 300 + ".yaml")))
+    assert_one_line(code, err, "File name too long")
+    assert len(err) < 250
+
+
+def test_csv_onto_a_device_or_a_symlink(capsys, tmp_path):
+    """Atomic replacement applies to regular files only: a device is written in place (and never replaced by
+    a regular file), a symlink keeps pointing at its target, which gets the new content."""
+    if os.path.exists("/dev/full"):
+        code, _, err = cli(capsys, "simulate", "--model", "resnet9", "--batch", "2", "--csv", "/dev/full")
+        assert_one_line(code, err, "No space left on device", "(--csv)")
+        assert not Path("/dev/full").is_file()
+    target, link = tmp_path / "target.csv", tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert cli(capsys, "simulate", "--model", "resnet9", "--batch", "2", "--csv", str(link))[0] == 0
+    assert link.is_symlink() and target.read_text().startswith("name,layer,phase")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "target.csv"]
+
+
+def test_op_count_budget(capsys, tmp_path):
+    model = tmp_path / "many.yaml"
+    model.write_text("input: [4, 4, 4]\nlayers:\n" + "  - {op: relu}\n" * 10_001)
+    start = time.perf_counter()
+    code, _, err = cli(capsys, "simulate", "--model", str(model), "--batch", "1")
+    assert_one_line(code, err, "schedule: 10,001 ops (expected at most 10,000 per run")
+    assert time.perf_counter() - start < 5
+
+
+def test_tile_budget_stops_mapping_early(capsys, tmp_path):
+    """Thousands of ops of distinct shapes: the budget is checked as ops are mapped, not after all of them."""
+    model = tmp_path / "distinct.yaml"
+    model.write_text("input: [64]\nlayers:\n" + "".join(f"  - {{op: linear, out_features: {64 + i}}}\n"
+                                                        for i in range(2400)))
+    start = time.perf_counter()
+    code, _, err = cli(capsys, "simulate", "--model", str(model), "--batch", "4096", "--arch", "sat-small")
+    assert_one_line(code, err, "schedule: the first ", " of 9,599 ops need ", "tiles")
+    assert time.perf_counter() - start < 5
+
+
+def test_cli_bounds_match_the_model_bounds():
+    from hwsim import inputs
+    from hwsim.models import checks
+
+    assert inputs.MAX_DIM == checks.MAX_DIM
+
+
+def test_long_phases_value_stays_short(capsys):
+    code, _, err = cli(capsys, "simulate", "--model", "resnet9", "--phases", "x" * 5000)
+    assert_one_line(code, err, "phases: 'xxx", "(--phases)")
+    assert len(err) < 200

@@ -5,7 +5,7 @@ import pytest
 from hwsim.models import zoo
 from hwsim.models.zoo import tiny
 
-# From the paper (On-Device Training Under 256KB Memory, its reference README): MACs, params, classifier input features
+# Published for the paper's backbones (Lin et al., NeurIPS 2022): MACs, params, classifier input features
 PUBLISHED = {"mcunet-5fps": (23e6, 0.48e6, 160), "mbv2-w0.35": (17e6, 0.25e6, 112),
              "proxyless-w0.3": (19e6, 0.33e6, 96)}
 

@@ -75,7 +75,7 @@ def test_load_file_and_dispatch(tmp_path):
      "layer 'add1'.inputs: shapes (4, 6, 6) and (3, 8, 8) differ"),
     (HEAD + "  - {op: linear, out_features: 4, inputs: [1]}\n", "layers[0].inputs: [1] (expected a layer name"),
     (HEAD + "  - {op: relu}\n  - {op: relu, inputs: input}\n", "layer 'relu1': output never used"),
-    (HEAD + "  - {name: 7, op: relu}\n", "layers[0].name: 7 (expected a non-empty one-line string)"),
+    (HEAD + "  - {name: 7, op: relu}\n", "layers[0].name: 7 (expected a non-empty printable one-line string"),
     (HEAD + "  - relu\n", "layers[0]: 'relu' (expected a mapping"),
     ("input: [3, 8, 8]\n", "model file net.yaml: layers: missing"),
     ("input: [3, 0]\nlayers: [{op: relu}]\n", "model file net.yaml: input: [3, 0] (expected"),
