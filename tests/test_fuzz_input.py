@@ -45,11 +45,14 @@ def _arch_refuses(text: str) -> bool:
     return False
 
 
-# The arch loader (hwsim/config) is hardened on its own schedule: until it reads through hwsim.models.yamlsafe
-# and bounds every field, the arch documents leave out the attacks it does not survive yet. Once it does,
-# these probes turn true and the full set of mutations applies to arch documents too.
-ARCH_YAML_SAFE = _arch_refuses("version: 1\nname: " + "[" * 5000 + "]" * 5000 + "\n")
-ARCH_BOUNDED = _arch_refuses(yaml.safe_dump({**ARCH, "selector": {**ARCH["selector"], "lanes": 10 ** 20}}))
+# The arch loader reads through hwsim.models.yamlsafe and bounds every field, so arch documents get the full set
+# of mutations; test_arch_loader_refuses_deep_and_huge pins both properties.
+ARCH_YAML_SAFE = ARCH_BOUNDED = True
+
+
+def test_arch_loader_refuses_deep_and_huge():
+    assert _arch_refuses("version: 1\nname: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert _arch_refuses(yaml.safe_dump({**ARCH, "selector": {**ARCH["selector"], "lanes": 10 ** 20}}))
 
 # ---- valid documents -------------------------------------------------------------------------------------
 
