@@ -65,6 +65,55 @@ def _tiny(out: Path, progress: bool) -> list[Path]:
     return write_report(out)
 
 
+def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
+    """The resource estimate beside Yosys synthesis of the generated RTL (reports/rtl/resources.csv, written by
+    `make rtl-report`, which needs Debian yosys and takes minutes; this section only reads it)."""
+    import pandas as pd
+
+    from hwsim.config import load_arch
+    from hwsim.errors import HwsimError
+    from hwsim.figures.style import figure, save_figure
+    from hwsim.resources import core_estimate
+
+    synth_csv = out / "resources.csv"
+    if not synth_csv.exists():
+        raise HwsimError(f"rtl: {synth_csv} not found (expected the synthesis table: run `make rtl-report`)",
+                         "hwsim report")
+    synth = pd.read_csv(synth_csv)
+    rows = []
+    for _, r in synth.iterrows():
+        cfg = load_arch("sat-small", {"array.rows": int(r.rows), "array.cols": int(r.cols)})
+        est = core_estimate(cfg, r.nm)
+        rows.append({"config": r.config, "nm": r.nm, "PEs": int(r.PEs), "LUT_synth": int(r.LUT),
+                     "LUT_est": est["LUT_est"], "FF_synth": int(r.FF), "FF_est": est["FF_est"],
+                     "DSP_synth": int(r.DSP), "DSP_est": est["DSP_est"]})
+    table = pd.DataFrame(rows)
+    for kind in ("LUT", "FF", "DSP"):
+        table[f"{kind}_est/synth"] = (table[f"{kind}_est"] / table[f"{kind}_synth"]).round(2)
+    table.to_csv(out / "estimate_vs_synthesis.csv", index=False)
+    cols = list(table.columns)
+    lines = ["# Resource estimate beside synthesis", "",
+             "The simulator's resource estimate (`hwsim/resources.py`, the rules every result's `resources` uses) for "
+             "the integer PE array that `hwsim rtl` generates, beside Yosys `synth_xilinx` of that Verilog "
+             "(`resources.csv`, from `make rtl-report`). The LUT and FF rules were calibrated on these rows; the "
+             "floating-point alignment term of the FP16 presets is not in the integer RTL and stays uncalibrated.",
+             "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    (out / "estimate_vs_synthesis.md").write_text("\n".join(lines) + "\n")
+    fig, axes = figure(1, 3, figsize=(12, 3.6))
+    labels = [f"{c.replace('sat-small', '4x4').replace('4x4 ', '')}\n{n}" for c, n in zip(table.config, table.nm)]
+    for ax, kind in zip(axes, ("LUT", "FF", "DSP")):
+        x = range(len(table))
+        ax.bar([i - 0.2 for i in x], table[f"{kind}_synth"], width=0.4, label="synthesis (Yosys)")
+        ax.bar([i + 0.2 for i in x], table[f"{kind}_est"], width=0.4, label="estimate (hwsim.resources)")
+        ax.set_xticks(list(x), labels)
+        ax.set_title(kind)
+    axes[0].legend()
+    fig.suptitle("SAT core: resource estimate vs synthesis of the generated RTL (int16, 2 multipliers per PE)")
+    return [out / "estimate_vs_synthesis.csv", out / "estimate_vs_synthesis.md",
+            *save_figure(fig, out / "estimate_vs_synthesis")]
+
+
 def _fmt(value) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:.4g}"
@@ -79,6 +128,10 @@ SECTIONS = [
     Section("sweep_example", "Design-space sweep example",
             "48 points: three array heights x two array widths x two DRAM channel counts x {dense, BDWP 2:8} on "
             "ResNet-50 and ViT; the latency-energy Pareto front with over-budget points marked.", _sweep_example),
+    Section("rtl", "RTL resources: synthesis and the estimate",
+            "Yosys synthesis of the generated SAT core (sat-small and larger arrays, N:M and dense; ECP5 Fmax), "
+            "written by `make rtl-report` (needs Debian yosys, minutes); `hwsim report` sets the simulator's "
+            "resource estimate beside it.", _rtl_estimate),
     Section("tiny", "256KB on-device training engines",
             "The int8 training graphs of mcunet-5fps, mbv2-w0.35 and proxyless-w0.3 with sparse update: peak memory "
             "for full update / sparse update / sparse update + reordering against 256KB, the memory timeline, "

@@ -10,9 +10,11 @@ def test_sat_small_by_hand():
     r = load_arch("sat-small").resources
     # 4x4 PEs x 2 FP16 multipliers = 32 DSPs, + 4 vector lanes x 3 DSPs
     assert r.dsp == 32 + 12
-    # PE: 2 x (8:1 mux of 16 bits = 2 LUT levels x 16 + 40 align) + 30 control = 174; x16 PEs
+    # PE: 2 x (57 datapath + 40 FP16 align + 8:1 mux: 2 levels x 16 bits x 2 LUTs) + 30 control = 352; x16 PEs
     # vector 4 x 300; selector 4 lanes x 4 compare slots x 20 + 4 x log2(8)
-    assert r.lut == 16 * 174 + 1200 + (4 * 4 * 20 + 4 * 3)
+    assert r.lut == 16 * 352 + 1200 + (4 * 4 * 20 + 4 * 3)
+    # PE registers: int32 accumulator + (3 stages + 1 forward) x 16 bits x 2 mults + 8 x 16 latched + 2 x 3 index
+    assert r.ff == 16 * (32 + 4 * 16 * 2 + 128 + 6) + round(1.2 * (1200 + 332) + 0.5)
     # 8 + 8 + 4 KiB in 4 KiB block RAMs (the Artix-7 has no UltraRAM)
     assert (r.bram, r.uram) == (2 + 2 + 1, 0)
     assert r.fits
@@ -55,3 +57,19 @@ def test_baseline_dense_gives_speedup_and_saving():
     assert simulate("resnet9", "sat-small", batch=2, baseline="dense").speedup == 1.0
     with pytest.raises(HwsimError, match="baseline: 'sparse'"):
         simulate("resnet9", "sat-small", batch=2, baseline="sparse")
+
+
+def test_core_estimate_is_calibrated_on_synthesis():
+    """Against the committed Yosys synthesis of the generated RTL (reports/rtl/resources.csv): within 15%."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from hwsim.resources import core_estimate
+
+    synth = pd.read_csv(Path(__file__).resolve().parents[2] / "reports" / "rtl" / "resources.csv")
+    assert len(synth) >= 6
+    for _, r in synth.iterrows():
+        est = core_estimate(load_arch("sat-small", {"array.rows": int(r.rows), "array.cols": int(r.cols)}), r.nm)
+        assert est["DSP_est"] == r.DSP
+        assert abs(est["LUT_est"] / r.LUT - 1) < 0.15 and abs(est["FF_est"] / r.FF - 1) < 0.15, (r.config, r.nm)
