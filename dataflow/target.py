@@ -14,6 +14,8 @@ class ArrayTarget:
 
     Each PE holds `mults` multipliers: dense, it consumes `mults` reduction positions per cycle; under N:M it
     consumes `mults / N` groups of M activations and N weights each, i.e. `mults * M / N` positions per cycle.
+    A tile whose operand traffic at the array edge needs more than a buffer's ports deliver per cycle is
+    stretched to the port rate.
     """
 
     rows: int
@@ -29,6 +31,9 @@ class ArrayTarget:
     vector_latency: int
     select_lanes: int  # top-N-of-M selector lanes; each takes M cycles per group of M
     interleave: bool = True  # interleave mapping: fill/drain paid once per tile, not per block
+    a_port_bytes: int = 0  # bytes per cycle each buffer's ports deliver to/take from the array (0: unlimited)
+    b_port_bytes: int = 0
+    c_port_bytes: int = 0
 
     def k_step(self, nm: NM | None) -> int:
         """Reduction positions one PE consumes per cycle."""

@@ -46,6 +46,9 @@ def _add_simulate(sub) -> None:
                                                           "multiple of M, instead of zero-padding it")
     p.add_argument("--no-offline", action="store_true", help="run every op after the previous one instead of "
                                                               "overlapping the array and the vector engine")
+    p.add_argument("--objective", default="latency", help="what the mapping search minimizes per GEMM: latency | "
+                                                           "energy | edp (default: %(default)s)")
+    p.add_argument("--dataflow", default=None, help="fix every GEMM's dataflow: os | ws | is (default: searched)")
     p.add_argument("--sparse-ends", action="store_true", help="also make the first layer and classifier N:M")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--csv", type=Path, default=None, help="also write the per-op table to this CSV file")
@@ -63,7 +66,8 @@ def _run_simulate(args) -> int:
     res = simulate(args.model, args.arch, args.method, args.nm, args.batch, phases=args.phases,
                    resolution=args.resolution, classes=args.classes, pregen=not args.no_pregen,
                    interleave=not args.no_interleave, dense_ends=not args.sparse_ends,
-                   fuse=not args.no_fuse, pad=not args.no_pad, offline=not args.no_offline)
+                   fuse=not args.no_fuse, pad=not args.no_pad, offline=not args.no_offline,
+                   objective=args.objective, dataflow=args.dataflow)
     if args.csv:
         _write(lambda: res.to_csv(args.csv), args.csv, "--csv")
     if args.json:

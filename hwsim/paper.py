@@ -322,7 +322,10 @@ def run_paper_comparison(out: str | Path, arch="sat-vcu1525", batch: int | None 
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "results.csv", index=False, float_format="%.6g")
     (out / "comparison.md").write_text(markdown(df, cfg.name, sens, abl))
-    written = [out / "results.csv", out / "comparison.md", *plots(df, out, abl)]
+    from hwsim import mapping_report
+
+    (out / "mapping.md").write_text(mapping_report.markdown(mapping_report.dataflow_table(cfg), cfg.name))
+    written = [out / "results.csv", out / "comparison.md", out / "mapping.md", *plots(df, out, abl)]
     avg = speedup_table(df).loc["average", "bdwp 2:8"]
     return "\n".join([f"BDWP 2:8 average speedup over dense: {avg:.2f}x (paper {PAPER_BDWP_2_8}x)",
                       *(f"wrote {p}" for p in written)])

@@ -11,7 +11,7 @@ from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, priorities, to_csr, units
-from hwsim.dataflow.tiling import MappingError, ScheduleTooLarge, gemm_tiles, map_gemm, vector_tiles
+from hwsim.dataflow.tiling import DATAFLOWS, MappingError, ScheduleTooLarge, gemm_tiles, map_gemm, vector_tiles
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
@@ -23,23 +23,39 @@ OFFLINE_ENGINES = {"numba": run_offline, "reference": run_offline_reference}
 VECTOR_RESERVE = 512 * 1024  # of the A and C buffers, kept for vector passes under offline scheduling
 
 
+OBJECTIVES = ("latency", "energy", "edp")
+
+
 @dataclass(frozen=True)
 class RooflineCost:
     """The cost model handed to the scheduler: with T double-buffered tiles, compute and DMA overlap except
-    for about 1/T of the shorter one (the first load, the last store); each transfer pays the latency."""
+    for about 1/T of the shorter one (the first load, the last store); each transfer pays the latency.
+
+    `objective` latency rates candidates by that estimate; energy by the energy a mapping changes (DRAM
+    bytes, each also written to or read from a buffer once, and static power over the estimated time, in pJ);
+    edp by their product.
+    """
 
     bytes_per_cycle: float
     latency: int
+    objective: str = "latency"
+    byte_pj: float = 0.0  # DRAM + buffer energy per DRAM byte
+    static_pj_per_cycle: float = 0.0
 
     def __call__(self, compute: np.ndarray, dram: np.ndarray, tiles: np.ndarray) -> np.ndarray:
         dma = dram / self.bytes_per_cycle + 2 * tiles * self.latency
-        return np.maximum(compute, dma) + np.minimum(compute, dma) / tiles
+        cycles = np.maximum(compute, dma) + np.minimum(compute, dma) / tiles
+        if self.objective == "latency":
+            return cycles
+        energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
+        return energy if self.objective == "energy" else energy * cycles
 
 
 def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
              resolution: int | None = None, classes: int | None = None, pregen: bool = True,
              interleave: bool = True, dense_ends: bool = True, fuse: bool = True, pad: bool = True,
-             offline: bool = True, engine: str = "numba") -> Result:
+             offline: bool = True, objective: str = "latency", dataflow: str | None = None,
+             engine: str = "numba") -> Result:
     """Simulate one iteration of `model` (zoo name, YAML file or Graph) on `arch` (preset, YAML file or SATConfig).
 
     method: dense | srste | bdwp | transposable, with `nm` like "2:8" for the sparse ones.
@@ -49,6 +65,8 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     the pass that produces their input (see dataflow.lowering). pad: zero-pad a reduction dim that is not a
     multiple of M (else that phase runs dense). offline: offline scheduling (the array and the vector engine
     work on different ops at once within the dependencies; else every op waits for the previous one).
+    objective: what the mapping search minimizes per GEMM (latency | energy | edp). dataflow: os | ws | is to
+    fix the dataflow of every GEMM (default: searched).
     """
     cfg = load_arch(arch)
     graph = _graph(model, resolution, classes)
@@ -68,7 +86,11 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
                          "--model")
     if engine not in ENGINES:
         raise HwsimError(f"engine: {engine!r} (expected one of: {', '.join(ENGINES)})", "engine=")
-    sched = build_schedule(ops, cfg, interleave, offline)
+    if objective not in OBJECTIVES:
+        raise HwsimError(f"objective: {objective!r} (expected one of: {', '.join(OBJECTIVES)})", "--objective")
+    if dataflow is not None and dataflow not in DATAFLOWS:
+        raise HwsimError(f"dataflow: {dataflow!r} (expected one of: {', '.join(DATAFLOWS)})", "--dataflow")
+    sched = build_schedule(ops, cfg, interleave, offline, objective, (dataflow,) if dataflow else DATAFLOWS)
     cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
     if offline:
         deps = dependencies(graph, ops, how)
@@ -82,7 +104,8 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     table = _table(ops, sched, cycles, busy, stall, cfg)
     table["start"], table["end"] = start, end
     options = {"phases": [p.value for p in Phase if p in phase_set], "pregen": pregen, "interleave": interleave,
-               "dense_ends": dense_ends, "fuse": fuse, "pad": pad, "offline": offline, "input_shape": list(graph.input_shape)}
+               "dense_ends": dense_ends, "fuse": fuse, "pad": pad, "offline": offline, "objective": objective,
+               "dataflow": dataflow or "searched", "input_shape": list(graph.input_shape)}
     return Result(graph.name, cfg.name, meth.value, str(spec) if spec else None, batch, cfg.clock_hz, table, options)
 
 
@@ -103,7 +126,8 @@ class Schedule:
                 int(cfg.dram_latency_cycles))
 
 
-def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool = False) -> Schedule:
+def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool = False, objective: str = "latency",
+                   dataflows: tuple[str, ...] = DATAFLOWS) -> Schedule:
     """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass.
 
     Under offline scheduling a vector pass may run beside a GEMM, so the A and C buffers are split: the vector
@@ -117,12 +141,14 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
         vector_target = replace(target, a_buffer_bytes=res_a, c_buffer_bytes=res_c)
         target = replace(target, a_buffer_bytes=target.a_buffer_bytes - res_a,
                          c_buffer_bytes=target.c_buffer_bytes - res_c)
-    cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
+    e = cfg.energy
+    cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, objective, e.dram_byte_pj + e.sram_byte_pj,
+                        e.static_w / cfg.clock_hz * 1e12)
     rows, tiles, mappings = [], [], []
     try:
         for op in ops:
             if isinstance(op, GemmOp):
-                mp = map_gemm(op, target, cost)
+                mp = map_gemm(op, target, cost, dataflows)
                 tiles.append(gemm_tiles(op, mp, target))
                 rows.append(_row(op, mp.dataflow, mp.order, f"{mp.m_t}x{mp.k_t}x{mp.n_t}"))
                 mappings.append(mp)

@@ -37,6 +37,14 @@ class BufferSpec(_Frozen):
     c_kib: PositiveInt
 
 
+class PortSpec(_Frozen):
+    """Bytes per cycle the ports of each buffer move to or from the array (banks x width); 0: not limited."""
+
+    a_bytes: int = Field(0, ge=0, description="A buffer (activations) to the array's row edge")
+    b_bytes: int = Field(0, ge=0, description="B buffer (weights, compressed under N:M) to the column edge")
+    c_bytes: int = Field(0, ge=0, description="C buffer (FP32 partial sums) to and from the array")
+
+
 class DramSpec(_Frozen):
     channels: PositiveInt
     mega_transfers: PositiveInt = Field(description="MT/s per channel, e.g. 2400 for DDR4-2400")
@@ -94,6 +102,7 @@ class SATConfig(_Frozen):
     selector: SelectorSpec
     precision: PrecisionSpec = PrecisionSpec()
     energy: EnergySpec
+    ports: PortSpec = PortSpec()
 
     @model_validator(mode="after")
     def _check(self) -> SATConfig:
@@ -146,6 +155,7 @@ class SATConfig(_Frozen):
             c_buffer_bytes=self.buffers.c_kib * KIB, elem_bytes=self.precision.operand_bytes,
             acc_bytes=self.precision.acc_bytes, fill_cycles=self.fill_cycles, vector_lanes=self.vector.lanes,
             vector_latency=self.vector.latency, select_lanes=self.selector.lanes,
+            a_port_bytes=self.ports.a_bytes, b_port_bytes=self.ports.b_bytes, c_port_bytes=self.ports.c_bytes,
         )
 
     def check_nm(self, nm: NM) -> None:

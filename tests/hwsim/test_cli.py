@@ -136,7 +136,8 @@ def test_demo_writes_the_report(capsys, tmp_path):
     code, out, _ = run(capsys, "demo", "--out", str(tmp_path), "--quiet", "--batch", "4")
     assert code == 0 and "BDWP 2:8 average speedup over dense" in out
     names = {p.name for p in tmp_path.iterdir()}
-    assert names == {"results.csv", "comparison.md", "speedup.png", "phases.png", "ablation.png", "energy.png"}
+    assert names == {"results.csv", "comparison.md", "mapping.md", "speedup.png", "phases.png", "ablation.png",
+                     "energy.png"}
     assert "| average |" in (tmp_path / "comparison.md").read_text()
 
 
