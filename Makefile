@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench parity clean
 
 setup: $(VENV)/.installed
 
@@ -26,5 +26,14 @@ test: setup
 bench: setup
 	$(PY) bench/bench_engine.py
 
+## parity: SCALE-Sim 3.0.0 (own virtualenv: it needs numpy<2.4) and hwsim on the same layers, cycles and wall clock
+parity: setup .venv-parity/.installed
+	$(PY) bench/parity.py
+
+.venv-parity/.installed:
+	$(PYTHON) -m venv .venv-parity
+	.venv-parity/bin/python -m pip install --quiet "scalesim==3.0.0" "numpy<2.4"
+	touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .venv-parity .pytest_cache .hypothesis build *.egg-info

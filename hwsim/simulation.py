@@ -88,9 +88,11 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
         raise HwsimError(f"engine: {engine!r} (expected one of: {', '.join(ENGINES)})", "engine=")
     if objective not in OBJECTIVES:
         raise HwsimError(f"objective: {objective!r} (expected one of: {', '.join(OBJECTIVES)})", "--objective")
-    if dataflow is not None and dataflow not in DATAFLOWS:
-        raise HwsimError(f"dataflow: {dataflow!r} (expected one of: {', '.join(DATAFLOWS)})", "--dataflow")
-    sched = build_schedule(ops, cfg, interleave, offline, objective, (dataflow,) if dataflow else DATAFLOWS)
+    allowed = cfg.mapping.dataflows
+    if dataflow is not None and dataflow not in allowed:
+        raise HwsimError(f"dataflow: {dataflow!r} (expected one of: {', '.join(allowed)})", "--dataflow")
+    interleave = interleave and cfg.mapping.interleave
+    sched = build_schedule(ops, cfg, interleave, offline, objective, (dataflow,) if dataflow else allowed)
     cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
     if offline:
         deps = dependencies(graph, ops, how)

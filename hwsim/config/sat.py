@@ -6,6 +6,7 @@ rate (`dram_bytes_per_cycle`), and (next) the RTL parameters. Loaded from YAML s
 from __future__ import annotations
 
 from math import ceil
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictInt, model_validator
 
@@ -43,6 +44,17 @@ class PortSpec(_Frozen):
     a_bytes: int = Field(0, ge=0, description="A buffer (activations) to the array's row edge")
     b_bytes: int = Field(0, ge=0, description="B buffer (weights, compressed under N:M) to the column edge")
     c_bytes: int = Field(0, ge=0, description="C buffer (FP32 partial sums) to and from the array")
+
+
+class MappingSpec(_Frozen):
+    """What the mapper may use: dataflows, interleave mapping, and the array's fill + drain per block.
+
+    The defaults are SAT's; a model of another machine narrows them (the SCALE-Sim presets: one dataflow,
+    no interleave, SCALE-Sim's rows + cols - 2 fill and drain)."""
+
+    dataflows: tuple[Literal["os", "ws", "is"], ...] = Field(("os", "ws", "is"), min_length=1)
+    interleave: bool = True
+    fill_cycles: int | None = Field(None, ge=0, description="default: rows + cols + pipeline_depth")
 
 
 class DramSpec(_Frozen):
@@ -103,6 +115,7 @@ class SATConfig(_Frozen):
     precision: PrecisionSpec = PrecisionSpec()
     energy: EnergySpec
     ports: PortSpec = PortSpec()
+    mapping: MappingSpec = MappingSpec()
 
     @model_validator(mode="after")
     def _check(self) -> SATConfig:
@@ -144,6 +157,8 @@ class SATConfig(_Frozen):
     @property
     def fill_cycles(self) -> int:
         """Skewed fill plus drain of one block through the systolic array."""
+        if self.mapping.fill_cycles is not None:
+            return self.mapping.fill_cycles
         return self.array.rows + self.array.cols + self.array.pipeline_depth
 
     @property
