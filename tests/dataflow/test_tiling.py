@@ -105,3 +105,22 @@ def test_huge_ops_are_refused_before_expansion():
     op = GemmOp("huge.ff", "huge", Phase.FF, 10**9, 64, 64)
     with pytest.raises(ScheduleTooLarge, match=f"huge.ff: needs .* tiles .*at most {MAX_TILES:,}"):
         gemm_tiles(op, Mapping("os", "mnk", 4, 64, 4), target())
+
+
+@settings(max_examples=80, deadline=None)
+@given(gemm_cases(), st.data(), st.integers(1, 64), st.integers(1, 64), st.integers(1, 64))
+def test_port_limits_bound_every_tile_and_the_closed_form(case, data, pa, pb, pc):
+    """Ports only add cycles; the closed form (slowest port over the op's total traffic) never exceeds the
+    tile-by-tile sum (slowest port per tile), and both cover the port time of the traffic."""
+    from dataclasses import replace
+
+    op, tgt = case
+    ported = replace(tgt, a_port_bytes=pa, b_port_bytes=pb, c_port_bytes=pc)
+    cand, free = candidates(op, ported), candidates(op, tgt)
+    i = data.draw(st.integers(0, len(cand["m_t"]) - 1))
+    mp = Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
+                 int(cand["n_t"][i]))
+    tiles, free_tiles = gemm_tiles(op, mp, ported), gemm_tiles(op, mp, tgt)
+    assert (tiles.compute_cycles >= free_tiles.compute_cycles).all()
+    assert free["compute"][i] <= cand["compute"][i] <= tiles.compute_cycles.sum()
+    assert free_tiles.compute_cycles.sum() == free["compute"][i]
