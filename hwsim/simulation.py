@@ -63,7 +63,8 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     during the update (else the selector runs as weights load). interleave: interleave mapping (fill/drain
     once per tile). dense_ends: keep the first layer and the classifier dense. fuse: fold activations into
     the pass that produces their input (see dataflow.lowering). pad: zero-pad a reduction dim that is not a
-    multiple of M (else that phase runs dense). offline: offline scheduling (the array and the vector engine
+    multiple of M (else that phase runs dense). A SCALE-Sim topology's sparsity column, when it has one, sets
+    each layer's N:M for the sparse methods (1:1: dense), over `nm` and `dense_ends`. offline: offline scheduling (the array and the vector engine
     work on different ops at once within the dependencies; else every op waits for the previous one).
     objective: what the mapping search minimizes per GEMM (latency | energy | edp). dataflow: os | ws | is to
     fix the dataflow of every GEMM (default: searched).
@@ -79,7 +80,9 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise HwsimError(f"batch: {batch!r} (expected a positive integer)", "--batch")
     phase_set = _phases(phases)
-    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes, pad)
+    layer_nm = _topology_sparsity(model, cfg)
+    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes, pad,
+                   layer_nm)
     ops = lower(graph, how)
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
@@ -217,6 +220,32 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.Data
         table[f"e_{comp}"] = [e[comp] for e in energy]
     table["energy_j"] = table[[f"e_{c}" for c in COMPONENTS]].sum(axis=1)
     return table
+
+
+def _topology_sparsity(model, cfg: SATConfig) -> tuple:
+    """A SCALE-Sim topology's sparsity column as per-layer N:M specs (for sparse methods; 1:1 rows are dense)."""
+    if not (isinstance(model, str) and model.lower().endswith(".csv")):
+        return ()
+    from hwsim.dataflow.sparsity import NM
+    from hwsim.models import scalesim
+
+    try:
+        topo = scalesim.read(model)
+    except models.ModelError as exc:
+        raise HwsimError(str(exc), "--model") from None
+    if not topo.sparsity:
+        return ()
+    out = []
+    for layer in topo.graph.weighted_layers:
+        ratio = topo.sparsity.get(layer.name)
+        try:
+            nm = NM.parse(ratio) if ratio else None
+        except SparsityError as exc:
+            raise HwsimError(f"model {model}: layer {layer.name!r} sparsity {exc}", "--model") from None
+        if nm is not None:
+            cfg.check_nm(nm)
+        out.append((layer.name, nm))
+    return tuple(out)
 
 
 def _graph(model, resolution, classes):

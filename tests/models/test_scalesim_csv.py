@@ -89,7 +89,7 @@ def test_export_writes_padding_into_the_ifmap_and_depthwise_as_dp():
 def test_a_csv_file_costs_what_the_same_network_in_yaml_costs(tmp_path):
     import hwsim
 
-    (tmp_path / "net.csv").write_text(CONV)
+    (tmp_path / "net.csv").write_text(CONV.replace(", 2:4,", ","))  # no sparsity column: --nm decides
     (tmp_path / "net.yaml").write_text("""name: net
 input: [3, 34, 34]
 layers:
@@ -104,3 +104,19 @@ layers:
     a = hwsim.simulate(str(tmp_path / "net.csv"), "sat-vcu1525", "bdwp", "2:8", 4)
     b = hwsim.simulate(str(tmp_path / "net.yaml"), "sat-vcu1525", "bdwp", "2:8", 4)
     assert a.cycles == b.cycles and a.energy_j == b.energy_j and a.cycles > 0
+
+
+def test_the_sparsity_column_sets_each_layers_n_m_for_sparse_methods(tmp_path):
+    import hwsim
+
+    path = tmp_path / "s.csv"
+    path.write_text("Layer, M, N, K,\na, 64, 64, 64, 1:1,\nb, 64, 64, 64, 2:8,\nc, 64, 64, 64, 1:4,\n")
+    res = hwsim.simulate(str(path), "sat-vcu1525", "srste", "2:4", 1, phases="ff")
+    assert list(res.ops.nm) == ["", "2:8", "1:4"]  # the column, not --nm; c is the last layer, sparse anyway
+    assert list(res.ops.macs) == [64 ** 3, 64 ** 3 // 4, 64 ** 3 // 4]
+    dense = hwsim.simulate(str(path), "sat-vcu1525", "dense", None, 1, phases="ff")
+    assert list(dense.ops.nm) == ["", "", ""]  # the dense baseline stays dense
+    plain = tmp_path / "p.csv"
+    plain.write_text("Layer, M, N, K,\na, 64, 64, 64,\nb, 64, 64, 64,\nc, 64, 64, 64,\n")
+    res = hwsim.simulate(str(plain), "sat-vcu1525", "srste", "2:4", 1, phases="ff")
+    assert list(res.ops.nm) == ["", "2:4", ""]  # no column: --nm, first layer and classifier dense
