@@ -1,7 +1,8 @@
 """Run SCALE-Sim 3.0.0 on a topology CSV and print its per-layer compute cycles and wall time as JSON.
 
 Runs in SCALE-Sim's own virtualenv (`make parity` makes it): imports nothing of hwsim.
-Usage: python scalesim_driver.py TOPOLOGY.csv conv|gemm os|ws|is ROWS COLS WORKDIR
+Usage: python scalesim_driver.py TOPOLOGY.csv conv|gemm os|ws|is ROWS COLS WORKDIR [sparse]
+(`sparse`: SCALE-Sim's sparse mode, ellpack_block, with each layer's N:M from the topology's sparsity column)
 """
 import contextlib
 import csv
@@ -43,7 +44,7 @@ FilterSRAMBankNum = 10
 FilterSRAMBankPort = 2
 
 [sparsity]
-SparsitySupport = false
+SparsitySupport = {sparse}
 SparseRep = ellpack_block
 OptimizedMapping = false
 BlockSize = 8
@@ -51,12 +52,13 @@ RandomNumberGeneratorSeed = 40
 """
 
 
-def main(topology: str, form: str, dataflow: str, rows: int, cols: int, work: str) -> None:
+def main(topology: str, form: str, dataflow: str, rows: int, cols: int, work: str, sparse: bool = False) -> None:
     from scalesim.scale_sim import scalesim
 
     work_dir = Path(work)
     work_dir.mkdir(parents=True, exist_ok=True)
-    (work_dir / "parity.cfg").write_text(CONFIG.format(rows=rows, cols=cols, dataflow=dataflow))
+    (work_dir / "parity.cfg").write_text(CONFIG.format(rows=rows, cols=cols, dataflow=dataflow,
+                                                                  sparse=str(sparse).lower()))
     names = [row[0].strip() for row in list(csv.reader(open(topology)))[1:] if row and row[0].strip()]
     layout = ["Layer name, a, b, c, d, e, f, g, h, i, j, k, l, m, n, o,"]
     layout += [f"{name}, 1, 1, 1, 1, 1, 1, 0, 1, 2, 0, 1, 2, 0, 1," for name in names]
@@ -73,4 +75,5 @@ def main(topology: str, form: str, dataflow: str, rows: int, cols: int, work: st
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
+         len(sys.argv) > 7 and sys.argv[7] == "sparse")
