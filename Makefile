@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench report docs clean tiny-report rtl-long rtl-report
+.PHONY: setup demo test bench report docs clean tiny-report rtl-long rtl-report parity
 
 setup: $(VENV)/.installed
 
@@ -47,5 +47,14 @@ rtl-long: setup
 rtl-report: setup
 	$(PY) reports/rtl_resources.py
 
+## parity: SCALE-Sim 3.0.0 (own virtualenv: it needs numpy<2.4) and hwsim on the same layers, cycles and wall clock
+parity: setup .venv-parity/.installed
+	$(PY) bench/parity.py
+
+.venv-parity/.installed:
+	$(PYTHON) -m venv .venv-parity
+	.venv-parity/bin/python -m pip install --quiet "scalesim==3.0.0" "numpy<2.4"
+	touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .venv-parity .pytest_cache .hypothesis build *.egg-info

@@ -2,7 +2,8 @@
 
 Prints the numba engine time after warm-up, the plain reference engine time on the same schedule (and
 the ratio, both measured in this run), the JIT compile time (first call with an empty numba cache), the
-schedule-building time, and the end-to-end CLI time with a warm cache. Goals: engine <= 0.2 s,
+schedule-building time, the same for the offline-scheduling engine (and its dependency graph), and the
+end-to-end CLI time with a warm cache. Goals: engine <= 0.2 s,
 numba >= 20x the reference, CLI <= 3 s.
 """
 import os
@@ -16,7 +17,8 @@ os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="hwsim-bench-numba-")  #
 from hwsim.dataflow.lowering import Lowering, lower  # noqa: E402
 from hwsim.dataflow.sparsity import resolve  # noqa: E402
 from hwsim.config import load_arch  # noqa: E402
-from hwsim.engine import run_pipeline, run_reference  # noqa: E402
+from hwsim.dataflow.offline import dependencies, priorities, to_csr, units  # noqa: E402
+from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference  # noqa: E402
 from hwsim.simulation import build_schedule  # noqa: E402
 from hwsim.models import zoo  # noqa: E402
 
@@ -49,6 +51,23 @@ def main() -> None:
     t_ref = best_of(lambda: run_reference(*args), 3)
     assert all((a == b).all() for a, b in zip(run_pipeline(*args), run_reference(*args)))
 
+    # offline scheduling: its dependency graph and priorities, then the two-unit engine on the offline schedule
+    graph = zoo.build("resnet50")
+    how = Lowering(method, nm, batch=32)
+    osched = build_schedule(ops, cfg, offline=True)
+    oargs = osched.engine_args(cfg)
+    t0 = time.perf_counter()
+    deps = dependencies(graph, ops, how)
+    prio = priorities(run_pipeline(*oargs)[0].astype(float), deps)
+    t_graph = time.perf_counter() - t0
+    oargs = (*oargs, units(ops), prio, *to_csr(deps))
+    t0 = time.perf_counter()
+    run_offline(*oargs)
+    t_ofirst = time.perf_counter() - t0
+    t_off = best_of(lambda: run_offline(*oargs), 20)
+    t_oref = best_of(lambda: run_offline_reference(*oargs), 3)
+    assert all((a == b).all() for a, b in zip(run_offline(*oargs), run_offline_reference(*oargs)))
+
     hwsim_cli = [sys.executable, "-m", "hwsim.cli"]
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     subprocess.run(hwsim_cli + CMD, check=True, capture_output=True, env=env)  # warm the on-disk cache
@@ -61,6 +80,11 @@ def main() -> None:
         ("plain reference engine (best of 3)", f"{t_ref * 1e3:.1f} ms", ""),
         ("speed-up numba / reference", f"{t_ref / t_engine:.0f}x", "goal >= 20x"),
         ("JIT compile (first call, cold cache)", f"{t_first - t_engine:.2f} s", ""),
+        ("offline: dependency graph + priorities", f"{t_graph * 1e3:.1f} ms", ""),
+        ("offline numba engine, warm (best of 20)", f"{t_off * 1e3:.2f} ms", ""),
+        ("offline plain reference (best of 3)", f"{t_oref * 1e3:.1f} ms", ""),
+        ("speed-up offline numba / reference", f"{t_oref / t_off:.0f}x", "goal >= 20x"),
+        ("offline JIT compile (first call)", f"{t_ofirst - t_off:.2f} s", ""),
         ("CLI end to end, warm cache (best of 3)", f"{t_cli:.2f} s", "goal <= 3 s"),
     ]
     print("ResNet-50, batch 32, BDWP 2:8 on sat-vcu1525 (" + " ".join(CMD) + ")")

@@ -65,6 +65,7 @@ class Lowering:
     phases: frozenset[Phase] = frozenset(Phase)
     elem_bytes: int = 2  # FP16 activations, weights and gradients
     pad: bool = True  # zero-pad a reduction dim to a multiple of M (else that phase runs dense)
+    layer_nm: tuple[tuple[str, NM | None], ...] = ()  # per-layer N:M (None: dense), over `nm` and dense_ends
 
 
 def lower(graph, how: Lowering) -> list[Op]:
@@ -72,14 +73,19 @@ def lower(graph, how: Lowering) -> list[Op]:
     grad = _needs_grad(graph)
     dense = _dense_layers(graph) if how.dense_ends else set()
     fused = _fusions(graph) if how.fuse else {}
+    per_layer = dict(how.layer_nm) if how.method.sparse_phases else {}
     forward: list[Op] = []
     backward: list[Op] = []
     for layer in graph.layers:
         if layer.name in fused:
             continue
         sparse_ok = layer.name not in dense
-        forward += _forward_ops(layer, how, sparse_ok)
-        backward = _backward_ops(layer, how, sparse_ok, any(grad[i] for i in layer.inputs)) + backward
+        lhow = how
+        if layer.name in per_layer:  # a layer's own N:M (a SCALE-Sim topology's sparsity column)
+            lhow = replace(how, nm=per_layer[layer.name])
+            sparse_ok = per_layer[layer.name] is not None
+        forward += _forward_ops(layer, lhow, sparse_ok)
+        backward = _backward_ops(layer, lhow, sparse_ok, any(grad[i] for i in layer.inputs)) + backward
     absorbed = {src: graph.layer(act) for act, src in fused.items()}
     ops = [_absorb(op, absorbed[op.layer], how.elem_bytes) if op.layer in absorbed and op.kind == "vector" else op
            for op in forward + backward]

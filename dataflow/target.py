@@ -14,6 +14,8 @@ class ArrayTarget:
 
     Each PE holds `mults` multipliers: dense, it consumes `mults` reduction positions per cycle; under N:M it
     consumes `mults / N` groups of M activations and N weights each, i.e. `mults * M / N` positions per cycle.
+    A tile whose operand traffic at the array edge needs more than a buffer's ports deliver per cycle is
+    stretched to the port rate.
     """
 
     rows: int
@@ -30,6 +32,9 @@ class ArrayTarget:
     select_lanes: int  # top-N-of-M selector lanes; each takes M cycles per group of M
     interleave: bool = True  # interleave mapping: fill/drain paid once per tile, not per block
     select_latency: int = 0  # selector pipeline: last weight of a group in to its result out
+    a_port_bytes: int = 0  # bytes per cycle each buffer's ports deliver to/take from the array (0: unlimited)
+    b_port_bytes: int = 0
+    c_port_bytes: int = 0
 
     def k_step(self, nm: NM | None) -> int:
         """Reduction positions one PE consumes per cycle."""

@@ -1,8 +1,10 @@
 """Tile search and tile schedules: map each op onto the array under the buffer capacities.
 
 A GEMM is cut into (m_t, k_t, n_t) tiles walked in one of six loop orders, on the array either
-output-stationary (OS: a rows x cols block of C accumulates while k streams) or weight-stationary (WS: a
-(rows * k_step) x cols block of B is held while m streams). Every candidate is scored in closed form
+output-stationary (OS: a rows x cols block of C accumulates while k streams), weight-stationary (WS: a
+(rows * k_step) x cols block of B is held while m streams) or input-stationary (IS: a (rows * k_step) x cols
+block of A, k down the rows and m across the columns, is held while n streams). A tile takes at least the
+cycles its A, B and C traffic at the array edge needs at the buffers' port rates (`port_cycles`). Every candidate is scored in closed form
 (compute cycles, DRAM bytes, tile count) by the cost model the caller hands in; the winner is expanded
 into per-tile arrays that the hardware engine times tile by tile.
 """
@@ -23,7 +25,7 @@ CostModel = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """(compute cycles, DRAM bytes, tile count) per candidate -> estimated cycles per candidate."""
 
 ORDERS = tuple("".join(p) for p in permutations("mkn"))  # outer -> inner loop
-DATAFLOWS = ("os", "ws")
+DATAFLOWS = ("os", "ws", "is")
 
 
 MAX_TILES = 1_000_000  # per op: beyond this the per-tile arrays stop fitting comfortably in memory
@@ -128,14 +130,24 @@ def candidates(op: GemmOp, target: ArrayTarget) -> dict[str, np.ndarray]:
 
     s_m = _tile_sum(op.m, mt, lambda t: _cdiv(t, R))  # row blocks over all m tiles
     s_n = _tile_sum(op.n, nt, lambda t: _cdiv(t, C))  # column blocks over all n tiles
+    s_mc = _tile_sum(op.m, mt, lambda t: _cdiv(t, C))  # IS: m across the columns
     steps_os = s_m * s_n * _tile_sum(op.k, kt, lambda t: _cdiv(t, ks))
     k_blocks = _tile_sum(op.k, kt, lambda t: _cdiv(t, R * ks))
     if target.interleave:  # block boundaries overlap: fill/drain once per tile, WS preloads hidden
         comp = {"os": steps_os + tiles * fill,
-                "ws": _tile_sum(op.m, mt, lambda t: np.maximum(t, R)) * s_n * k_blocks + tiles * fill}
+                "ws": _tile_sum(op.m, mt, lambda t: np.maximum(t, R)) * s_n * k_blocks + tiles * fill,
+                "is": _tile_sum(op.n, nt, lambda t: np.maximum(t, R)) * s_mc * k_blocks + tiles * fill}
     else:
         comp = {"os": steps_os + s_m * s_n * trips["k"] * fill,
-                "ws": _tile_sum(op.m, mt, lambda t: t + R) * s_n * k_blocks + k_blocks * s_n * trips["m"] * fill}
+                "ws": _tile_sum(op.m, mt, lambda t: t + R) * s_n * k_blocks + k_blocks * s_n * trips["m"] * fill,
+                "is": _tile_sum(op.n, nt, lambda t: t + R) * s_mc * k_blocks + k_blocks * s_mc * trips["n"] * fill}
+    # operand traffic at the array edge over all tiles (sums of port_cycles' per-tile bytes), at the port rates
+    be = target.b_bytes_per_position(op.nm, compressed=True)  # the PEs get N:M weights either way
+    edge = {"os": (op.m * op.k * eb * s_n, op.k * op.n * be * s_m, op.m * op.n * acc * (2 * trips["k"] - 1)),
+            "ws": (op.m * op.k * eb * s_n, op.k * op.n * be * trips["m"], op.m * op.n * acc * (2 * k_blocks - 1)),
+            "is": (op.m * op.k * eb * trips["n"], op.k * op.n * be * s_mc, op.m * op.n * acc * (2 * k_blocks - 1))}
+    for df in DATAFLOWS:
+        comp[df] = np.maximum(comp[df], _port_rate(target, *edge[df]))
 
     out = {key: [] for key in ("dataflow", "order", "m_t", "k_t", "n_t", "compute", "dram", "tiles")}
     size_a, size_b, size_c = op.m * op.k * ab, op.k * op.n * bb, op.m * op.n
@@ -151,19 +163,54 @@ def candidates(op: GemmOp, target: ArrayTarget) -> dict[str, np.ndarray]:
     return {key: np.concatenate(vals) for key, vals in out.items()}
 
 
+def _port_rate(target: ArrayTarget, a_bytes, b_bytes, c_bytes):
+    """Cycles the A, B and C buffer ports need for these bytes (the slowest port; 0 where unlimited)."""
+    out = 0
+    for nbytes, rate in ((a_bytes, target.a_port_bytes), (b_bytes, target.b_port_bytes),
+                         (c_bytes, target.c_port_bytes)):
+        if rate:
+            out = np.maximum(out, np.ceil(np.asarray(nbytes) / rate).astype(np.int64))
+    return out
+
+
+def port_cycles(op: GemmOp, dataflow: str, target: ArrayTarget, m, k, n, first_k=True):
+    """Per tile of m x k x n: cycles the buffer ports need for its traffic at the array edge.
+
+    A goes in once per column block (OS, WS) or once (IS, held); B once per row block (OS), once (WS, held)
+    or once per column block of m (IS); FP32 partial sums go out once per pass over an output (OS: the tile;
+    WS, IS: each k block of rows x k_step) and come back for every pass after the first (`first_k` False: the
+    tile continues an earlier k tile). On-chip im2col reuse is not assumed: a conv's A is the unrolled one.
+    """
+    R, C, ks = target.rows, target.cols, target.k_step(op.nm)
+    eb, acc = target.elem_bytes, target.acc_bytes
+    bb = target.b_bytes_per_position(op.nm, compressed=True)  # selected on load or not, the PEs get N:M weights
+    passes = 1 if dataflow == "os" else _cdiv(k, R * ks)
+    c_bytes = m * n * acc * (2 * passes - np.where(first_k, 1, 0))
+    if dataflow == "os":
+        edge = (m * k * eb * _cdiv(n, C), k * n * bb * _cdiv(m, R), c_bytes)
+    elif dataflow == "ws":
+        edge = (m * k * eb * _cdiv(n, C), k * n * bb, c_bytes)
+    else:
+        edge = (m * k * eb, k * n * bb * _cdiv(m, C), c_bytes)
+    return _port_rate(target, *edge)
+
+
 @lru_cache(maxsize=4096)
-def _best(op: GemmOp, target: ArrayTarget, cost: CostModel) -> Mapping:
+def _best(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
     cand = candidates(op, target)
+    keep = np.isin(cand["dataflow"], dataflows)
+    cand = {key: val[keep] for key, val in cand.items()}
     est = cost(cand["compute"].astype(np.float64), cand["dram"].astype(np.float64), cand["tiles"].astype(np.float64))
     i = int(np.argmin(est))  # first minimum: enumeration order makes the choice deterministic
     return Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
                    int(cand["n_t"][i]))
 
 
-def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel) -> Mapping:
-    """The candidate the cost model rates fastest (memoized on the op's shape: networks repeat shapes)."""
+def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
+    """The candidate the cost model rates best, among `dataflows` (memoized on the op's shape, the target, the
+    cost model and the dataflows: networks repeat shapes)."""
     try:
-        return _best(replace(op, name="", layer=""), target, cost)
+        return _best(replace(op, name="", layer=""), target, cost, tuple(dataflows))
     except MappingError as exc:
         raise MappingError(f"{op.name}{exc}") from None
 
@@ -187,11 +234,15 @@ def tile_compute_cycles(dataflow: str, m, k, n, rows: int, cols: int, k_step: in
     if dataflow == "os":
         blocks = _cdiv(m, rows) * _cdiv(n, cols)
         return blocks * _cdiv(k, k_step) + (fill if interleave else blocks * fill)
-    if dataflow != "ws":
-        raise ValueError(f"dataflow {dataflow!r} (expected 'os' or 'ws')")
-    blocks = _cdiv(k, rows * k_step) * _cdiv(n, cols)
-    per_block = np.maximum(m, rows) if interleave else m + rows
-    return blocks * per_block + (fill if interleave else blocks * fill)
+    if dataflow == "ws":
+        blocks = _cdiv(k, rows * k_step) * _cdiv(n, cols)
+        per_block = np.maximum(m, rows) if interleave else m + rows
+        return blocks * per_block + (fill if interleave else blocks * fill)
+    if dataflow == "is":  # input-stationary: a (rows * k_step) x cols block of A^T held, n streams
+        blocks = _cdiv(k, rows * k_step) * _cdiv(m, cols)
+        per_block = np.maximum(n, rows) if interleave else n + rows
+        return blocks * per_block + (fill if interleave else blocks * fill)
+    raise ValueError(f"dataflow {dataflow!r} (expected 'os', 'ws' or 'is')")
 
 
 def tile_select_cycles(k, n, group: int, lanes: int, latency: int):
@@ -235,6 +286,7 @@ def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
                       op.select_passes * tile_select_cycles(k, n, group, target.select_lanes, target.select_latency),
                       0)
     compute = tile_compute_cycles(mp.dataflow, m, k, n, R, C, ks, target.fill_cycles, target.interleave)
+    compute = np.maximum(compute, port_cycles(op, mp.dataflow, target, m, k, n, first_k))
     arrays = [a.astype(np.int64) for a in (load, store, select, compute)]
     if op.groups > 1:
         arrays = [np.tile(a, op.groups) for a in arrays]

@@ -68,6 +68,9 @@ def _add_simulate(sub) -> None:
                                                           "multiple of M, instead of zero-padding it")
     p.add_argument("--no-offline", action="store_true", help="run every op after the previous one instead of "
                                                               "overlapping the array and the vector engine")
+    p.add_argument("--objective", default="latency", help="what the mapping search minimizes per GEMM: latency | "
+                                                           "energy | edp (default: %(default)s)")
+    p.add_argument("--dataflow", default=None, help="fix every GEMM's dataflow: os | ws | is (default: searched)")
     p.add_argument("--sparse-ends", action="store_true", help="also make the first layer and classifier N:M")
     p.add_argument("--baseline", choices=["dense"], default=None,
                    help="also run the same configuration dense and report speedup and energy saving against it")
@@ -90,7 +93,8 @@ def _run_simulate(args) -> int:
                    resolution=args.resolution, classes=args.classes, pregen=not args.no_pregen,
                    interleave=not args.no_interleave, dense_ends=not args.sparse_ends,
                    fuse=not args.no_fuse, pad=not args.no_pad, offline=not args.no_offline,
-                   baseline=args.baseline, strict_budget=args.strict_budget)
+                   baseline=args.baseline, strict_budget=args.strict_budget,
+                   objective=args.objective, dataflow=args.dataflow)
     if args.csv:
         atomic_write(args.csv, res.to_csv, "--csv")
     if args.json:

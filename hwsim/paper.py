@@ -361,7 +361,11 @@ def run_paper_comparison(out: str | Path, arch="sat-vcu1525", batch: int | None 
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "results.csv", index=False, float_format="%.6g")
     (out / "comparison.md").write_text(markdown(df, cfg.name, sens, abl, shipped))
-    written = [out / "results.csv", out / "comparison.md", *plots(df, out, cfg.name, shipped, abl)]
+    from hwsim import mapping_report
+
+    (out / "mapping.md").write_text(mapping_report.markdown(mapping_report.dataflow_table(cfg), cfg.name))
+    written = [out / "results.csv", out / "comparison.md", out / "mapping.md",
+               *plots(df, out, cfg.name, shipped, abl)]
     avg = speedup_table(df).loc["average", "bdwp 2:8"]
     ref = f" (paper {PAPER_BDWP_2_8}x)" if shipped else " (custom arch: not comparable with the paper's figure)"
     return "\n".join([f"BDWP 2:8 average speedup over dense: {avg:.2f}x{ref}", *(f"wrote {p}" for p in written)])

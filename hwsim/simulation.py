@@ -13,8 +13,8 @@ from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, priorities, to_csr, units
-from hwsim.dataflow.tiling import (MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles, map_gemm,
-                                   vector_tile_count, vector_tiles)
+from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
+                                   map_gemm, vector_tile_count, vector_tiles)
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
@@ -38,24 +38,39 @@ MAX_RUN_MACS = 1 << 53
 an int64 and a float64 exactly."""
 
 
+OBJECTIVES = ("latency", "energy", "edp")
+
+
 @dataclass(frozen=True)
 class RooflineCost:
     """The cost model handed to the scheduler: with T double-buffered tiles, compute and DMA overlap except
-    for about 1/T of the shorter one (the first load, the last store); each transfer pays the latency."""
+    for about 1/T of the shorter one (the first load, the last store); each transfer pays the latency.
+
+    `objective` latency rates candidates by that estimate; energy by the energy a mapping changes (DRAM
+    bytes, each also written to or read from a buffer once, and static power over the estimated time, in pJ);
+    edp by their product.
+    """
 
     bytes_per_cycle: float
     latency: int
+    objective: str = "latency"
+    byte_pj: float = 0.0  # DRAM + buffer energy per DRAM byte
+    static_pj_per_cycle: float = 0.0
 
     def __call__(self, compute: np.ndarray, dram: np.ndarray, tiles: np.ndarray) -> np.ndarray:
         dma = dram / self.bytes_per_cycle + 2 * tiles * self.latency
-        return np.maximum(compute, dma) + np.minimum(compute, dma) / tiles
+        cycles = np.maximum(compute, dma) + np.minimum(compute, dma) / tiles
+        if self.objective == "latency":
+            return cycles
+        energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
+        return energy if self.objective == "energy" else energy * cycles
 
 
 def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
              resolution: int | None = None, classes: int | None = None, pregen: bool = True,
              interleave: bool = True, dense_ends: bool = True, fuse: bool = True, pad: bool = True,
-             offline: bool = True, engine: str = "numba", baseline: str | None = None,
-             strict_budget: bool = False) -> Result:
+             offline: bool = True, objective: str = "latency", dataflow: str | None = None,
+             engine: str = "numba", baseline: str | None = None, strict_budget: bool = False) -> Result:
     """Simulate one iteration of `model` (zoo name, YAML file or Graph) on `arch` (preset, YAML file or SATConfig).
 
     method: dense | srste | bdwp | transposable, with `nm` like "2:8" for the sparse ones.
@@ -63,11 +78,14 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     during the update (else the selector runs as weights load). interleave: interleave mapping (fill/drain
     once per tile). dense_ends: keep the first layer and the classifier dense. fuse: fold activations into
     the pass that produces their input (see hwsim.dataflow.lowering). pad: zero-pad a reduction dim that is not
-    a multiple of M (else that phase runs dense). offline: offline scheduling (the array and the vector engine
-    work on different ops at once within the dependencies; else every op waits for the previous one).
-    baseline: "dense" also runs the same
-    configuration dense and reports `speedup` and `energy_saving` against it. strict_budget: refuse a
-    configuration whose resource estimate exceeds its board (otherwise it is flagged in `resources`).
+    a multiple of M (else that phase runs dense). A SCALE-Sim topology's sparsity column, when it has one, sets
+    each layer's N:M for the sparse methods (1:1: dense), over `nm` and `dense_ends`. offline: offline
+    scheduling (the array and the vector engine work on different ops at once within the dependencies; else
+    every op waits for the previous one). objective: what the mapping search minimizes per GEMM (latency |
+    energy | edp). dataflow: os | ws | is to fix the dataflow of every GEMM (default: searched).
+    baseline: "dense" also runs the same configuration dense and reports `speedup` and `energy_saving`
+    against it. strict_budget: refuse a configuration whose resource estimate exceeds its board (otherwise it
+    is flagged in `resources`).
     """
     _check_arguments(model, arch, method, nm, batch, phases, resolution, classes, engine,
                      {"pregen": pregen, "interleave": interleave, "dense_ends": dense_ends, "fuse": fuse,
@@ -87,13 +105,21 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     if spec is not None:
         cfg.check_nm(spec)
     phase_set = _phases(phases)
-    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes, pad)
+    layer_nm = _topology_sparsity(model, cfg)
+    how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes, pad,
+                   layer_nm)
     ops = _lowered(graph, how) if _CACHING else lower(graph, how)
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
                          "--model")
     _check_work(ops)
-    sched = build_schedule(ops, cfg, interleave, offline)
+    if objective not in OBJECTIVES:
+        raise HwsimError(f"objective: {objective!r} (expected one of: {', '.join(OBJECTIVES)})", "--objective")
+    allowed = cfg.mapping.dataflows
+    if dataflow is not None and dataflow not in allowed:
+        raise HwsimError(f"dataflow: {dataflow!r} (expected one of: {', '.join(allowed)})", "--dataflow")
+    interleave = interleave and cfg.mapping.interleave
+    sched = build_schedule(ops, cfg, interleave, offline, objective, (dataflow,) if dataflow else allowed)
     cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
     if offline:
         deps = _dependencies(graph, ops, how) if _CACHING else dependencies(graph, ops, how)
@@ -107,14 +133,15 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     table = _table(ops, sched, cycles, busy, stall, cfg)
     table["start"], table["end"] = start, end
     options = {"phases": [p.value for p in Phase if p in phase_set], "pregen": pregen, "interleave": interleave,
-               "dense_ends": dense_ends, "fuse": fuse, "pad": pad, "offline": offline,
-               "input_shape": list(graph.input_shape)}
+               "dense_ends": dense_ends, "fuse": fuse, "pad": pad, "offline": offline, "objective": objective,
+               "dataflow": dataflow or "searched", "input_shape": list(graph.input_shape)}
     res = Result(graph.name, cfg.name, meth.value, str(spec) if spec else None, batch, cfg.clock_hz, table, options,
                  resources=cfg.resources.to_dict(), arch_base=cfg.derived_from or None)
     if baseline == "dense":
         base = res if meth.value == "dense" else simulate(
-            graph, cfg, "dense", None, batch, phases=phases, pregen=pregen, interleave=interleave,
-            dense_ends=dense_ends, fuse=fuse, pad=pad, offline=offline, engine=engine)
+            model if isinstance(model, (str, models.Graph)) else graph, cfg, "dense", None, batch, phases=phases,
+            resolution=resolution, classes=classes, pregen=pregen, interleave=interleave, dense_ends=dense_ends,
+            fuse=fuse, pad=pad, offline=offline, objective=objective, dataflow=dataflow, engine=engine)
         res = res.with_baseline(base)
     return res
 
@@ -154,10 +181,10 @@ _CACHING = True
 # The caches below are keyed on the op's shape (names stripped) and the part of the target it depends on, so
 # repeated layer shapes, dense/sparse pairs and sweep points that share a target are computed once.
 @lru_cache(maxsize=CACHE_SIZE)
-def _op_plan(op, target, cost) -> tuple[tuple[str, str, str], object, int]:
+def _op_plan(op, target, cost, dataflows) -> tuple[tuple[str, str, str], object, int]:
     """(table info, mapping or None for a vector pass, tile count) of one op: cheap, no per-tile arrays."""
     if isinstance(op, GemmOp):
-        mp = map_gemm(op, target, cost)
+        mp = map_gemm(op, target, cost, dataflows)
         return (mp.dataflow, mp.order, f"{mp.m_t}x{mp.k_t}x{mp.n_t}"), mp, gemm_tile_count(op, mp)
     return ("vector", "", ""), None, vector_tile_count(op, target)
 
@@ -185,7 +212,8 @@ def _relevant(gemm: bool, target, cost):
     return replace(target, rows=0, cols=0, mults=0, b_buffer_bytes=0, fill_cycles=0, interleave=True), None
 
 
-def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool = False) -> Schedule:
+def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool = False, objective: str = "latency",
+                   dataflows: tuple[str, ...] = DATAFLOWS) -> Schedule:
     """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass.
 
     Under offline scheduling a vector pass may run beside a GEMM, so the A and C buffers are split: the vector
@@ -199,14 +227,17 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
         vector_target = replace(target, a_buffer_bytes=res_a, c_buffer_bytes=res_c)
         target = replace(target, a_buffer_bytes=target.a_buffer_bytes - res_a,
                          c_buffer_bytes=target.c_buffer_bytes - res_c)
-    cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
+    e = cfg.energy
+    cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, objective, e.dram_byte_pj + e.sram_byte_pj,
+                        cfg.static_w / cfg.clock_hz * 1e12)
     keys = {True: _relevant(True, target, cost), False: _relevant(False, vector_target, cost)}
     plain = {True: (target, cost), False: (vector_target, cost)}
     plans, total = [], 0
     try:
         for op in ops:  # map everything and count tiles first: the budget holds before any tile array exists
             gemm = isinstance(op, GemmOp)
-            plan = _op_plan(_anonymous(op), *keys[gemm]) if _CACHING else _op_plan.__wrapped__(op, *plain[gemm])
+            plan = (_op_plan(_anonymous(op), *keys[gemm], dataflows) if _CACHING
+                    else _op_plan.__wrapped__(op, *plain[gemm], dataflows))
             plans.append(plan)
             total += plan[2]
             if total > MAX_RUN_TILES:  # stop mapping as soon as the budget is gone
@@ -336,6 +367,32 @@ def _dependencies(graph, ops: tuple, how: Lowering):
 @lru_cache(maxsize=256)
 def _zoo_graph(name: str, resolution, classes):
     return models.load(name, resolution=resolution, classes=classes)
+
+
+def _topology_sparsity(model, cfg: SATConfig) -> tuple:
+    """A SCALE-Sim topology's sparsity column as per-layer N:M specs (for sparse methods; 1:1 rows are dense)."""
+    if not (isinstance(model, str) and model.lower().endswith(".csv")):
+        return ()
+    from hwsim.dataflow.sparsity import NM
+    from hwsim.models import scalesim
+
+    try:
+        topo = scalesim.read(model)
+    except models.ModelError as exc:
+        raise HwsimError(str(exc), "--model") from None
+    if not topo.sparsity:
+        return ()
+    out = []
+    for layer in topo.graph.weighted_layers:
+        ratio = topo.sparsity.get(layer.name)
+        try:
+            nm = NM.parse(ratio) if ratio else None
+        except SparsityError as exc:
+            raise HwsimError(f"model {model}: layer {layer.name!r} sparsity {exc}", "--model") from None
+        if nm is not None:
+            cfg.check_nm(nm)
+        out.append((layer.name, nm))
+    return tuple(out)
 
 
 def _graph(model, resolution, classes):

@@ -143,35 +143,22 @@ class _Converter:
         return self.const[name]
 
     def _evaluate(self, node) -> None:
-        """A node on constants only: mark its outputs static; keep the value where it is easy to compute."""
-        import numpy as np
+        """A node on constants only (or a Shape): its outputs are static; keep the values easy to fold."""
+        from onnx import numpy_helper
 
         self.static.update(node.output)
         vals = [self.const.get(i) for i in node.input if i]
-        try:
-            if node.op_type == "Constant":
-                from onnx import numpy_helper
-
-                attr = node.attribute[0]
-                if attr.name == "value":
-                    self.const[node.output[0]] = numpy_helper.to_array(attr.t)
-            elif node.op_type == "Identity" and vals[0] is not None:
-                self.const[node.output[0]] = vals[0]
-            elif node.op_type in ("Unsqueeze", "Squeeze", "Concat", "Gather", "Cast") and all(
-                    v is not None for v in vals):
-                if node.op_type == "Concat":
-                    self.const[node.output[0]] = np.concatenate([np.atleast_1d(v) for v in vals],
-                                                                axis=self._attrs(node).get("axis", 0))
-        except Exception:  # noqa: BLE001 - a value we cannot fold is simply not kept
-            pass
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            self.const[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        elif node.op_type == "Identity" and vals and vals[0] is not None:
+            self.const[node.output[0]] = vals[0]
 
     # -- the node
 
     def _node(self, node) -> None:
         kind = node.op_type
         data = [i for i in node.input if i]
-        if kind == "Shape" or (kind != "Constant" and data and all(i in self.static for i in data)) or \
-                kind == "Constant":
+        if kind in ("Shape", "Constant") or (data and all(i in self.static for i in data)):
             self._evaluate(node)
             return
         if kind not in SUPPORTED:

@@ -8,8 +8,10 @@ GEMM form (``Layer, M, N, K, [Sparsity,]``): C[M x N] = A[M x K] B[K x N]. v3's 
 N:M ratio per layer (``1:1`` dense, ``2:4`` ...). Rows end with a comma, as SCALE-Sim writes them.
 
 A topology lists layers without padding (the IFMAP sizes are the padded ones), without the layers between them
-(pooling, norms, activations) and without saying how one feeds the next. So a row becomes a conv2d with padding
-0 (GEMM form: a linear on an (M, K) input), a layer whose name contains ``DP`` a depthwise conv (as SCALE-Sim
+(pooling, norms, activations) and without saying how one feeds the next. SCALE-Sim sizes the output
+ceil((IFMAP - filter) / stride) + 1 (a partial last window); the IR floors, so a row whose stride does not divide
+IFMAP - filter gets the padding that gives SCALE-Sim's size. A row becomes a conv2d with that padding (usually 0;
+GEMM form: a linear on an (M, K) input), a layer whose name contains ``DP`` a depthwise conv (as SCALE-Sim
 expands it, one filter set per channel), and consecutive rows whose shapes do not chain are joined by a
 shape-only ``relayout``. ``sparsity`` maps each layer to its N:M ratio (absent: dense).
 """
@@ -97,7 +99,8 @@ def parse(text: str, name: str = "topology") -> Topology:
                 raise ModelError(f"{where}: filter {fh}x{fw} larger than the IFMAP {h}x{w} (expected it to fit)")
             depthwise = "DP" in layer
             in_shape = (c, h, w)
-            op = Conv2d(c, c * f if depthwise else f, (fh, fw), (s, s), (0, 0), groups=c if depthwise else 1)
+            pad = (_ceil_pad(h - fh, s), _ceil_pad(w - fw, s))
+            op = Conv2d(c, c * f if depthwise else f, (fh, fw), (s, s), pad, groups=c if depthwise else 1)
         if builder is None:
             builder = GraphBuilder(name, in_shape)
         src = builder.last
@@ -110,6 +113,13 @@ def parse(text: str, name: str = "topology") -> Topology:
         if nm is not None:
             sparsity[layer] = nm
     return Topology(builder.build(), sparsity)
+
+
+def _ceil_pad(extent: int, stride: int) -> int:
+    """Padding that makes the IR's floor-mode output size SCALE-Sim's ceil((extent) / stride) + 1: SCALE-Sim
+    computes a partial last window when the stride does not divide IFMAP - filter."""
+    rem = extent % stride
+    return 0 if rem == 0 else -(-(stride - rem) // 2)
 
 
 def _int(field: str, value: str) -> int:
@@ -134,7 +144,8 @@ def _ratio(field: str, value: str) -> str | None:
 def dumps(graph: Graph, form: str = "auto", sparsity: dict[str, str] | None = None) -> str:
     """The weighted layers of ``graph`` as a topology CSV (``form``: conv, gemm, or auto = conv if any conv2d).
 
-    Conv form: each conv2d with its padding folded into the IFMAP size; a depthwise conv as a ``DP`` row; a
+    Conv form: each conv2d with the IFMAP extent its windows read (padding included, an unread last row or
+    column left out, so SCALE-Sim's ceil-mode output size is the IR's); a depthwise conv as a ``DP`` row; a
     linear as a 1x1 conv over its rows. GEMM form: every conv2d and linear as M = output positions,
     N = outputs per group, K = reduction (one row per group). Matmuls of two activations have no weights and
     are not rows of either form; other grouped convs only fit the GEMM form.
@@ -173,8 +184,10 @@ def _conv_row(layer) -> list[list]:
         raise ModelError(f"layer {layer.name!r}: groups {op.groups} (expected 1 or depthwise in the conv form; "
                          "use the GEMM form)")
     dp = op.groups > 1
-    return [[f"{name} DP" if dp and "DP" not in name else name, h + 2 * op.padding[0], w + 2 * op.padding[1],
-             op.kernel[0], op.kernel[1], c, op.out_channels // op.groups if dp else op.out_channels, op.stride[0]]]
+    _, oh, ow = layer.out_shape  # the IFMAP extent the windows read: padding included, unread rows left out
+    ih, iw = (oh - 1) * op.stride[0] + op.kernel[0], (ow - 1) * op.stride[1] + op.kernel[1]
+    return [[f"{name} DP" if dp and "DP" not in name else name, ih, iw, op.kernel[0], op.kernel[1], c,
+             op.out_channels // op.groups if dp else op.out_channels, op.stride[0]]]
 
 
 def _gemm_rows(layer) -> list[list]:

@@ -4,6 +4,7 @@ Every failure is a one-line ConfigError naming the field, the value and what was
 """
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
@@ -72,13 +73,41 @@ def _load(spec, depth: int, relative_to: Path | None = None) -> SATConfig:
     if text_spec in preset_names():
         text = resources.files("hwsim.presets").joinpath(f"{text_spec}.yaml").read_text()
         return _parse(text, f"preset {text_spec}", None, depth)
+    if match := SCALESIM.fullmatch(text_spec):
+        return scalesim_preset(match[1], int(match[2]), int(match[3]))
     path = Path(text_spec)
     if relative_to is not None and not path.is_absolute():
         path = relative_to / path
     if path.suffix in (".yaml", ".yml") or _exists(path):
         return _parse(_read(path), str(path), path.parent, depth)
     raise ConfigError(f"arch: unknown preset {_clip(text_spec)!r} (expected one of: {', '.join(preset_names())}, "
-                      "or a path to a .yaml spec)", "--arch")
+                      "scalesim-os|ws|is-RxC, or a path to a .yaml spec)", "--arch")
+
+
+SCALESIM = re.compile(r"scalesim-(os|ws|is)-(\d+)x(\d+)")
+
+
+def scalesim_preset(dataflow: str, rows: int, cols: int) -> SATConfig:
+    """A rows x cols array under SCALE-Sim 3.0.0's assumptions, so that dense compute cycles compare with it.
+
+    One MAC per PE per cycle, one dataflow, no interleave: each fold (block) pays SCALE-Sim's fill and drain,
+    rows + cols - 2 cycles, on top of its streaming (OS: the reduction; WS, IS: the streamed rows plus the
+    preload of the held block). Buffers large enough to keep a whole reduction on chip, no port limits and a
+    fast DRAM, because SCALE-Sim's compute cycles leave memory out. SCALE-Sim counts one cycle less per layer.
+    """
+    if rows < 1 or cols < 1 or rows > 4096 or cols > 4096:
+        raise ConfigError(f"arch: scalesim-{dataflow}-{rows}x{cols} (expected 1 to 4096 rows and columns)",
+                          "--arch")
+    base = load_arch("sat-vcu1525").model_dump()
+    base.update(name=f"scalesim-{dataflow}-{rows}x{cols}", clock_mhz=1000.0,
+                description=f"SCALE-Sim 3.0.0 {dataflow.upper()} {rows}x{cols} array (parity preset)")
+    base["array"] = {"rows": rows, "cols": cols, "mults_per_pe": 1, "pipeline_depth": 1}
+    big = max(65536, 4 * rows * cols * 8 // 1024 + 1)
+    base["buffers"] = {"a_kib": big, "b_kib": big, "c_kib": big}
+    base["dram"] = {"channels": 64, "mega_transfers": 6400, "bus_bits": 512, "efficiency": 1.0, "latency_ns": 0}
+    base["ports"] = {"a_bytes": 0, "b_bytes": 0, "c_bytes": 0}
+    base["mapping"] = {"dataflows": [dataflow], "interleave": False, "fill_cycles": rows + cols - 2}
+    return SATConfig.model_validate(base)
 
 
 def _exists(path: Path) -> bool:

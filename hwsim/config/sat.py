@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from math import ceil
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
@@ -42,6 +42,29 @@ class BufferSpec(_Frozen):
     a_kib: int = Field(ge=1, le=MAX_KIB, description="activation (A operand) buffer, KiB")
     b_kib: int = Field(ge=1, le=MAX_KIB, description="weight (B operand) buffer, KiB")
     c_kib: int = Field(ge=1, le=MAX_KIB, description="partial-sum/output (C) buffer, KiB")
+
+
+class PortSpec(_Frozen):
+    """Bytes per cycle the ports of each buffer move to or from the array (banks x width); 0: not limited."""
+
+    a_bytes: int = Field(0, ge=0, le=1 << 20, description="A buffer (activations) to the array's row edge")
+    b_bytes: int = Field(0, ge=0, le=1 << 20, description="B buffer (weights, compressed under N:M) to the column "
+                                                          "edge")
+    c_bytes: int = Field(0, ge=0, le=1 << 20, description="C buffer (FP32 partial sums) to and from the array")
+
+
+class MappingSpec(_Frozen):
+    """What the mapper may use: dataflows, interleave mapping, and the array's fill + drain per block.
+
+    The defaults are SAT's; a model of another machine narrows them (the SCALE-Sim presets: one dataflow,
+    no interleave, SCALE-Sim's rows + cols - 2 fill and drain)."""
+
+    dataflows: tuple[Literal["os", "ws", "is"], ...] = Field(("os", "ws", "is"), min_length=1, max_length=3,
+                                                             strict=False,
+                                                             description="dataflows the mapper may choose from")
+    interleave: bool = Field(True, description="interleave mapping available (fill/drain once per tile)")
+    fill_cycles: int | None = Field(None, ge=0, le=100_000, description="fill + drain per block; default: rows + "
+                                                                        "cols + pipeline_depth")
 
 
 class DramSpec(_Frozen):
@@ -123,6 +146,8 @@ class SATConfig(_Frozen):
     precision: PrecisionSpec = PrecisionSpec()
     energy: EnergySpec
     board: BoardSpec
+    ports: PortSpec = PortSpec()
+    mapping: MappingSpec = MappingSpec()
 
     @model_validator(mode="after")
     def _check(self) -> SATConfig:
@@ -188,6 +213,8 @@ class SATConfig(_Frozen):
     @property
     def fill_cycles(self) -> int:
         """Skewed fill plus drain of one block through the systolic array."""
+        if self.mapping.fill_cycles is not None:
+            return self.mapping.fill_cycles
         return self.array.rows + self.array.cols + self.array.pipeline_depth
 
     @cached_property
@@ -213,6 +240,7 @@ class SATConfig(_Frozen):
             acc_bytes=self.precision.acc_bytes, fill_cycles=self.fill_cycles, vector_lanes=self.vector.lanes,
             vector_latency=self.vector.latency, select_lanes=self.selector.lanes,
             select_latency=self.selector.latency,
+            a_port_bytes=self.ports.a_bytes, b_port_bytes=self.ports.b_bytes, c_port_bytes=self.ports.c_bytes,
         )
 
     def check_nm(self, nm: NM) -> None:

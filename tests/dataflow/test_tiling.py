@@ -127,3 +127,22 @@ def test_tile_compute_cycles_single_block_by_hand():
     assert tile_compute_cycles("ws", 2, 32, 4, 4, 4, 8, 11) == 15
     with pytest.raises(ValueError, match="dataflow"):
         tile_compute_cycles("xs", 4, 40, 4, 4, 4, 8, 11)
+
+
+@settings(max_examples=80, deadline=None)
+@given(gemm_cases(), st.data(), st.integers(1, 64), st.integers(1, 64), st.integers(1, 64))
+def test_port_limits_bound_every_tile_and_the_closed_form(case, data, pa, pb, pc):
+    """Ports only add cycles; the closed form (slowest port over the op's total traffic) never exceeds the
+    tile-by-tile sum (slowest port per tile), and both cover the port time of the traffic."""
+    from dataclasses import replace
+
+    op, tgt = case
+    ported = replace(tgt, a_port_bytes=pa, b_port_bytes=pb, c_port_bytes=pc)
+    cand, free = candidates(op, ported), candidates(op, tgt)
+    i = data.draw(st.integers(0, len(cand["m_t"]) - 1))
+    mp = Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
+                 int(cand["n_t"][i]))
+    tiles, free_tiles = gemm_tiles(op, mp, ported), gemm_tiles(op, mp, tgt)
+    assert (tiles.compute_cycles >= free_tiles.compute_cycles).all()
+    assert free["compute"][i] <= cand["compute"][i] <= tiles.compute_cycles.sum()
+    assert free_tiles.compute_cycles.sum() == free["compute"][i]

@@ -131,8 +131,8 @@ def test_demo_writes_the_report(capsys, tmp_path):
     code, out, _ = run(capsys, "demo", "--out", str(tmp_path), "--quiet", "--batch", "4")
     assert code == 0 and "BDWP 2:8 average speedup over dense" in out
     names = {p.name for p in tmp_path.iterdir()}
-    assert names == {"results.csv", "comparison.md"} | {f"{f}.{e}" for f in ("speedup", "phases", "ablation",
-                                                                           "energy") for e in ("pdf", "svg", "png")}
+    assert names == {"results.csv", "comparison.md", "mapping.md"} | {
+        f"{f}.{e}" for f in ("speedup", "phases", "ablation", "energy") for e in ("pdf", "svg", "png")}
     assert "| average |" in (tmp_path / "comparison.md").read_text()
 
 

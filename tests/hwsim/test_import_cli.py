@@ -33,7 +33,7 @@ def test_a_topology_csv_simulates_from_the_cli(capsys, tmp_path):
     (tmp_path / "t.csv").write_text(CONV)
     res = _json(capsys, "--model", str(tmp_path / "t.csv"), "--phases", "ff", "--batch", "1")
     assert [x["name"] for x in res["layers"]] == ["Conv1.ff", "Conv2.ff", "Conv3 DP.ff", "FC.ff"]
-    assert res["macs"] == 16 * 32 * 32 * 27 + 32 * 15 * 15 * 144 + 32 * 15 * 15 * 9 + 320
+    assert res["macs"] == 16 * 32 * 32 * 27 + 32 * 16 * 16 * 144 + 32 * 15 * 15 * 9 + 320
 
 
 def _cli(*argv):

@@ -91,3 +91,16 @@ def test_a_file_that_is_not_onnx_fails_on_one_line(tmp_path):
     bad.write_bytes(b"\x00garbage")
     with pytest.raises(ModelError, match=r"x\.onnx: not a readable ONNX model"):
         load(str(bad))
+
+
+def test_a_flatten_written_as_shape_arithmetic_is_evaluated_away():
+    """torch's x.view(x.size(0), -1): Shape -> Gather -> Unsqueeze -> Concat -> Reshape."""
+    n = Net("view", (4, 3, 3))
+    n.node("Shape", ["data"], "shape")
+    n.node("Gather", ["shape", n.const("zero", np.array(0))], "batch", axis=0)
+    n.node("Unsqueeze", ["batch", n.const("axes", np.array([0]))], "batch1")
+    n.node("Concat", ["batch1", n.const("minus1", np.array([-1]))], "target", axis=0)
+    n.node("Reshape", ["data", "target"], "flat")
+    n.gemm("flat", 36, 5, "fc")
+    g = from_model(n.model())
+    assert [(layer.name, layer.out_shape) for layer in g.layers] == [("flat", (36,)), ("fc", (5,))]

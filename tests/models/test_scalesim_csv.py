@@ -18,12 +18,13 @@ def test_conv_form_reads_as_unpadded_convs_joined_where_shapes_do_not_chain():
     layers = {layer.name: layer for layer in topo.graph.layers}
     assert layers["Conv1"].op == Conv2d(3, 16, (3, 3), (1, 1), (0, 0))  # 34 -> 32: chains into Conv2
     assert layers["Conv1"].out_shape == (16, 32, 32) and layers["Conv2"].inputs == ("Conv1",)
-    assert layers["Conv2"].out_shape == (32, 15, 15)  # (32 - 3) // 2 + 1
+    # SCALE-Sim's ceil((32 - 3) / 2) + 1 = 16 outputs (a partial last window): padding 1 gives it in floor mode
+    assert layers["Conv2"].op == Conv2d(16, 32, (3, 3), (2, 2), (1, 1)) and layers["Conv2"].out_shape == (32, 16, 16)
     assert layers["Conv3 DP.relayout"].op == Relayout((32, 17, 17))  # the table's next IFMAP, not 15x15
     assert layers["Conv3 DP"].op == Conv2d(32, 32, (3, 3), (1, 1), (0, 0), groups=32)  # one filter per channel
     assert layers["FC"].op == Conv2d(32, 10, (1, 1))
     assert topo.sparsity == {"FC": "2:4"}
-    assert topo.graph.macs == 16 * 32 * 32 * 27 + 32 * 15 * 15 * 144 + 32 * 15 * 15 * 9 + 320
+    assert topo.graph.macs == 16 * 32 * 32 * 27 + 32 * 16 * 16 * 144 + 32 * 15 * 15 * 9 + 320
 
 
 GEMM = """Layer, M, N, K,
@@ -66,6 +67,14 @@ def test_export_round_trip_keeps_every_conv_and_linear():
     assert [layer.macs for layer in again.weighted_layers] == weighted and len(weighted) == 21
 
 
+def test_export_writes_the_read_extent_so_both_output_conventions_agree():
+    b = GraphBuilder("s", (3, 224, 224))
+    b.conv("input", 64, 7, stride=2, padding=3, name="stem")  # 230 padded, but the windows read 229
+    row = dumps(b.build()).splitlines()[1]
+    assert row == "stem, 229, 229, 7, 7, 3, 64, 2, 1:1,"  # SCALE-Sim: ceil(222 / 2) + 1 = 112 = floor
+    assert parse(dumps(b.build())).graph.layers[0].out_shape == (64, 112, 112)
+
+
 def test_export_writes_padding_into_the_ifmap_and_depthwise_as_dp():
     b = GraphBuilder("m", (8, 10, 10))
     x = b.conv("input", 8, 3, groups=8, name="dw")  # padding 1: a 12x12 IFMAP
@@ -80,12 +89,12 @@ def test_export_writes_padding_into_the_ifmap_and_depthwise_as_dp():
 def test_a_csv_file_costs_what_the_same_network_in_yaml_costs(tmp_path):
     import hwsim
 
-    (tmp_path / "net.csv").write_text(CONV)
+    (tmp_path / "net.csv").write_text(CONV.replace(", 2:4,", ","))  # no sparsity column: --nm decides
     (tmp_path / "net.yaml").write_text("""name: net
 input: [3, 34, 34]
 layers:
   - {name: Conv1, op: conv2d, out_channels: 16, kernel: 3}
-  - {name: Conv2, op: conv2d, out_channels: 32, kernel: 3, stride: 2}
+  - {name: Conv2, op: conv2d, out_channels: 32, kernel: 3, stride: 2, padding: 1}
   - {name: Conv3 DP.relayout, op: relayout, shape: [32, 17, 17]}
   - {name: Conv3 DP, op: conv2d, out_channels: 32, kernel: 3, groups: 32}
   - {name: FC.relayout, op: relayout, shape: [32, 1, 1]}
@@ -95,3 +104,19 @@ layers:
     a = hwsim.simulate(str(tmp_path / "net.csv"), "sat-vcu1525", "bdwp", "2:8", 4)
     b = hwsim.simulate(str(tmp_path / "net.yaml"), "sat-vcu1525", "bdwp", "2:8", 4)
     assert a.cycles == b.cycles and a.energy_j == b.energy_j and a.cycles > 0
+
+
+def test_the_sparsity_column_sets_each_layers_n_m_for_sparse_methods(tmp_path):
+    import hwsim
+
+    path = tmp_path / "s.csv"
+    path.write_text("Layer, M, N, K,\na, 64, 64, 64, 1:1,\nb, 64, 64, 64, 2:8,\nc, 64, 64, 64, 1:4,\n")
+    res = hwsim.simulate(str(path), "sat-vcu1525", "srste", "2:4", 1, phases="ff")
+    assert list(res.ops.nm) == ["", "2:8", "1:4"]  # the column, not --nm; c is the last layer, sparse anyway
+    assert list(res.ops.macs) == [64 ** 3, 64 ** 3 // 4, 64 ** 3 // 4]
+    dense = hwsim.simulate(str(path), "sat-vcu1525", "dense", None, 1, phases="ff")
+    assert list(dense.ops.nm) == ["", "", ""]  # the dense baseline stays dense
+    plain = tmp_path / "p.csv"
+    plain.write_text("Layer, M, N, K,\na, 64, 64, 64,\nb, 64, 64, 64,\nc, 64, 64, 64,\n")
+    res = hwsim.simulate(str(plain), "sat-vcu1525", "srste", "2:4", 1, phases="ff")
+    assert list(res.ops.nm) == ["", "2:4", ""]  # no column: --nm, first layer and classifier dense
