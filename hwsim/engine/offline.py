@@ -8,8 +8,11 @@ from hwsim.engine.pipeline import _transfer
 
 
 @njit(cache=True)
-def _most_urgent(lists, count, u, end, started, dep_ptr, dep_idx):
-    for i in range(count[u]):
+def _most_urgent(lists, count, head, u, end, started, dep_ptr, dep_idx):
+    # Finished ops never become candidates again: skip the finished prefix of the priority list once.
+    while head[u] < count[u] and end[lists[u, head[u]]] >= 0:
+        head[u] += 1
+    for i in range(head[u], count[u]):
         j = lists[u, i]
         if end[j] >= 0:
             continue
@@ -40,6 +43,7 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
     own = np.zeros(n_ops, dtype=np.int64)
     lists = np.zeros((2, n_ops), dtype=np.int64)
     count = np.zeros(2, dtype=np.int64)
+    head = np.zeros(2, dtype=np.int64)
     for i in range(prio.shape[0]):
         j = prio[i]
         lists[unit[j], count[unit[j]]] = j
@@ -63,7 +67,7 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
                 j = cur[u]
                 ready = np.int64(0)
             else:
-                j, ready = _most_urgent(lists, count, u, end, started, dep_ptr, dep_idx)
+                j, ready = _most_urgent(lists, count, head, u, end, started, dep_ptr, dep_idx)
             if j < 0:
                 continue
             t_issue = max(max(dma, slot[u, par[u]]), ready)
