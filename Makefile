@@ -26,7 +26,6 @@ test: setup
 bench: setup
 	$(PY) bench/bench_engine.py
 
-
 .PHONY: rtl-long rtl-report
 ## rtl-long: the RTL co-simulation matrix with 10,000 random tiles per configuration (HWSIM_RTL_TILES)
 rtl-long: setup
