@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean rtl-long rtl-report
 
 setup: $(VENV)/.installed
 
@@ -26,7 +26,6 @@ test: setup
 bench: setup
 	$(PY) bench/bench_engine.py
 
-.PHONY: rtl-long rtl-report
 ## rtl-long: the RTL co-simulation matrix with 10,000 random tiles per configuration (HWSIM_RTL_TILES)
 rtl-long: setup
 	HWSIM_RTL_TILES=$${HWSIM_RTL_TILES:-10000} $(PY) -m pytest -n 2 tests/rtl/test_core.py $(RTL_LONG_ARGS)
