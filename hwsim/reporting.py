@@ -84,7 +84,7 @@ def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
     for _, r in synth.iterrows():
         cfg = load_arch("sat-small", {"array.rows": int(r.rows), "array.cols": int(r.cols)})
         est = core_estimate(cfg, r.nm)
-        rows.append({"config": r.config, "nm": r.nm, "PEs": int(r.PEs), "LUT_synth": int(r.LUT),
+        rows.append({"config": r.config, "nm": r.nm, "PEs": int(r.PEs), "LUT_synth": int(r.LUT_logic),
                      "LUT_est": est["LUT_est"], "FF_synth": int(r.FF), "FF_est": est["FF_est"],
                      "DSP_synth": int(r.DSP), "DSP_est": est["DSP_est"]})
     table = pd.DataFrame(rows)
@@ -95,7 +95,8 @@ def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
     lines = ["# Resource estimate beside synthesis", "",
              "The simulator's resource estimate (`hwsim/resources.py`, the rules every result's `resources` uses) for "
              "the integer PE array that `hwsim rtl` generates, beside Yosys `synth_xilinx` of that Verilog "
-             "(`resources.csv`, from `make rtl-report`). The LUT and FF rules were calibrated on these rows; the "
+             "(`resources.csv`, from `make rtl-report`; logic LUTs: the LUTs Yosys uses as RAM hold tile buffers, which "
+             "the estimate places in block RAM). The LUT and FF rules were calibrated on these rows; the "
              "floating-point alignment term of the FP16 presets is not in the integer RTL and stays uncalibrated.",
              "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]

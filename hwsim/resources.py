@@ -13,12 +13,13 @@ from math import ceil, log2
 # mantissa product (11x11) fits one 27x18 DSP; FP32 (24x24) takes two plus one for the exponent path.
 DSPS_PER_MULT = {1: 0.5, 2: 1.0, 4: 3.0, 8: 10.0}
 # Calibrated on Yosys synth_xilinx of the generated RTL (reports/rtl/resources.csv: 4x4, 6x6, 8x8 arrays, int16,
-# 2 multipliers per PE, dense and 2:8): a dense PE is 138-147 LUTs, i.e. ~57 per multiplier (operand and
-# accumulator pipeline, the int32 accumulate beside the DSP) + 30 of control; N:M support adds 112-144 LUTs per PE,
-# ~2 LUTs per operand bit per 4:1 mux level (the M:1 activation select plus its index decode).
+# 2 multipliers per PE, dense and 2:8; logic LUTs, the LUTs used as RAM being buffers): a dense PE is 138-147
+# LUTs, i.e. ~57 per multiplier (operand and accumulator pipeline, the int32 accumulate beside the DSP) + 30 of
+# control; N:M support adds ~101 logic LUTs per PE, ~1.6 LUTs per operand bit per 4:1 mux level (the M:1
+# activation select plus its index decode).
 LUT_DATAPATH_PER_MULT = 57
 LUT_CONTROL_PER_PE = 30          # PE-local control: valid bits, mode (OS/WS) select, accumulator clear
-LUT_MUX_PER_BIT_LEVEL = 2.0      # per operand bit and per 4:1 level of the M:1 activation mux
+LUT_MUX_PER_BIT_LEVEL = 1.6      # per operand bit and per 4:1 level of the M:1 activation mux
 # Floating point only (not in the integer RTL, so not calibrated): products accumulate in the DSP's 48-bit
 # post-adder as wide fixed point; aligning and normalizing around it costs ~40 LUTs per multiplier.
 LUT_ALIGN_PER_MULT = 40
@@ -91,8 +92,9 @@ def estimate(cfg) -> Resources:
     lut_pe = pe_luts(cfg, m_max, floating=cfg.precision.operand_bytes >= 2)
     # Each selector lane keeps a sorted top-N over a group of M: one compare slot per kept value, N up to M/2.
     lut_sel = cfg.selector.lanes * (m_max // 2) * LUT_PER_SELECTOR_COMPARE + cfg.selector.lanes * ceil(log2(m_max))
-    lut = ceil(a.rows * a.cols * lut_pe) + cfg.vector.lanes * LUT_PER_VECTOR_LANE + lut_sel
-    ff = a.rows * a.cols * pe_ffs(cfg, m_max) + ceil(FF_PER_LUT * (lut - a.rows * a.cols * lut_pe))
+    lut_array = ceil(a.rows * a.cols * lut_pe)
+    lut = lut_array + cfg.vector.lanes * LUT_PER_VECTOR_LANE + lut_sel
+    ff = a.rows * a.cols * pe_ffs(cfg, m_max) + ceil(FF_PER_LUT * (lut - lut_array))
     bram, uram = _memories(cfg)
     budget = {"dsp": board.dsp, "lut": board.lut, "ff": board.ff, "bram": board.bram, "uram": board.uram}
     return Resources(dsp=dsp, lut=lut, ff=ff, bram=bram, uram=uram, budget=budget)
