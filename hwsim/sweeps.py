@@ -374,23 +374,12 @@ def _json_default(value):
 
 
 def _read_yaml(path: Path):
-    from hwsim.models.yamlsafe import YAMLInputError, load
+    from hwsim.models.yamlsafe import YAMLInputError, load_file
 
-    shown = str(path)[:80]
     try:
-        if path.is_dir():
-            raise HwsimError(f"spec: {shown!r} is a directory (expected a sweep .yaml file)", "sweep spec")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HwsimError(f"spec: file {shown!r} not found", "sweep spec") from None
-    except UnicodeDecodeError:
-        raise HwsimError(f"spec: {shown!r} is not UTF-8 text", "sweep spec") from None
-    except OSError as exc:
-        raise HwsimError(f"spec: cannot read {shown!r}: {exc.strerror or exc}", "sweep spec") from None
-    try:
-        return load(text)
+        return load_file(path)
     except YAMLInputError as exc:
-        raise HwsimError(str(exc), shown) from None
+        raise HwsimError(f"spec: {exc}", "sweep spec") from None
 
 
 __all__ = ["ModelEntry", "Point", "SweepSpec", "finish", "load_spec", "plan", "point_key", "run_point", "sweep"]

@@ -8,7 +8,7 @@ per cycle; PE(i, j) therefore sees step s at cycle s + i + j and row r of C is f
 down, and the bottom row's column j is delayed cols-1-j cycles so that `ws_out` shows row t of C, aligned,
 `ws_row_offset + t` cycles after A row 0 entered. These offsets are what the simulator's fill charges.
 """
-from amaranth.hdl import Array, Cat, Module, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

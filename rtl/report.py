@@ -96,10 +96,7 @@ def write_report(out: Path, df, cost, fmax: dict | None) -> list[Path]:
     """resources.csv, ecp5.json, resources.md and resources.{pdf,svg,png} (200 dpi) in `out`."""
     import json
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from hwsim.figures.style import figure, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "resources.csv", index=False)
@@ -131,7 +128,7 @@ def write_report(out: Path, df, cost, fmax: dict | None) -> list[Path]:
               "`hwsim.rtl.report.synth_resources()`, which returns this table as a DataFrame.", ""]
     (out / "resources.md").write_text("\n".join(lines))
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = figure(1, 2, figsize=(9, 3.6))
     for nm, g in df.groupby("nm", sort=False):
         g = g.sort_values("PEs")
         axes[0].plot(g.PEs, g.logic_LUT_per_PE, marker="o", label=nm)
@@ -144,13 +141,7 @@ def write_report(out: Path, df, cost, fmax: dict | None) -> list[Path]:
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(title="PE N:M")
-    fig.tight_layout()
-    paths = []
-    for ext in ("pdf", "svg", "png"):
-        path = out / f"resources.{ext}"
-        fig.savefig(path, dpi=200 if ext == "png" else None)
-        paths.append(path)
-    plt.close(fig)
+    paths = save_figure(fig, out / "resources")
     return [out / "resources.csv", out / "resources.md", *paths]
 
 

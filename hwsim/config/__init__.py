@@ -79,7 +79,7 @@ def _load(spec, depth: int, relative_to: Path | None = None) -> SATConfig:
     if relative_to is not None and not path.is_absolute():
         path = relative_to / path
     if path.suffix in (".yaml", ".yml") or _exists(path):
-        return _parse(_read(path), str(path), path.parent, depth)
+        return _parse(path, str(path), path.parent, depth)
     raise ConfigError(f"arch: unknown preset {_clip(text_spec)!r} (expected one of: {', '.join(preset_names())}, "
                       "scalesim-os|ws|is-RxC, or a path to a .yaml spec)", "--arch")
 
@@ -121,26 +121,9 @@ def _clip(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[:n - 3] + "..."
 
 
-def _read(path: Path) -> str:
-    shown = _clip(str(path))
-    try:
-        if path.is_dir():
-            raise ConfigError(f"arch: {shown!r} is a directory (expected a .yaml spec file)", "--arch")
-        if path.stat().st_size > 1_000_000:
-            raise ConfigError(f"arch: {shown!r} is {path.stat().st_size:,} bytes (expected a spec under 1 MB)",
-                              "--arch")
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"arch: file {shown!r} not found", "--arch") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"arch: {shown!r} is not UTF-8 text (expected a YAML spec)", "--arch") from None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ConfigError(f"arch: cannot read {shown!r}: {reason}", "--arch") from None
-
-
-def _parse(text: str, where: str, folder: Path | None, depth: int) -> SATConfig:
-    data = _yaml(text, where)
+def _parse(source: str | Path, where: str, folder: Path | None, depth: int) -> SATConfig:
+    """A spec from preset text or a file path (read through the bounded YAML loader)."""
+    data = _yaml(source, where)
     if not isinstance(data, dict):
         raise ConfigError(f"spec: {type(data).__name__} at top level (expected a mapping with version:, name:, ...)",
                           where)
@@ -175,13 +158,14 @@ def _flatten(data: dict, prefix: str = ""):
             yield path, value
 
 
-def _yaml(text: str, where: str):
-    from hwsim.models.yamlsafe import YAMLInputError, load
+def _yaml(source: str | Path, where: str):
+    from hwsim.models.yamlsafe import YAMLInputError, load, load_file
 
     try:
-        return load(text)
+        return load_file(source) if isinstance(source, Path) else load(source)
     except YAMLInputError as exc:
-        raise ConfigError(str(exc), where) from None
+        prefix = "arch: " if isinstance(source, Path) else ""
+        raise ConfigError(f"{prefix}{exc}", "--arch" if prefix else where) from None
 
 
 def schema_markdown() -> str:

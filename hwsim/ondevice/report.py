@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-import hwsim  # noqa: E402
-from hwsim.dataflow.tiny import published_names  # noqa: E402
+import hwsim
+from hwsim.dataflow.tiny import published_names
+from hwsim.figures.style import figure, save_figure
 
 BACKBONES = {"mcunet-5fps": "mcunet-5fps:99kb", "mbv2-w0.35": "mbv2-w0.35:99kb",
              "proxyless-w0.3": "proxyless-w0.3:98kb"}  # the reference's "100KB scheme" of its main results
@@ -27,16 +24,10 @@ TARGETS = ("mcu-stm32f746", "npu-256k")
 KINDS = ("input", "act", "saved", "mask", "grad", "wgrad", "param")
 KIND_LABEL = {"input": "input image", "act": "activations", "saved": "saved inputs (slices)", "mask": "1-bit masks",
               "grad": "activation gradients", "wgrad": "weight/bias gradients", "param": "trainable copies"}
-DPI = 200
 
 
 def _save(fig, out: Path, stem: str) -> None:
-    """PDF, SVG and PNG without timestamps, so a rerun with the same numbers changes no file."""
-    plt.rcParams["svg.hashsalt"] = "hwsim-tiny"
-    metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "png": {}}
-    for ext in ("pdf", "svg", "png"):
-        fig.savefig(out / f"{stem}.{ext}", dpi=DPI, bbox_inches="tight", metadata=metadata[ext])
-    plt.close(fig)
+    save_figure(fig, out / stem)
 
 
 def _row(r) -> dict:
@@ -54,7 +45,7 @@ def peak_memory(out: Path) -> pd.DataFrame:
         both = hwsim.tiny(model, scheme, reorder=True)
         bars[model] = (full.peak_sram_kb, sparse.peak_sram_kb, both.peak_sram_kb)
         rows += [_row(full), _row(sparse), _row(both)]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = figure(figsize=(7, 3.6))
     top = 700
     labels = ("full update", "sparse update", "sparse update + reordering")
     colors = ("#b2b2b2", "#6fa8dc", "#1f4e79")
@@ -77,7 +68,7 @@ def peak_memory(out: Path) -> pd.DataFrame:
 
 def timeline(out: Path) -> list[str]:
     model, scheme = "mbv2-w0.35", BACKBONES["mbv2-w0.35"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = figure(1, 2, figsize=(11, 3.8), sharey=True)
     notes = []
     for ax, reorder in zip(axes, (False, True)):
         r = hwsim.tiny(model, scheme, reorder=reorder)
@@ -114,7 +105,7 @@ def timeline(out: Path) -> list[str]:
 def latency(out: Path) -> pd.DataFrame:
     rows = [_row(hwsim.tiny(m, s, target=t)) for m, s in BACKBONES.items() for t in TARGETS]
     df = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = figure(figsize=(6, 3.2))
     for j, target in enumerate(TARGETS):
         sub = df[df["target"] == target]
         xs = [i + (j - 0.5) * 0.38 for i in range(len(sub))]
