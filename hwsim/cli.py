@@ -8,7 +8,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from hwsim.inputs import MAX_BATCH, MAX_DIM, MAX_TOP, atomic_write, int_arg, output_file, show, staged_folder
+from hwsim.inputs import MAX_BATCH, MAX_DIM, MAX_PATCHES, MAX_TOP, atomic_write, int_arg, output_file, show, staged_folder
 
 EPILOG = "Exit codes: 0 success, 2 bad input (one line: 'hwsim: error: <what> (<where>)'), 1 internal error."
 
@@ -263,10 +263,12 @@ def _add_tiny(sub) -> None:
     p.add_argument("--target", default="mcu-stm32f746", help="mcu-stm32f746 | npu-256k | a target .yaml file "
                                                              "(default: %(default)s)")
     p.add_argument("--no-reorder", action="store_true", help="apply every update after the whole backward pass")
-    p.add_argument("--resolution", type=int, default=None, help="input resolution; default: the model's own")
-    p.add_argument("--classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
-    p.add_argument("--patches", type=int, default=None, help="patch grid of the frozen head (1 = off; "
-                                                             "default: the target's)")
+    p.add_argument("--resolution", type=int_arg("resolution", 1, MAX_DIM), default=None,
+                   help="input resolution; default: the model's own")
+    p.add_argument("--classes", type=int_arg("classes", 1, MAX_DIM), default=None,
+                   help="classifier outputs of a zoo model (default: 10; a model file fixes its own)")
+    p.add_argument("--patches", type=int_arg("patches", 1, MAX_PATCHES), default=None,
+                   help=f"patch grid of the frozen head, 1 to {MAX_PATCHES} (1 = off; default: the target's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(run=_run_tiny)
 

@@ -21,6 +21,8 @@ MAX_BATCH = 65_536
 MAX_DIM = 1 << 20
 """Largest resolution or class count: hwsim.models.checks.MAX_DIM, repeated so the CLI starts without loading
 the model zoo (tests/hwsim/test_bad_input.py checks they agree)."""
+MAX_PATCHES = 64
+"""Largest patch grid of `hwsim tiny` (MCUNetV2 uses 2x2 to 4x4; at 64x64 a 224-pixel input has 3-pixel patches)."""
 MAX_TOP = 100_000
 """Most rows of the table view."""
 MAX_INT_DIGITS = 12

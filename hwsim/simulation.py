@@ -90,6 +90,11 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     _check_arguments(model, arch, method, nm, batch, phases, resolution, classes, engine,
                      {"pregen": pregen, "interleave": interleave, "dense_ends": dense_ends, "fuse": fuse,
                       "pad": pad, "offline": offline, "strict_budget": strict_budget})
+    if baseline is not None:
+        check_type("baseline", baseline, (str,), "'dense' or None")
+    check_type("objective", objective, (str,), f"one of: {', '.join(OBJECTIVES)}")
+    if dataflow is not None:
+        check_type("dataflow", dataflow, (str,), "os, ws, is or None")
     if baseline not in (None, "dense"):
         raise HwsimError(f"baseline: {baseline!r} (expected 'dense' or None)", "--baseline")
     cfg = load_arch(arch)
@@ -371,13 +376,13 @@ def _zoo_graph(name: str, resolution, classes):
 
 def _topology_sparsity(model, cfg: SATConfig) -> tuple:
     """A SCALE-Sim topology's sparsity column as per-layer N:M specs (for sparse methods; 1:1 rows are dense)."""
-    if not (isinstance(model, str) and model.lower().endswith(".csv")):
+    if isinstance(model, models.Graph) or not models.is_topology(model):
         return ()
     from hwsim.dataflow.sparsity import NM
     from hwsim.models import scalesim
 
     try:
-        topo = scalesim.read(model)
+        topo = scalesim.read(models.source(model))
     except models.ModelError as exc:
         raise HwsimError(str(exc), "--model") from None
     if not topo.sparsity:
@@ -388,7 +393,7 @@ def _topology_sparsity(model, cfg: SATConfig) -> tuple:
         try:
             nm = NM.parse(ratio) if ratio else None
         except SparsityError as exc:
-            raise HwsimError(f"model {model}: layer {layer.name!r} sparsity {exc}", "--model") from None
+            raise HwsimError(f"model {models.source(model)}: layer {layer.name!r} sparsity {exc}", "--model") from None
         if nm is not None:
             cfg.check_nm(nm)
         out.append((layer.name, nm))
@@ -399,9 +404,10 @@ def _graph(model, resolution, classes):
     if isinstance(model, models.Graph):
         return model
     try:
-        if _CACHING and isinstance(model, str) and model in models.zoo.names():
-            return _zoo_graph(model, resolution, classes)
-        return models.load(str(model), resolution=resolution, classes=classes)
+        src = models.source(model)
+        if _CACHING and isinstance(src, str) and src in models.zoo.names():
+            return _zoo_graph(src, resolution, classes)
+        return models.load(src, resolution=resolution, classes=classes)
     except models.ModelError as exc:
         field = str(exc).split(":", 1)[0]
         raise HwsimError(str(exc), f"--{field}" if field in ("resolution", "classes") else "--model") from None

@@ -1,21 +1,24 @@
 """``hwsim.tiny``: plan and time one on-device training step of a CNN under a sparse-update scheme."""
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 
 from hwsim import models
 from hwsim.dataflow.tiny import GraphError, Precision, SchemeError, lifetimes, plan_arena, training_graph
 from hwsim.dataflow.tiny.search import search_scheme
 from hwsim.errors import HwsimError
+from hwsim.inputs import MAX_PATCHES, check_bool, check_type
 from hwsim.ondevice.costs import mcu_table, npu_table
 from hwsim.ondevice.result import KB, TinyResult
-from hwsim.ondevice.targets import MCUTarget, load_target
+from hwsim.ondevice.targets import MCUTarget, NPUTarget, load_target
 
 DEFAULT_CLASSES = 10  # the reference compiles its training graphs for a 10-class downstream task
 
 
 def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True, *, resolution: int | None = None,
-         classes: int | None = DEFAULT_CLASSES, patches: int | None = None,
+         classes: int | None = None, patches: int | None = None,
          budget_kb: float | None = None) -> TinyResult:
     """One training step (batch 1) of ``model`` under ``scheme`` on ``target``.
 
@@ -25,15 +28,17 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
     gradient exists. patches: grid of the patch-based frozen head (default: the target's; 1 = off).
     budget_kb: instead of a scheme, search the one that updates the most parameters within this analytic
     extra memory (see hwsim.dataflow.tiny.search).
-    Raises HwsimError (a ValueError) naming the argument on bad input.
+    classes: classifier outputs of a zoo model (default 10, the reference's downstream task; a model file
+    fixes its own). Raises TypeError naming the argument for a wrongly typed one, HwsimError (a ValueError)
+    naming the argument on a bad value.
     """
-    if not isinstance(reorder, bool):
-        raise HwsimError(f"reorder: {reorder!r} (expected True or False)", "reorder=")
+    _check_types(model, scheme, target, reorder, resolution, classes, patches, budget_kb)
     tgt = load_target(target)
     graph = _graph(model, resolution, classes)
     grid = tgt.patches if patches is None else patches
-    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
-        raise HwsimError(f"patches: {grid!r} (expected an integer >= 1; 1 = no patch-based stage)", "--patches")
+    if isinstance(grid, bool) or not isinstance(grid, int) or not 1 <= grid <= MAX_PATCHES:
+        raise HwsimError(f"patches: {grid!r} (expected an integer from 1 to {MAX_PATCHES}; 1 = no patch-based "
+                         "stage)", "--patches")
     precision = Precision(grad=tgt.precision.grad, wgrad=tgt.precision.wgrad)
     if (scheme is None) == (budget_kb is None):
         raise HwsimError(f"scheme: {scheme!r} with budget {budget_kb!r} (expected exactly one of a scheme or a "
@@ -66,16 +71,31 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
         ops=table, tensors=tensors, scheme_spec=tg.scheme)
 
 
+def _check_types(model, scheme, target, reorder, resolution, classes, patches, budget_kb) -> None:
+    """TypeError naming the argument for each wrongly typed one (values are checked where they are used)."""
+    from hwsim.dataflow.tiny import Scheme
+
+    check_type("model", model, (str, os.PathLike, models.Graph), "a zoo name, a model file path or a Graph")
+    if scheme is not None:
+        check_type("scheme", scheme, (str, os.PathLike, Scheme), "a scheme name, a .yaml path or a Scheme")
+    check_type("target", target, (str, os.PathLike, MCUTarget, NPUTarget), "a target name, a .yaml path or a target")
+    check_bool("reorder", reorder)
+    for name, value in (("resolution", resolution), ("classes", classes), ("patches", patches)):
+        if value is not None:
+            check_type(name, value, (int,), "an int or None")
+    if budget_kb is not None:
+        check_type("budget_kb", budget_kb, (int, float), "a number of KB or None")
+
+
 def _graph(model, resolution, classes):
     if isinstance(model, models.Graph):
         return model
+    src = models.source(model)
     try:
-        if isinstance(model, str) and model.lower().endswith((".yaml", ".yml")):
-            return models.load(model)
-        if classes is not None and str(model) in models.zoo.names() and \
-                models.zoo.info(str(model)).default_classes is None:
-            classes = None  # no classifier to size: the CNN check below names the real problem
-        return models.load(str(model), resolution=resolution, classes=classes)
+        if isinstance(src, str) and classes is None and src in models.zoo.names() and \
+                models.zoo.info(src).default_classes is not None:
+            classes = DEFAULT_CLASSES  # a zoo classifier is sized for the reference's downstream task
+        return models.load(src, resolution=resolution, classes=classes)
     except models.ModelError as exc:
         field = str(exc).split(":", 1)[0]
         raise HwsimError(str(exc), f"--{field}" if field in ("resolution", "classes") else "--model") from None
