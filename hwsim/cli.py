@@ -20,9 +20,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(_fail(f"{message} ({self.prog})"))
 
 
-def _fail(line: str) -> int:
-    print(f"hwsim: error: {line}", file=sys.stderr)
-    return 2
+def _fail(line: str, code: int = 2) -> int:
+    """Print the one error line, every control character escaped (a name from a user or a file cannot forge
+    a line or drive the terminal), and return the exit code."""
+    from hwsim.models.reading import escape
+
+    print(f"hwsim: error: {escape(line)}", file=sys.stderr)
+    return code
 
 
 def add_arch_options(p, default: str | None = "sat-vcu1525") -> None:
@@ -364,15 +368,29 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error already printed as one line
         return exc.code if isinstance(exc.code, int) else 0
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a full disk or closed pipe shows here, not as a traceback at interpreter exit
+        return code
     except HwsimError as exc:
         return _fail(str(exc))
     except BrokenPipeError:
+        _silence_stdout()
         return 0
     except OSError as exc:  # a user's path the checks did not foresee: still one line, not a traceback
-        if exc.filename is None:
-            raise
+        if exc.filename is None:  # writing the output failed (standard output on a full disk, say)
+            _silence_stdout()
+            return _fail(f"output: cannot be written: {exc.strerror or exc} (standard output)", 1)
         return _fail(f"{show(str(exc.filename), 80)}: {exc.strerror or exc} (a path given to hwsim {args.command})")
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so the interpreter's final flush cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (captured in tests): nothing to flush
+        pass
 
 
 if __name__ == "__main__":
