@@ -8,7 +8,8 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from hwsim.inputs import MAX_BATCH, MAX_DIM, MAX_PATCHES, MAX_TOP, atomic_write, int_arg, output_file, show, staged_folder
+from hwsim.inputs import MAX_BATCH, MAX_DIM, MAX_PATCHES, MAX_TOP, int_arg, show
+from hwsim.outputs import atomic_write, input_paths, output_file, output_folder, staged_folder
 
 EPILOG = "Exit codes: 0 success, 2 bad input (one line: 'hwsim: error: <what> (<where>)'), 1 internal error."
 
@@ -90,8 +91,9 @@ def _add_simulate(sub) -> None:
 def _run_simulate(args) -> int:
     from hwsim.simulation import simulate
 
+    inputs = input_paths(args.model, args.arch)
     if args.csv:
-        output_file(args.csv, "--csv")
+        output_file(args.csv, "--csv", inputs)
     cfg = load_arch_args(args)
     res = simulate(args.model, cfg, args.method, args.nm, args.batch, phases=args.phases,
                    resolution=args.resolution, classes=args.classes, pregen=not args.no_pregen,
@@ -100,7 +102,7 @@ def _run_simulate(args) -> int:
                    baseline=args.baseline, strict_budget=args.strict_budget,
                    objective=args.objective, dataflow=args.dataflow)
     if args.csv:
-        atomic_write(args.csv, res.to_csv, "--csv")
+        atomic_write(args.csv, res.to_csv, "--csv", inputs)
     if args.json:
         print(res.to_json())
     else:
@@ -184,7 +186,8 @@ def _run_demo(args) -> int:
     from hwsim.paper import run_paper_comparison
 
     cfg = load_arch_args(args)  # a bad spec fails before any work
-    with staged_folder(args.out, "--out") as stage:  # files reach --out only if the whole run succeeds
+    output_folder(args.out, "--out", input_paths(args.arch))  # before the comparison runs, not after
+    with staged_folder(args.out, "--out", input_paths(args.arch)) as stage:  # files reach --out only on success
         summary = run_paper_comparison(stage, arch=cfg, batch=args.batch, progress=not args.quiet)
     shown = os.fsencode(args.out).decode("utf-8", "backslashreplace")  # a non-UTF-8 name still prints
     print(summary.replace(str(stage), shown))
@@ -316,17 +319,17 @@ def _run_rtl(args) -> int:
         yosys_path()
         if args.synth == "ecp5":
             nextpnr_path()
-    if args.out.exists() and not args.out.is_dir():
-        _bad(f"out: {str(args.out)!r} is a file (expected a folder)", "--out")
-    try:
-        info = export(cfg, params.nm_text, args.out)
-    except OSError as exc:
-        _bad(f"out: cannot write {str(args.out)!r}: {exc.strerror or exc}", "--out")
-    if args.synth:
-        run = synth_xilinx if args.synth == "xilinx" else synth_ecp5
-        info["synth"] = {"flow": args.synth, CORE_TOP: run(args.out / f"{CORE_TOP}.v", CORE_TOP)}
-        atomic_write(args.out / f"synth_{args.synth}.json",
-                     lambda tmp: tmp.write_text(json.dumps(info["synth"], indent=2) + "\n"), "--out")
+    inputs = input_paths(args.arch)
+    output_folder(args.out, "--out", inputs)  # before elaboration: a bad folder costs nothing
+    from hwsim.rtl.export import check_size
+
+    check_size(params)
+    with staged_folder(args.out, "--out", inputs) as stage:  # every file or none reaches --out
+        info = export(cfg, params.nm_text, stage)
+        if args.synth:
+            run = synth_xilinx if args.synth == "xilinx" else synth_ecp5
+            info["synth"] = {"flow": args.synth, CORE_TOP: run(stage / f"{CORE_TOP}.v", CORE_TOP)}
+            (stage / f"synth_{args.synth}.json").write_text(json.dumps(info["synth"], indent=2) + "\n")
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

@@ -5,6 +5,7 @@ Each section is a function that writes into its own folder and returns the files
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,6 +28,7 @@ class Section:
     title: str
     description: str
     run: Callable[[Path, bool], list[Path]]
+    inputs: tuple[str, ...] = ()  # files the section reads from its own folder (checked before any section runs)
 
 
 def _sat_paper(out: Path, progress: bool) -> list[Path]:
@@ -132,7 +134,7 @@ SECTIONS = [
     Section("rtl", "RTL resources: synthesis and the estimate",
             "Yosys synthesis of the generated SAT core (sat-small and larger arrays, N:M and dense; ECP5 Fmax), "
             "written by `make rtl-report` (needs Debian yosys, minutes); `hwsim report` sets the simulator's "
-            "resource estimate beside it.", _rtl_estimate),
+            "resource estimate beside it.", _rtl_estimate, inputs=("resources.csv",)),
     Section("tiny", "256KB on-device training engines",
             "The int8 training graphs of mcunet-5fps, mbv2-w0.35 and proxyless-w0.3 with sparse update: peak memory "
             "for full update / sparse update / sparse update + reordering against 256KB, the memory timeline, "
@@ -151,11 +153,27 @@ def run_reports(out: str | Path = "reports", only: list[str] | None = None, prog
     out = Path(out)
     if not out.is_dir():
         raise HwsimError(f"out: {str(out)!r} is not a directory (expected the reports/ folder of a clone)", "--out")
-    for section in SECTIONS:
-        if not only or section.name in only:
-            section.run(out / section.name, progress)
+    chosen = [s for s in SECTIONS if not only or s.name in only]
+    needed = [(s, out / s.name / name) for s in chosen for name in s.inputs]
+    for section, path in needed:  # every section's inputs, before any section runs
+        if not path.is_file():
+            raise HwsimError(f"{section.name}: {path} not found (expected the input of that section; for rtl run "
+                             "`make rtl-report`)", "hwsim report")
+    from hwsim.outputs import output_folder, staged_folder
+
+    for section in chosen:
+        output_folder(out / section.name, "--out")
+    keep = [str(path.relative_to(out)) for _, path in needed]
+    with staged_folder(out, "--out", inputs=[p for _, p in needed], keep=keep) as stage:
+        for section, path in needed:  # a section reads its inputs where it writes; they are never moved back
+            (stage / section.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, stage / path.relative_to(out))
+        for section in chosen:
+            section.run(stage / section.name, progress)
     index = out / "README.md"
-    index.write_text(_index(out))
+    from hwsim.outputs import atomic_write
+
+    atomic_write(index, lambda tmp: tmp.write_text(_index(out)), "--out")
     return index
 
 

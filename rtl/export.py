@@ -11,6 +11,32 @@ from hwsim.rtl.params import CoreParams
 CORE_TOP, SELECTOR_TOP = "sat_core", "sat_selector"
 
 
+MAX_MULTIPLIERS = 4096
+"""Largest core elaborated: the paper-scale sat-vcu1525 (32 x 32 PEs x 4 multipliers) takes about 5 minutes and
+a few hundred MB in Amaranth (README, `make rtl-long`); elaboration grows with the multiplier count."""
+MAX_BUFFER_BITS = 32 << 20
+"""Largest A + B tile buffers elaborated (32 Mbit; sat-vcu1525's halves hold 24 Mbit): Amaranth builds memory
+initial contents bit by bit, so a 1 GiB buffer alone would exhaust memory."""
+
+
+def elaboration_size(p: CoreParams) -> tuple[int, int]:
+    """The estimate of elaboration size checked before any work: (multipliers, A + B buffer bits)."""
+    return p.rows * p.cols * p.mults, p.a_depth * p.a_word + p.b_depth * p.b_word
+
+
+def check_size(p: CoreParams) -> None:
+    """Refuse, in milliseconds, a core too big to elaborate in minutes and memory a workstation has."""
+    from hwsim.errors import ConfigError
+
+    mults, bits = elaboration_size(p)
+    if mults > MAX_MULTIPLIERS:
+        raise ConfigError(f"array: {p.rows}x{p.cols} PEs x {p.mults} = {mults:,} multipliers (expected at most "
+                          f"{MAX_MULTIPLIERS:,} for RTL: the paper-scale core takes minutes already)", "--arch")
+    if bits > MAX_BUFFER_BITS:
+        raise ConfigError(f"buffers: A and B halves hold {bits / 8 / 1024:,.0f} KiB (expected at most "
+                          f"{MAX_BUFFER_BITS // 8 // 1024:,} KiB for RTL elaboration)", "--arch")
+
+
 def _convert(component, name: str) -> str:
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     from amaranth.back import verilog
@@ -104,6 +130,7 @@ WS: count = rows of A, at least {rows}), plus one per cycle the output is held b
 def export(cfg: SATConfig, nm: str, out: Path) -> dict:
     """Write the Verilog, sidecar JSON and README into `out` (created); return the sidecar dict."""
     p = CoreParams.from_config(cfg, nm)
+    check_size(p)
     texts = {f"{CORE_TOP}.v": core_verilog(p)}
     if not p.dense:
         texts[f"{SELECTOR_TOP}.v"] = selector_verilog(p)
