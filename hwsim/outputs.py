@@ -186,9 +186,10 @@ def _refuse_inputs(path: Path, flag: str, inputs: Iterable[str | os.PathLike]) -
 
 
 def _refuse_read_only(path: Path, flag: str) -> None:
-    """An existing regular file the user cannot write is left alone (a rename could replace it anyway)."""
+    """An existing regular file the user cannot write, or that has no write permission for anyone (which root
+    could otherwise override), is left alone: a rename could replace it anyway."""
     try:
-        if path.is_file() and not os.access(path, os.W_OK):
+        if path.is_file() and (not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222):
             raise HwsimError(f"{flag.lstrip('-')}: {show_path(path)} is read-only (expected a writable file; "
                              "a read-only target is never replaced)", flag)
     except OSError:

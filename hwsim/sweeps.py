@@ -173,7 +173,7 @@ def _refuse_duplicates(field: str, values: list) -> None:
     for value in values:
         text = json.dumps(value, sort_keys=True, default=str)
         if text in seen:
-            raise HwsimError(f"{field}: {one_line(text)[:60]} appears twice (expected distinct values)", "sweep spec")
+            raise HwsimError(f"{field}: {show_path(text, 60)} appears twice (expected distinct values)", "sweep spec")
         seen.add(text)
 
 
