@@ -7,8 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hwsim.models import reading, yamlsafe
-from hwsim.models.reading import FileInputError
+from hwsim.models import yamlsafe
 from hwsim.models.yamlsafe import YAMLInputError
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -16,28 +15,34 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     for p, c in zip("abcdefgh", "bcdefghi"))
 
 
+def _reading():
+    from hwsim.models import reading  # imported here, so the tests below also run on code without the module
+
+    return reading
+
+
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "f.yaml"
     os.mkfifo(fifo)
     t0 = time.monotonic()
-    with pytest.raises(FileInputError, match="not a regular file"):
-        reading.read_bytes(fifo, 1000, "a .yaml file")
+    with pytest.raises(_reading().FileInputError, match="not a regular file"):
+        _reading().read_bytes(fifo, 1000, "a .yaml file")
     assert time.monotonic() - t0 < 2
 
 
 def test_a_link_to_a_device_is_refused(tmp_path):
     link = tmp_path / "zero.csv"
     link.symlink_to("/dev/zero")
-    with pytest.raises(FileInputError, match="not a regular file"):
-        reading.read_bytes(link, 1 << 30, "a .csv topology")
+    with pytest.raises(_reading().FileInputError, match="not a regular file"):
+        _reading().read_bytes(link, 1 << 30, "a .csv topology")
 
 
 def test_size_is_checked_before_reading(tmp_path):
     big = tmp_path / "big.csv"
     with open(big, "wb") as f:
         f.truncate(3 << 30)  # sparse: 3 GiB on paper, nothing on disk
-    with pytest.raises(FileInputError, match="larger than 1,000 bytes"):
-        reading.read_bytes(big, 1000, "a .csv topology")
+    with pytest.raises(_reading().FileInputError, match="larger than 1,000 bytes"):
+        _reading().read_bytes(big, 1000, "a .csv topology")
 
 
 def test_duplicate_yaml_keys_are_refused():
@@ -129,7 +134,7 @@ def test_random_nesting_and_aliasing_never_escape_the_caps(tmp_path, depth, fan,
 
 @given(st.text())
 def test_escape_leaves_no_control_character(text):
-    out = reading.escape(text)
+    out = _reading().escape(text)
     assert out.isprintable()
     if text.isprintable():
         assert out == text
@@ -137,6 +142,6 @@ def test_escape_leaves_no_control_character(text):
 
 def test_escape_shows_a_forged_line_as_text():
     forged = "Relu\n\x1b]0;pwned\x07hwsim: ok\r"
-    out = reading.escape(forged)
+    out = _reading().escape(forged)
     assert "\n" not in out and "\x1b" not in out and "\r" not in out
     assert out == "Relu\\n\\x1b]0;pwned\\x07hwsim: ok\\r"
