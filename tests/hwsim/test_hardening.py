@@ -272,8 +272,8 @@ def test_a_grid_too_big_is_refused_before_enumeration(capsys, tmp_path):
 
 # -- class 3 (CLI side): rtl and --patches are bounded
 
-@pytest.mark.parametrize("sets", [["array.rows=128", "array.cols=128", "buffers.a_kib=64", "buffers.b_kib=64"],
-                                  ["buffers.a_kib=1048576"]])
+@pytest.mark.parametrize("sets", [["array.rows=128", "array.cols=128", "buffers.a_kib=256", "buffers.b_kib=256",
+                                   "buffers.c_kib=256"], ["buffers.a_kib=1048576"]], ids=["128x128", "1GiB"])
 def test_rtl_refuses_what_it_cannot_elaborate(capsys, tmp_path, sets):
     pytest.importorskip("amaranth")
     t0 = time.monotonic()

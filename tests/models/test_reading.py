@@ -82,7 +82,8 @@ def _readers(tmp_path):
 @pytest.mark.parametrize("text, problem", [(BOMB.replace("\n", "\n") + "z: *i\n", "values once aliases"),
                                            ("&a [*a]", "refers to its own anchor"),
                                            ("x: " + _nested(200), "nested"),
-                                           ("a: 1\na: 2\n", "appears twice")])
+                                           ("a: 1\na: 2\n", "appears twice")],
+                         ids=["alias-bomb", "self-alias", "deep", "duplicate-key"])
 def test_every_yaml_reader_is_bounded(tmp_path, reader, text, problem):
     from hwsim.dataflow.tiny import SchemeError
     from hwsim.errors import HwsimError
