@@ -217,12 +217,18 @@ def _run_sweep(args) -> int:
 
     if args.jobs is not None and not 1 <= args.jobs <= 1024:
         _bad(f"jobs: {args.jobs} (expected 1 to 1024 worker processes)", "--jobs")
+    stem = args.out.with_name(args.out.stem + "_pareto")
+    if args.plot:  # the figures' places are checked with the table's, before any point runs
+        from hwsim.figures.style import FORMATS
+
+        for fmt in FORMATS:
+            output_file(stem.with_name(f"{stem.name}.{fmt}"), "--plot", input_paths(args.spec))
     table = sweep(args.spec, args.out, scheduler=args.scheduler, jobs=args.jobs, progress=not args.quiet)
     paths = []
     if args.plot:
         from hwsim.figures.pareto import pareto_plot
 
-        paths = pareto_plot(table, args.out.with_name(args.out.stem + "_pareto"))
+        paths = pareto_plot(table, stem)
     if args.json:
         print(table.to_json(orient="records"))
     else:
