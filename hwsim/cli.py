@@ -89,6 +89,12 @@ def _add_simulate(sub) -> None:
 
 
 def _run_simulate(args) -> int:
+    from hwsim import models
+
+    try:  # a missing, special or oversized model file fails before the simulator is imported
+        models.check_source(args.model)
+    except models.ModelError as exc:
+        _bad(str(exc), "--model")
     from hwsim.simulation import simulate
 
     inputs = input_paths(args.model, args.arch)

@@ -27,6 +27,26 @@ def is_topology(name_or_path: str | os.PathLike) -> bool:
     return isinstance(src, Path) and src.suffix.lower() == ".csv"
 
 
+def check_source(name_or_path: str | os.PathLike) -> None:
+    """For a model file: refuse, before anything heavy is imported, a path that is missing, not a regular file
+    or bigger than its reader's cap (each reader checks again as it reads). A zoo name passes."""
+    src = source(name_or_path)
+    if not isinstance(src, Path) or os.path.isdir(src):  # a folder of graph files is read by its own loader
+        return
+    from hwsim.models.onnx_checks import MAX_ONNX_BYTES
+    from hwsim.models.reading import FileInputError, check_file
+    from hwsim.models.scalesim import MAX_CSV_BYTES
+    from hwsim.models.yamlsafe import MAX_BYTES
+
+    suffix = src.suffix.lower()
+    cap, what = {".onnx": (MAX_ONNX_BYTES, "an .onnx model"), ".csv": (MAX_CSV_BYTES, "a .csv topology")}.get(
+        suffix, (MAX_BYTES, "a .yaml model file"))
+    try:
+        check_file(src, cap, what)
+    except FileInputError as error:
+        raise ModelError(f"model {error}") from None
+
+
 def load(name_or_path: str | os.PathLike, resolution: int | None = None, classes: int | None = None) -> Graph:
     """A zoo model by name, or a graph file by path (a PathLike, or a string ending in .yaml/.yml, .onnx for
     an ONNX model, .csv for a SCALE-Sim topology, or naming a folder).

@@ -23,7 +23,7 @@ def check_file(path: str | os.PathLike, max_bytes: int, what: str) -> int:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise FileInputError(f"file {shown}: not found (expected an existing {what})") from None
+        raise FileInputError(f"file {shown}: not found (expected {what} at that path)") from None
     except OSError as error:
         raise FileInputError(f"file {shown}: cannot be read ({one_line(error.strerror or error)})") from None
     except (ValueError, TypeError) as error:  # a NUL in the path, a path of the wrong type
