@@ -26,6 +26,9 @@ from hwsim.errors import HwsimError
 from hwsim.models.reading import show_path
 
 MAX_POINTS = 1_000_000
+MAX_SPEC_VALUES = 50_000
+"""Most values a sweep spec file may hold (a grid of 10,000 values on each of a few paths, with room to spare):
+a longer spec is refused while it is composed, before its values are built and validated."""
 MAX_RESUME_BYTES = 1 << 30
 """Largest results table or stream read back to resume (a row is about 400 bytes: 1M points fit)."""
 RESULT_COLUMNS = ["arch", "cycles", "seconds", "energy_j", "dram_bytes", "macs", "static_w",
@@ -483,7 +486,7 @@ def _read_yaml(path: Path):
     from hwsim.models.yamlsafe import YAMLInputError, load_file
 
     try:
-        return load_file(path)
+        return load_file(path, max_nodes=MAX_SPEC_VALUES)
     except YAMLInputError as exc:
         raise HwsimError(f"spec: {exc}", "sweep spec") from None
 
