@@ -343,6 +343,22 @@ def _die_with_parent(parent: int) -> None:
 def _connect(address: str):
     """A dask.distributed Client for ``address``, after a handshake bounded by HANDSHAKE_SECONDS in total: a
     refused port, a silent one, or a service that is not a Dask scheduler fails in seconds with one line."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    from hwsim.models.reading import one_line as _line
+
+    shown = _line(repr(address), 80)
+    start = time.monotonic()
+    try:  # a refused or unreachable port fails at once
+        parts = urlsplit(address if "://" in address else f"tcp://{address}")
+        if parts.scheme in ("tcp", "tls") and parts.hostname:
+            socket.create_connection((parts.hostname, parts.port or 8786), timeout=HANDSHAKE_SECONDS).close()
+    except (OSError, ValueError) as exc:
+        raise HwsimError(f"scheduler: cannot connect to {shown}: {_line(getattr(exc, 'strerror', None) or exc, 80)} "
+                         "(expected a Dask scheduler's address)", "--scheduler") from None
+    budget = max(HANDSHAKE_SECONDS - (time.monotonic() - start), 0.5)
     try:
         import asyncio
 
@@ -351,12 +367,9 @@ def _connect(address: str):
     except ImportError:
         raise HwsimError("scheduler: dask.distributed is not installed (expected: pip install 'hwsim[dask]')",
                          "--scheduler") from None
-    from hwsim.models.reading import one_line as _line
-
-    shown = _line(repr(address), 80)
 
     async def identity():
-        comm = await connect(address, timeout=HANDSHAKE_SECONDS)
+        comm = await connect(address, timeout=budget)
         try:
             await comm.write({"op": "identity"})
             return await comm.read()
@@ -364,7 +377,7 @@ def _connect(address: str):
             comm.abort()
 
     async def bounded():
-        return await asyncio.wait_for(identity(), HANDSHAKE_SECONDS)
+        return await asyncio.wait_for(identity(), budget)
 
     try:
         reply = asyncio.run(bounded())
