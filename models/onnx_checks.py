@@ -89,7 +89,9 @@ def _check_tensors(graph) -> None:
 
     total = 0
     fields = ("float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")
-    for tensor in graph.initializer:
+    constants = [a.t for node in graph.node if node.op_type == "Constant" for a in node.attribute
+                 if a.name == "value" and a.HasField("t")]
+    for tensor in [*graph.initializer, *constants]:
         if tensor.data_type == TensorProto.STRING:
             continue  # no fixed size to check (and nothing the converter reads)
         size = _declared_bytes(tensor)
@@ -109,7 +111,7 @@ def _check_tensors(graph) -> None:
                                     TensorProto.INT16, TensorProto.UINT16, TensorProto.BOOL):
                 need = count  # stored one per int32_data entry
         if held != need:
-            raise ModelError(f"initializer {_name(tensor.name)}: dims {list(tensor.dims)[:8]} declare {need:,} "
+            raise ModelError(f"tensor {_name(tensor.name)}: dims {list(tensor.dims)[:8]} declare {need:,} "
                              f"{'bytes' if tensor.HasField('raw_data') else 'values'}, it holds {held:,} (expected "
                              "the data its dims declare)")
 
@@ -195,6 +197,11 @@ def _reaches(graph, producer: dict[str, int], start: int, target: int) -> bool:
 def _check_attributes(graph) -> None:
     """Attributes and operand shapes the converter reads without a default."""
     inits = {t.name: t for t in graph.initializer}
+    for node in graph.node:  # a Constant node's value counts as a constant operand too
+        if node.op_type == "Constant" and node.output:
+            for attr in node.attribute:
+                if attr.name == "value" and attr.HasField("t"):
+                    inits.setdefault(node.output[0], attr.t)
     for node in graph.node:
         attrs = {a.name for a in node.attribute}
         if node.op_type in _POOLS and "kernel_shape" not in attrs:

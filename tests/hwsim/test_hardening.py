@@ -406,8 +406,13 @@ def test_random_names_stay_one_printable_line(capsys, tmp_path_factory, name):
     folder = tmp_path_factory.mktemp("names")
     spec = folder / "s.yaml"
     spec.write_text(yaml.safe_dump({"version": 1, "arch": "sat-small", "models": [f"{name}.yaml"], "batch": 2}))
-    code, _, err = cli(capsys, "sweep", spec, "--out", folder / "r.csv", "--quiet")
-    assert_one_line(code, err)
+    for argv in (["sweep", spec, "--out", folder / "r.csv", "--quiet"],
+                 ["simulate", "--model", folder / f"{name}.csv"], ["simulate", "--model", folder / f"{name}.onnx"],
+                 ["simulate", "--model", "resnet9", "--arch", folder / f"{name}.yaml"],
+                 ["simulate", "--model", "resnet9", "--nm", name, "--method", "bdwp"],
+                 ["tiny", "--model", "mcunet-5fps", "--scheme", folder / f"{name}.yaml"]):
+        code, _, err = cli(capsys, *argv)
+        assert_one_line(code, err)
 
 
 def test_tiny_with_an_onnx_model_needs_no_classes(capsys, tmp_path):

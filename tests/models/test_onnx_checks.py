@@ -105,6 +105,23 @@ def test_clip_with_vector_bounds(tmp_path):
     assert "scalar" in one_line_error(save(net.model(), tmp_path / "v.onnx"))
 
 
+def test_clip_with_vector_bounds_from_constant_nodes(tmp_path):
+    net = Net("k", (3, 8, 8))
+    net.nodes.append(helper.make_node("Constant", [], ["lo"], value=numpy_helper.from_array(np.zeros(3, np.float32))))
+    net.nodes.append(helper.make_node("Constant", [], ["hi"], value=numpy_helper.from_array(np.full(3, 6.0,
+                                                                                                      np.float32))))
+    net.node("Clip", ["data", "lo", "hi"], "clip")
+    assert "scalar" in one_line_error(save(net.model(), tmp_path / "k.onnx"))
+
+
+def test_constant_node_with_dims_and_no_data(tmp_path):
+    net = Net("n", (3, 8, 8))
+    net.nodes.append(helper.make_node("Constant", [], ["shape"],
+                                      value=TensorProto(name="s", data_type=TensorProto.INT64, dims=[2])))
+    net.node("Reshape", ["data", "shape"], "r")
+    assert "declare" in one_line_error(save(net.model(), tmp_path / "n.onnx"))
+
+
 def test_an_op_type_cannot_forge_a_line(tmp_path):
     net = Net("f", (3, 8, 8))
     net.node("Relu\nhwsim: ok\x1b]0;pwned\x07", ["data"], "evil")
