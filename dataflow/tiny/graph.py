@@ -8,7 +8,7 @@ Backward, per op, and what it keeps from the forward pass:
 =============  ==============================================================================
 op             backward and what it needs
 =============  ==============================================================================
-clamp          dX = dY * mask: a 1-bit mask of the clamped output (in place on dY)
+clamp          dX = dY * mask: a 1-bit mask of the output of every requantized conv (in place on dY)
 conv / linear  bias grad: dY only; weight grad: the saved input, only the updated channels;
                data grad: the weights (frozen: read from Flash; trained: the SRAM copy)
 depthwise      as conv, per channel (weight grad needs only the updated channels of the input)
@@ -305,6 +305,12 @@ class _Builder:
         channels = n.op.in_channels if n.depthwise or n.op.groups == 1 else n.op.in_channels
         return updated_channels(channels, r)
 
+    def requantized(self, n: Node) -> bool:
+        """An int8 output requantized from the int32 accumulator: the clamp to [-128, 127] (or the folded
+        ReLU/ReLU6 range) saturates, so its backward needs a 1-bit mask whether or not a ReLU was folded in.
+        Every conv and every int8 linear layer; not the fp32 classifier."""
+        return n.kind == "conv" or (n.kind == "linear" and n.name != self.classifier)
+
     def bias_trained(self, n: Node) -> bool:
         if n.kind == "linear":
             return n.name == self.classifier and n.op.bias
@@ -350,6 +356,9 @@ class _Builder:
         self.params = params
         if self.patches > 1:
             self.stage = patch_stage(self.nodes, needs, self.patches, p.act)
+        self.nodes_by = {n.name: n for n in self.nodes}
+        if self.stage is not None:
+            self.stage_input = self.nodes_by[self.stage.nodes[0]].inputs[0]
         for n in self.nodes:
             self.forward_op(n)
         if backward:
@@ -381,8 +390,16 @@ class _Builder:
         inplace = (self.inplace_dw and n.depthwise and not in_stage and self.consumers.get(n.inputs[0]) == 1
                    and ins[0] != "input" and self.weight_channels(n) != n.in_channels)
         extra = []
+        if in_stage:
+            # every patch reads the stage input and writes its tile of the stage output: both live across
+            # every op of the stage (created at its first op, read by each)
+            last = self.nodes_by[stage.nodes[-1]]
+            if n.name == stage.nodes[0]:
+                self.add(last.name, last.out_elems * p.act, "act", last.name)
+            ins = tuple(dict.fromkeys((*ins, self.act_of[self.stage_input])))
         if in_stage and n.name != stage.nodes[-1]:  # an intermediate of the stage: lives in the patch buffer
             out = self.add("patch.buffer", stage.buffer_bytes, "act", "patch-stage")
+            extra.append(stage.nodes[-1])  # this patch's tile of the stage output
         elif inplace:  # in-place depthwise: channel c's output overwrites channel c's input via a 1-channel buffer
             out = ins[0]
             extra.append(self.add(f"{n.name}.tmp", n.out_shape[1] * n.out_shape[2] * p.act, "act", n.name))
@@ -409,7 +426,7 @@ class _Builder:
                 if ch < n.in_channels:  # keep only the updated channels: a slice copy
                     writes.append(self.add(f"{n.name}.saved", ch * math.prod(n.in_shape[1:]) * p.act, "saved",
                                            n.name))
-        if n.clamp and self.needs[n.name]:
+        if self.requantized(n) and self.needs[n.name]:
             writes.append(self.add(f"{n.name}.mask", math.ceil(n.out_elems / 8), "mask", n.name))
             self.saved.append(Saved(n.name, "mask", n.out_elems))
         if n.kind == "pool" and n.op.mode == "max" and self.needs[n.name]:
@@ -439,7 +456,7 @@ class _Builder:
             if n.kind == "reshape":
                 self.contribute(grad, n.inputs[0], g, n)
                 continue
-            if n.clamp:
+            if self.requantized(n):
                 self.emit(n, "clamp", "clamp", (g, f"{n.name}.mask"), (g,), elems=n.out_elems)
             if n.kind in ("conv", "linear"):
                 self.weighted_backward(n, g, grad)
