@@ -36,6 +36,7 @@ class TinyResult:
     ops: pd.DataFrame = field(repr=False, compare=False)
     tensors: pd.DataFrame = field(repr=False, compare=False)
     scheme_spec: object = field(default=None, repr=False)  # the resolved Scheme (depth, layers, ratios)
+    calibration: list | None = field(default=None, repr=False)  # kernels refitted from --calibration, if any
 
     def __post_init__(self) -> None:
         for name in ("analytic_extra_kb", "peak_sram_kb", "max_live_kb", "flash_kb", "latency_ms", "energy_mj"):
@@ -81,6 +82,8 @@ class TinyResult:
                 "bias_update_depth": self.scheme_spec.bias_depth, "weight_layers": list(self.scheme_spec.weight_layers),
                 "ratios": list(self.scheme_spec.ratios)},
             "phases": phases,
+            **({"calibration": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+                                for row in self.calibration]} if self.calibration is not None else {}),
             "peak_op": self.ops["name"].iloc[int(self.ops["live_bytes"].to_numpy().argmax())],
             "peak_tensors": [{"name": r.name, "kind": r.kind, "kb": round(r.bytes / KB, 3)}
                              for r in peak.itertuples()],
