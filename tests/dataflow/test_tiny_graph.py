@@ -215,3 +215,22 @@ def test_docs_give_the_backward_order_the_code_runs():
 
     assert order("pw2") == _doc_order("Backward order of a conv")
     assert order("dw1") == _doc_order("Backward order of an in-place depthwise conv")
+
+
+def test_unfused_casts_by_hand():
+    """small(), biases of both convs and conv1's weights trained. Un-fused (the reference compiler's graph):
+    conv1's int8 weights (8 x 4 = 32) are cast to an fp32 copy (128 B) right before its transposed conv, and
+    its saved input (conv0's output, 4 x 8 x 8 = 256) to an fp32 copy (1024 B) right before its weight
+    gradient; each copy lives from its cast to the kernel reading it. Fused: no cast op, no copy."""
+    fused = training_graph(small(), Scheme("s", 2, (1,), (1.0,)))
+    tg = training_graph(small(), Scheme("s", 2, (1,), (1.0,)), fused_casts=False)
+    assert not any(t.kind == "cast" for t in fused.tensors)
+    order = [op.name[len("conv1."):] for op in tg.ops if op.layer == "conv1" and op.phase != "forward"]
+    assert order == ["clamp", "cast.w", "dx", "db", "update.b", "cast.saved", "dW", "update.w"]
+    assert (tg.tensor["conv1.w.f32"].nbytes, tg.tensor["conv1.saved.f32"].nbytes) == (128, 1024)
+    ops = {op.name: (t, op) for t, op in enumerate(tg.ops)}
+    lives = {life.name: (life.start, life.end) for life in lifetimes(tg.tensors, tg.ops)}
+    assert lives["conv1.w.f32"] == (ops["conv1.cast.w"][0], ops["conv1.dx"][0])
+    assert lives["conv1.saved.f32"] == (ops["conv1.cast.saved"][0], ops["conv1.dW"][0])
+    assert "conv1.w.f32" in ops["conv1.dx"][1].reads and ops["conv1.cast.w"][1].elems == 32
+    assert "conv1.saved.f32" in ops["conv1.dW"][1].reads and ops["conv1.cast.saved"][1].elems == 256
