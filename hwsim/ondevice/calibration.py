@@ -181,9 +181,14 @@ def refit_from_measurements(target: MCUTarget, df: pd.DataFrame) -> tuple[MCUTar
     r = target.macs_per_cycle
     tables = {"": r.forward.model_dump(), "dx": r.dx.model_dump(), "dw": r.dw.model_dump()}
     rows = []
+    low = df[df["cycles"] <= target.op_overhead_cycles]
+    if len(low):
+        raise ConfigError(f"cycles: {low['cycles'].iloc[0]:g} for kernel {low['kernel'].iloc[0]!r} (expected more than "
+                          f"the target's per-call overhead of {target.op_overhead_cycles} cycles, which is subtracted "
+                          "before fitting)", "--calibration")
     for kernel, grp in df.groupby("kernel", sort=True):
         stage, _, family = kernel.rpartition(".")
-        work = (grp["cycles"] - target.op_overhead_cycles).clip(lower=1.0)
+        work = grp["cycles"] - target.op_overhead_cycles
         rate = float((grp["macs"] ** 2).sum() / (grp["macs"] * work).sum())
         rows.append({"kernel": kernel, "calls": len(grp), "rate_before": tables[stage][family], "rate": rate})
         tables[stage][family] = rate

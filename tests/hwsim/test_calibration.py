@@ -122,6 +122,7 @@ def test_measurement_parser_rejects_garbage_with_a_config_error(tmp_path_factory
     ("kernel,macs,cycles\npw,1,-2\n", "cycles: -2"),
     ("kernel,macs\npw,1\n", "missing column 'cycles'"),
     ("kernel,macs,cycles\n", "no rows"),
+    ("kernel,macs,cycles\npw,1000,300\n", "cycles: 300 for kernel 'pw'"),
 ])
 def test_cli_calibration_bad_input(tmp_path, capsys, body, message):
     f = tmp_path / "c.csv"
