@@ -6,7 +6,8 @@ gradient). Published whole-network latencies cannot separate the families of a g
 similar mixes of pointwise, depthwise and first-layer convs), so each group has one fitted scale on top of the
 preset's family ratios, fitted in two steps, each a closed-form least squares on relative error:
 
-1. the int8 scale to TinyEngine's measured inference latencies (forward graph only, no patches);
+1. the int8 scale to TinyEngine's measured inference latencies on the STM32F746 (forward graph only, no
+   patches);
 2. with that fixed, the fp32 scale to the paper's measured training latencies with role ``fit``.
 
 Entries with role ``check`` are held out and only compared. The data and their sources are in
@@ -96,41 +97,30 @@ class PublishedFit:
 def published_fit(target: MCUTarget, data: dict | None = None) -> PublishedFit:
     """Fit the int8 and fp32 cycle factors of ``target`` to the published latencies (see the module doc)."""
     data = published() if data is None else data
-    inf, tr = data["inference"], data["training"]
-    rows = []
-    a, b, m = [], [], []
-    inf_terms = []
-    for e in inf["entries"]:
+    inf = []
+    for e in data["inference"]:
         i8, f32, rest = inference_terms(e["model"], e["resolution"], e["classes"], target)
-        ours = _graph_macs(e["model"], e["resolution"], e["classes"])
-        k = e["published_macs"] / ours  # the published net's MACs against our layer table's: scale its cycles
-        inf_terms.append((i8 * k, (f32 + rest) * k))
-        if e["role"] == "fit":
-            a.append(i8 * k)
-            b.append((f32 + rest) * k)
-            m.append(e["ms"] * 1e-3 * inf["clock_mhz"] * 1e6)
-    u8 = _scale(a, b, m)
-    for e, (i8, other) in zip(inf["entries"], inf_terms):
-        pred = (i8 * u8 + other) / (inf["clock_mhz"] * 1e3)
-        rows.append({"kind": "inference", "model": e["model"], "resolution": e["resolution"], "role": e["role"],
-                     "measured_ms": e["ms"], "predicted_ms": pred})
-    a, b, m = [], [], []
-    tr_terms = []
-    for e in tr["entries"]:
+        k = e["published_macs"] / _graph_macs(e["model"], e["resolution"], e["classes"])  # published / ours
+        inf.append((e, i8 * k, (f32 + rest) * k, e["ms"] * 1e3 * e["clock_mhz"]))
+    fit = [t for t in inf if t[0]["role"] == "fit"]
+    u8 = _scale([t[1] for t in fit], [t[2] for t in fit], [t[3] for t in fit])
+    tr = []
+    for e in data["training"]:
         i8, f32, rest = training_terms(e["model"], e["scheme"], e["resolution"], e["classes"], target)
-        tr_terms.append((i8 * u8 + rest, f32))
-        if e["role"] == "fit":
-            a.append(f32)
-            b.append(i8 * u8 + rest)
-            m.append(e["ms"] * 1e-3 * tr["clock_mhz"] * 1e6)
-    u32 = _scale(a, b, m) if a else 1.0
-    for e, (other, f32) in zip(tr["entries"], tr_terms):
-        pred = (other + f32 * u32) / (tr["clock_mhz"] * 1e3)
-        rows.append({"kind": "training", "model": e["model"], "resolution": e["resolution"], "role": e["role"],
-                     "measured_ms": e["ms"], "predicted_ms": pred})
+        tr.append((e, f32, i8 * u8 + rest, e["ms"] * 1e3 * e["clock_mhz"]))
+    fit = [t for t in tr if t[0]["role"] == "fit"]
+    u32 = _scale([t[1] for t in fit], [t[2] for t in fit], [t[3] for t in fit]) if fit else 1.0
+    rows = [_row("inference", e, i8 * u8 + other) for e, i8, other, _ in inf]
+    rows += [_row("training", e, f32 * u32 + other) for e, f32, other, _ in tr]
     table = pd.DataFrame(rows)
     table["ratio"] = table["predicted_ms"] / table["measured_ms"]
     return PublishedFit(u8, u32, table)
+
+
+def _row(kind: str, e: dict, cycles: float) -> dict:
+    return {"kind": kind, "model": e["model"], "resolution": e["resolution"], "board_mhz": e["clock_mhz"],
+            "source": e["source"], "role": e["role"], "measured_ms": e["ms"],
+            "predicted_ms": cycles / (e["clock_mhz"] * 1e3)}
 
 
 def _graph_macs(model: str, resolution: int, classes: int) -> int:

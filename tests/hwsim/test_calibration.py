@@ -1,9 +1,10 @@
 """The MCU cycle model's calibration: the preset is the fit to published latencies, the held-out training
 latency lands within 1.3x, precision changes kernel speed, and `--calibration FILE` refits measured kernels.
 
-Published numbers (hwsim/ondevice/measured/published.yaml names each source): TinyEngine's inference latencies
-on an STM32H743 (mcunet-in1 56 ms, mbv2-w0.35 124 ms, proxyless-w0.3 176 ms) and the paper's training latencies
-on an STM32F746 (Fig. 10(c), TTE sparse: mbv2-w0.35 373 ms, proxyless-w0.3 443 ms held out, mcunet-5fps 546 ms).
+Published numbers (hwsim/ondevice/measured/published.yaml names each source), all on an STM32F746 at 216 MHz:
+TinyEngine's inference latencies (mcunet-5fps 135 ms, mbv2-320kB 292 ms, proxyless-320kB 425 ms) and the paper's
+training latencies (Fig. 10(c), TTE sparse: mbv2-w0.35 373 ms, proxyless-w0.3 443 ms held out, mcunet-5fps
+546 ms). TinyEngine's later STM32H743 latencies of the same nets are a cross-check only.
 """
 import json
 
@@ -35,11 +36,13 @@ def test_preset_rates_are_the_published_fit(fit):
 
 def test_held_out_training_latency_within_1_3x(fit):
     """The acceptance check: proxyless-w0.3's measured 443 ms is not used by the fit; predicted within 1.3x."""
-    check = fit.table[fit.table["role"] == "check"]
+    table = fit.table
+    check = table[(table["role"] == "check") & (table["kind"] == "training")]
     assert list(check["model"]) == ["proxyless-w0.3"] and list(check["measured_ms"]) == [443]
     assert 1 / 1.3 <= float(check["ratio"].iloc[0]) <= 1.3
-    # the fitted points themselves stay within 15% (two scales for six published numbers)
-    assert fit.table["ratio"].between(0.85, 1.15).all(), fit.table
+    # the fitted points stay within 15% (two scales for five numbers); the other board's latencies within 1.3x
+    assert table.loc[table["role"] == "fit", "ratio"].between(0.85, 1.15).all(), table
+    assert table["ratio"].between(1 / 1.3, 1.3).all(), table
 
 
 def test_scale_by_hand():
@@ -52,24 +55,24 @@ def _op(kernel, phase="forward", macs=9000, gemm=(100, 9, 10, 1), flash=0):
 
 
 def test_forward_cycles_by_hand():
-    """int8 pw forward, 9000 MACs at 0.667 MAC/cycle = 13493.3, 100 x 10 outputs requantized at 6 cycles = 6000,
-    400 B of Flash at 0.25 = 100, 400 per call: 19993."""
+    """int8 pw forward, 9000 MACs at 0.612 MAC/cycle = 14705.9, 100 x 10 outputs requantized at 6 cycles = 6000,
+    400 B of Flash at 0.25 = 100, 400 per call: 21206."""
     t = load_target("mcu-stm32f746")
-    assert mcu_cycles(_op("pw", flash=400), t) == round(9000 / 0.667 + 1000 * 6 + 100 + 400)
-    assert mcu_cycles(_op("linear"), t) == round(9000 / 0.556 + 400)  # the fp32 classifier: no requantization
+    assert mcu_cycles(_op("pw", flash=400), t) == 21206 == round(9000 / 0.612 + 1000 * 6 + 100 + 400)
+    assert mcu_cycles(_op("linear"), t) == round(9000 / 0.510 + 400)  # the fp32 classifier: no requantization
 
 
 def test_precision_changes_kernel_speed():
-    """Backward kernels run on the fp32 FPU at grad 4 (dx.pw 0.235 MAC/cycle), as int8 SIMD kernels at grad 1
-    (the forward pw rate, 0.667), and at grad 2 (fp16 storage) as fp32 plus a cast per output element."""
+    """Backward kernels run on the fp32 FPU at grad 4 (dx.pw 0.258 MAC/cycle), as int8 SIMD kernels at grad 1
+    (the forward pw rate, 0.612), and at grad 2 (fp16 storage) as fp32 plus a cast per output element."""
     t4 = load_target("mcu-stm32f746")
     p = t4.precision
     t1 = t4.model_copy(update={"precision": p.model_copy(update={"grad": 1})})
     t2 = t4.model_copy(update={"precision": p.model_copy(update={"grad": 2})})
     op = _op("dx.pw", "backward")
-    assert mcu_cycles(op, t4) == round(9000 / 0.235 + 400)
-    assert mcu_cycles(op, t1) == round(9000 / 0.667 + 400)
-    assert mcu_cycles(op, t2) == round(9000 / 0.235 + 1000 * 4 + 400)
+    assert mcu_cycles(op, t4) == round(9000 / 0.258 + 400)
+    assert mcu_cycles(op, t1) == round(9000 / 0.612 + 400)
+    assert mcu_cycles(op, t2) == round(9000 / 0.258 + 1000 * 4 + 400)
     r4 = hwsim.tiny("mcunet-5fps", "mcunet-5fps:99kb", target=t4)
     r1 = hwsim.tiny("mcunet-5fps", "mcunet-5fps:99kb", target=t1)
     assert r1.latency_ms < 0.8 * r4.latency_ms and r1.peak_sram_kb < r4.peak_sram_kb
@@ -83,7 +86,7 @@ def test_refit_by_hand(tmp_path):
     t, table = refit_from_measurements(load_target("mcu-stm32f746"), read_measurements(f))
     r = t.macs_per_cycle
     assert (r.forward.pw, r.dx.pw) == (pytest.approx(1.0), pytest.approx(0.2))
-    assert (r.forward.dw, r.dw.pw) == (0.278, 0.211)
+    assert (r.forward.dw, r.dw.pw) == (0.255, 0.232)
     assert t.name == "mcu-stm32f746+calibrated"
     assert list(table["kernel"]) == ["dx.pw", "pw"] and list(table["calls"]) == [1, 2]
 
@@ -135,12 +138,12 @@ def test_cli_calibration_bad_input(tmp_path, capsys, body, message):
 def test_cli_calibration_refits_and_reports(tmp_path, capsys):
     """Measured dx.pw at half the preset's speed: the step gets slower by exactly the dx.pw ops' extra cycles."""
     f = tmp_path / "c.csv"
-    f.write_text("kernel,macs,cycles\ndx.pw,100000,%d\n" % round(400 + 100000 / 0.1175))
+    f.write_text("kernel,macs,cycles\ndx.pw,100000,%d\n" % round(400 + 100000 / 0.129))
     assert main(["tiny", "--model", "mcunet-5fps", "--scheme", "99kb", "--calibration", str(f), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     base = hwsim.tiny("mcunet-5fps", "mcunet-5fps:99kb")
     dx = base.ops[base.ops["kernel"] == "dx.pw"]
-    extra_ms = dx["macs"].sum() * (1 / 0.1175 - 1 / 0.235) / 216e3
+    extra_ms = dx["macs"].sum() * (1 / 0.129 - 1 / 0.258) / 216e3
     assert d["latency_ms"] == pytest.approx(base.latency_ms + extra_ms, rel=1e-3)
     assert d["target"] == "mcu-stm32f746+calibrated"
-    assert d["calibration"][0]["kernel"] == "dx.pw" and d["calibration"][0]["rate"] == pytest.approx(0.1175, rel=1e-3)
+    assert d["calibration"][0]["kernel"] == "dx.pw" and d["calibration"][0]["rate"] == pytest.approx(0.129, rel=1e-3)
