@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 import hwsim
-from hwsim.ondevice.report import calibration, sensitivity
+from hwsim.studies.tiny import calibration, sensitivity
 
-REPORT = Path(__file__).resolve().parents[2] / "reports" / "tiny"
+REPORT = Path(__file__).resolve().parents[3] / "reports" / "tiny"
 
 
 @pytest.fixture(scope="module")
