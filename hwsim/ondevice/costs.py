@@ -15,8 +15,9 @@ def mcu_terms(op, target: MCUTarget) -> tuple[float, float, float]:
 
     The two MAC terms are MACs / rate of the op's family: int8 forward kernels always; backward kernels
     (data and weight gradient) run as int8 SIMD kernels when the target's gradients are int8 (``precision.grad``
-    1), else on the fp32 FPU (2: fp16 storage, converted per output element). Everything else: requantization
-    of a forward conv's outputs, element-wise passes, the optimizer, Flash bytes and the per-call overhead.
+    1, their outputs requantized), else on the fp32 FPU (2: fp16 storage, converted per output element).
+    Everything else: requantization of a forward conv's outputs (recomputed patch halos included), element-wise
+    passes, the optimizer, Flash bytes and the per-call overhead.
     The calibration (:mod:`hwsim.ondevice.calibration`) fits the two MAC terms' scales.
     """
     rates = target.macs_per_cycle
@@ -27,17 +28,18 @@ def mcu_terms(op, target: MCUTarget) -> tuple[float, float, float]:
         rest += op.elems * target.update_cycles_per_param
     elif op.gemm is not None:
         stage, _, family = op.kernel.rpartition(".")
-        m, _, n, g = op.gemm
+        outputs = op.macs / op.gemm[1]  # one output per k MACs (patch recompute included)
         if stage == "":
             int8 = op.macs / getattr(rates.forward, family)
             if family != "linear":  # the fp32 classifier is not requantized
-                rest += m * n * g * cyc.get("requantize", 0.0)
-        elif target.precision.grad == 1:
+                rest += outputs * cyc.get("requantize", 0.0)
+        elif target.precision.grad == 1:  # int8 gradients: SIMD kernels, outputs requantized to int8
             int8 = op.macs / getattr(rates.forward, family)
+            rest += outputs * cyc.get("requantize", 0.0)
         else:
             fp32 = op.macs / getattr({"dx": rates.dx, "dw": rates.dw}[stage], family)
             if target.precision.grad == 2:
-                rest += m * n * g * cyc.get("cast", 0.0)
+                rest += outputs * cyc.get("cast", 0.0)
     else:
         rest += op.elems * cyc.get(op.kernel, 1.0)
     return int8, fp32, rest
