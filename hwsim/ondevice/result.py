@@ -111,6 +111,9 @@ class TinyResult:
                  f"{'latency_ms':18s} {d['latency_ms']:10.2f}  per training image",
                  f"{'energy_mj':18s} {d['energy_mj']:10.3f}",
                  f"{'fits':18s} {'yes' if d['fits'] else 'NO'}",
+                 *([f"{'calibration':18s} refitted " + ", ".join(f"{c['kernel']} {c['rate_before']:.3g} -> "
+                                                            f"{c['rate']:.3g} MAC/cycle ({c['calls']} calls)"
+                                                            for c in self.calibration)] if self.calibration else []),
                  f"{'trained_params':18s} {d['trained_params']:10d}",
                  "", f"peak at {d['peak_op']}:"]
         lines += [f"  {t['name']:28s} {t['kind']:7s} {t['kb']:8.1f} KB" for t in d["peak_tensors"][:8]]

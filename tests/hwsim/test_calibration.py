@@ -148,3 +148,11 @@ def test_cli_calibration_refits_and_reports(tmp_path, capsys):
     assert d["latency_ms"] == pytest.approx(base.latency_ms + extra_ms, rel=1e-3)
     assert d["target"] == "mcu-stm32f746+calibrated"
     assert d["calibration"][0]["kernel"] == "dx.pw" and d["calibration"][0]["rate"] == pytest.approx(0.1355, rel=1e-3)
+
+
+def test_cli_table_names_the_refitted_kernels(tmp_path, capsys):
+    f = tmp_path / "c.csv"
+    f.write_text("kernel,macs,cycles\npw,100000,100400\n")
+    assert main(["tiny", "--model", "mcunet-5fps", "--scheme", "99kb", "--calibration", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "mcu-stm32f746+calibrated" in out and "refitted pw 0.612 -> 1 MAC/cycle (1 calls)" in out
