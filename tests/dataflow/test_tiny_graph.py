@@ -234,3 +234,24 @@ def test_unfused_casts_by_hand():
     assert lives["conv1.saved.f32"] == (ops["conv1.cast.saved"][0], ops["conv1.dW"][0])
     assert "conv1.w.f32" in ops["conv1.dx"][1].reads and ops["conv1.cast.w"][1].elems == 32
     assert "conv1.saved.f32" in ops["conv1.dW"][1].reads and ops["conv1.cast.saved"][1].elems == 256
+
+
+@pytest.mark.parametrize("model", ["mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3"])
+@pytest.mark.parametrize("patches", [2, 4])
+def test_patch_stage_tensors_live_at_every_stage_op(model, patches):
+    """On the backbones: the input and the stage output are alive at every op of the patch stage, every op's
+    reads are alive when it runs, and a requantized conv that backprop passes through has its mask."""
+    scheme = {"mcunet-5fps": "99kb", "mbv2-w0.35": "99kb", "proxyless-w0.3": "98kb"}[model]
+    tg = training_graph(zoo.build(model, 128, 10), scheme, patches=patches, fused_casts=False)
+    lives = {life.name: life for life in lifetimes(tg.tensors, tg.ops)}
+    stage_ops = [t for t, op in enumerate(tg.ops) if op.phase == "forward" and op.layer in tg.stage.nodes]
+    for name in ("input", tg.stage.nodes[-1]):
+        assert lives[name].start <= stage_ops[0] and lives[name].end >= stage_ops[-1], name
+    for t, op in enumerate(tg.ops):
+        for name in op.reads:
+            assert lives[name].start <= t <= lives[name].end, (op.name, name)
+    for op in tg.ops:
+        if op.kernel == "clamp":
+            assert f"{op.layer}.mask" in op.reads
+    convs_back = {op.layer for op in tg.ops if op.phase == "backward" and op.kernel.startswith(("dx.", "dw."))}
+    assert all(f"{c}.mask" in lives for c in convs_back if not c.startswith("classifier"))
