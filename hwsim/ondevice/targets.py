@@ -19,7 +19,7 @@ MAX_TARGET_BYTES = 64 * 1024
 """Largest target file (a target is a few dozen numbers: about 2 KB)."""
 
 FAMILIES = ("pw", "conv", "dw", "linear")
-ELEMENTWISE = ("clamp", "add", "pool", "gpool", "act", "copy", "accumulate", "loss", "bias")
+ELEMENTWISE = ("clamp", "add", "pool", "gpool", "act", "copy", "accumulate", "loss", "bias", "requantize", "cast")
 
 
 class _Frozen(BaseModel):
