@@ -168,7 +168,7 @@ def test_rtl_with_a_folder_where_a_file_goes_writes_nothing(capsys, tmp_path):
 def test_report_checks_every_section_input_before_any_work(capsys, tmp_path, monkeypatch):
     import dataclasses
 
-    import hwsim.reporting as reporting
+    import hwsim.studies as reporting
 
     ran = []
 
@@ -188,7 +188,7 @@ def test_report_checks_every_section_input_before_any_work(capsys, tmp_path, mon
 def test_report_failing_late_leaves_nothing(capsys, tmp_path, monkeypatch):
     import dataclasses
 
-    import hwsim.reporting as reporting
+    import hwsim.studies as reporting
 
     def fake(out, progress):
         out.mkdir(parents=True, exist_ok=True)
