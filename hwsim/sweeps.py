@@ -297,7 +297,7 @@ def finish(table: pd.DataFrame, grid_paths: list[str]) -> pd.DataFrame:
     return table[first + ["speedup", "energy_saving"] + rest + ["key"]]
 
 
-HANDSHAKE_SECONDS = 3.0
+HANDSHAKE_SECONDS = 2.0
 """Longest wait for a scheduler to answer, connection and handshake together (a LAN scheduler answers in ms)."""
 
 
@@ -382,7 +382,7 @@ def _connect(address: str):
     try:
         reply = asyncio.run(bounded())
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
-        why = _line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 100)
+        why = _line(str(exc).splitlines()[0] if str(exc) else "no answer", 100)
         raise HwsimError(f"scheduler: cannot connect to {shown}: {why} (expected a Dask scheduler answering within "
                          f"{HANDSHAKE_SECONDS:g} s)", "--scheduler") from None
     except Exception as exc:  # noqa: BLE001 - a service speaking another protocol fails to decode in many ways
