@@ -105,7 +105,8 @@ def test_a_360_byte_alias_chain_in_a_set_value_is_refused_fast():
     from hwsim.errors import HwsimError
 
     value = "[" + ", ".join(["&a [x, x, x, x, x, x, x, x, x, x]"] + [
-        f"&{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]" for p, c in zip("abcdefg", "bcdefgh")]) + "]"
+        f"&{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
+        for p, c in zip("abcdefg", "bcdefgh")]) + "]"
     assert len(value) < 1000
     t0 = time.monotonic()
     with pytest.raises(HwsimError, match="aliases"):
