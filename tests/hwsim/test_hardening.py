@@ -1,7 +1,9 @@
 """Issue 15, the second hardening pass, one section per class: (1) nothing lost or written where it does not
 belong, (2) no stale or wrong numbers, (4) no hangs or leaks around processes, (6) no forged or misleading
 messages. Classes 3 and 5 (bounded readers, bad ONNX) are in tests/models/test_reading.py and
-test_onnx_checks.py. Each case failed on the code before the pass (exit 0 over an input, a traceback, a hang)."""
+test_onnx_checks.py. Each case failed on the code before the pass (exit 0 over an input, a traceback, a hang).
+Work that should be refused at once is timed in CPU seconds (time.process_time), so a loaded machine does not
+make it flaky; waits (a scheduler, a FIFO) in wall-clock seconds."""
 import os
 import signal
 import socket
@@ -148,10 +150,10 @@ def test_a_read_only_csv_is_not_replaced(capsys, tmp_path):
 
 def test_demo_below_a_file_fails_before_any_work(capsys, tmp_path):
     (tmp_path / "f").write_text("a file")
-    t0 = time.monotonic()
+    t0 = time.process_time()
     code, _, err = cli(capsys, "demo", "--quiet", "--out", tmp_path / "f" / "sub")
     assert_one_line(code, err, "is a file", "(--out)")
-    assert time.monotonic() - t0 < 5
+    assert time.process_time() - t0 < 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
 
@@ -245,18 +247,18 @@ def test_a_path_and_a_str_read_the_topology_the_same_way(model_files):
 def test_duplicate_sweep_values_are_refused_up_front(capsys, tmp_path, field, values):
     spec = {"version": 1, "arch": "sat-small", "models": ["resnet9"], "batch": 2, field: values}
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
-    t0 = time.monotonic()
+    t0 = time.process_time()
     code, _, err = cli(capsys, "sweep", tmp_path / "s.yaml", "--out", tmp_path / "r.csv", "--quiet")
     assert_one_line(code, err, "appears twice")
-    assert time.monotonic() - t0 < 5 and sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+    assert time.process_time() - t0 < 5 and sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
 
 
 def test_eighty_thousand_identical_batches_are_refused_fast(capsys, tmp_path):
     spec = {"version": 1, "arch": "sat-small", "models": ["resnet9"], "batch": [8] * 80_000}
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec, default_flow_style=True))
-    t0 = time.monotonic()
+    t0 = time.process_time()
     code, _, err = cli(capsys, "sweep", tmp_path / "s.yaml", "--out", tmp_path / "r.csv", "--quiet")
-    assert code == 2 and time.monotonic() - t0 < 5, err
+    assert code == 2 and time.process_time() - t0 < 5, err
 
 
 def test_a_grid_too_big_is_refused_before_enumeration(capsys, tmp_path):
@@ -264,10 +266,10 @@ def test_a_grid_too_big_is_refused_before_enumeration(capsys, tmp_path):
             "grid": {"array.rows": list(range(1, 1001)), "array.cols": list(range(1, 1001)),
                      "vector.lanes": list(range(1, 1001))}}
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec, default_flow_style=True))
-    t0 = time.monotonic()
+    t0 = time.process_time()
     code, _, err = cli(capsys, "sweep", tmp_path / "s.yaml", "--out", tmp_path / "r.csv", "--quiet")
     assert_one_line(code, err, "1,000,000,000 points")
-    assert time.monotonic() - t0 < 5
+    assert time.process_time() - t0 < 5
 
 
 # -- class 3 (CLI side): rtl and --patches are bounded
@@ -276,10 +278,10 @@ def test_a_grid_too_big_is_refused_before_enumeration(capsys, tmp_path):
                                    "buffers.c_kib=256"], ["buffers.a_kib=1048576"]], ids=["128x128", "1GiB"])
 def test_rtl_refuses_what_it_cannot_elaborate(capsys, tmp_path, sets):
     pytest.importorskip("amaranth")
-    t0 = time.monotonic()
+    t0 = time.process_time()
     code, _, err = cli(capsys, "rtl", "--out", tmp_path / "o", *[a for s in sets for a in ("--set", s)])
     assert_one_line(code, err)
-    assert time.monotonic() - t0 < 5 and list(tmp_path.iterdir()) == []
+    assert time.process_time() - t0 < 5 and list(tmp_path.iterdir()) == []
 
 
 def test_patches_are_bounded(capsys):
