@@ -267,15 +267,39 @@ def _add_tiny(sub) -> None:
     p.add_argument("--classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
     p.add_argument("--patches", type=int, default=None, help="patch grid of the frozen head (1 = off; "
                                                              "default: the target's)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table (with the "
+                                                       "per-op and per-tensor tables)")
+    p.add_argument("--export", type=Path, default=None, metavar="DIR",
+                   help="write the training graph (training_graph.json) and the arena plan (arena_plan.h) into DIR")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE",
+                   help="draw the memory timeline (bytes alive per op by tensor kind) to FILE (.png, .pdf or .svg)")
     p.set_defaults(run=_run_tiny)
 
 
 def _run_tiny(args) -> int:
     from hwsim.ondevice.api import tiny
 
+    if args.plot is not None:
+        from hwsim.figures.timeline import PLOT_FORMATS
+
+        output_file(args.plot, "--plot")
+        if args.plot.suffix.lower().lstrip(".") not in PLOT_FORMATS:
+            _bad(f"plot: {show(str(args.plot), 80)} (expected a file name ending in "
+                 f"{', '.join('.' + f for f in PLOT_FORMATS)})", "--plot")
+    if args.export is not None and args.export.exists() and not args.export.is_dir():
+        _bad(f"export: {show(str(args.export), 80)} is a file (expected a folder)", "--export")
     res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
                classes=args.classes, patches=args.patches, budget_kb=args.budget)
+    if args.export is not None:
+        from hwsim.ondevice.export import export
+
+        with staged_folder(args.export, "--export") as stage:  # both files or neither
+            export(res, stage)
+    if args.plot is not None:
+        from hwsim.figures.timeline import plot_timeline
+
+        fmt = args.plot.suffix.lower().lstrip(".")
+        atomic_write(args.plot, lambda tmp: plot_timeline(res, tmp, fmt), "--plot")
     print(res.to_json() if args.json else res.summary())
     return 0
 

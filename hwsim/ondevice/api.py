@@ -63,7 +63,7 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
         sram_budget_kb=float(tgt.sram_budget_kb), flash_budget_kb=float(tgt.flash_kb),
         trained_params=tg.trained_params, macs=int(table["macs"].sum()),
         patch_stage=f"{tg.stage.nodes[0]}..{tg.stage.nodes[-1]} in {grid}x{grid} patches" if tg.stage else None,
-        ops=table, tensors=tensors, scheme_spec=tg.scheme)
+        ops=table, tensors=tensors, scheme_spec=tg.scheme, graph=tg, plan=plan)
 
 
 def _graph(model, resolution, classes):

@@ -36,6 +36,8 @@ class TinyResult:
     ops: pd.DataFrame = field(repr=False, compare=False)
     tensors: pd.DataFrame = field(repr=False, compare=False)
     scheme_spec: object = field(default=None, repr=False)  # the resolved Scheme (depth, layers, ratios)
+    graph: object = field(default=None, repr=False, compare=False)  # the TrainingGraph (hwsim.ondevice.export)
+    plan: object = field(default=None, repr=False, compare=False)  # its ArenaPlan
 
     def __post_init__(self) -> None:
         for name in ("analytic_extra_kb", "peak_sram_kb", "max_live_kb", "flash_kb", "latency_ms", "energy_mj"):
