@@ -68,7 +68,9 @@ class TinyResult:
         return f"  (bias depth {s.bias_depth}; weights {pairs or 'none'})"
 
     def to_dict(self) -> dict:
-        """The JSON object of the ``hwsim tiny --json`` contract (plus phases and what makes the peak)."""
+        """The JSON object of the ``hwsim tiny --json`` contract (plus phases, what makes the peak, and the
+        per-op table ``ops_table`` and per-tensor table ``tensors_table``, one record per row of ``ops`` and
+        ``tensors``)."""
         phases = {p: {"cycles": int(r["cycles"].sum()), "ms": float(r["seconds"].sum() * 1e3)}
                   for p, r in self.ops.groupby("phase", sort=False)}
         peak = self.peak_tensors()
@@ -86,6 +88,8 @@ class TinyResult:
             "peak_op": self.ops["name"].iloc[int(self.ops["live_bytes"].to_numpy().argmax())],
             "peak_tensors": [{"name": r.name, "kind": r.kind, "kb": round(r.bytes / KB, 3)}
                              for r in peak.itertuples()],
+            "ops_table": json.loads(self.ops.to_json(orient="records")),
+            "tensors_table": json.loads(self.tensors.to_json(orient="records")),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -171,3 +171,14 @@ def test_cli_plot_any_model(tmp_path):
                         "--plot", str(tmp_path / "t.jpg")], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "expected a file name ending in" in r.stderr
     assert not (tmp_path / "t.jpg").exists()
+
+
+def test_cli_json_has_per_op_and_per_tensor_tables(capsys):
+    assert main(["tiny", "--model", "mcunet-5fps", "--scheme", "99kb", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    r = hwsim.tiny("mcunet-5fps", "mcunet-5fps:99kb")
+    assert [o["name"] for o in d["ops_table"]] == list(r.ops["name"])
+    assert max(o["live_bytes"] for o in d["ops_table"]) == round(d["max_live_kb"] * 1024)
+    assert sum(o["cycles"] for o in d["ops_table"]) == sum(p["cycles"] for p in d["phases"].values())
+    assert {t["name"] for t in d["tensors_table"]} == set(r.tensors["name"])
+    assert max(t["offset"] + t["bytes"] for t in d["tensors_table"]) == round(d["peak_sram_kb"] * 1024)
