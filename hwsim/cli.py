@@ -258,8 +258,11 @@ def _add_tiny(sub) -> None:
     p.add_argument("--scheme", default=None, help="full | last-K | bias-only[-K] | MODEL:LABEL (e.g. "
                                                   "mcunet-5fps:99kb) | a scheme .yaml file")
     p.add_argument("--budget", type=float, default=None, metavar="KB",
-                   help="instead of --scheme: search the scheme that updates the most parameters within this "
-                        "analytic extra memory")
+                   help="instead of --scheme: search a scheme within this analytic extra memory: the largest "
+                        "summed accuracy contribution with --contributions, else the most trained parameters")
+    p.add_argument("--contributions", default=None, metavar="FILE",
+                   help="with --budget: per-layer accuracy contributions, a .yaml or .csv file, or a data set .npz "
+                        "(arrays x, y) to measure them on with the numpy int8 trainer (see docs/tiny.md)")
     p.add_argument("--target", default="mcu-stm32f746", help="mcu-stm32f746 | npu-256k | a target .yaml file "
                                                              "(default: %(default)s)")
     p.add_argument("--no-reorder", action="store_true", help="apply every update after the whole backward pass")
@@ -288,8 +291,11 @@ def _run_tiny(args) -> int:
                  f"{', '.join('.' + f for f in PLOT_FORMATS)})", "--plot")
     if args.export is not None and args.export.exists() and not args.export.is_dir():
         _bad(f"export: {show(str(args.export), 80)} is a file (expected a folder)", "--export")
+    if args.budget is not None and args.contributions is None:
+        print("hwsim: note: --budget without --contributions maximizes the number of trained parameters, not "
+              "accuracy (give --contributions FILE.yaml|FILE.csv|DATA.npz)", file=sys.stderr)
     res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
-               classes=args.classes, patches=args.patches, budget_kb=args.budget)
+               classes=args.classes, patches=args.patches, budget_kb=args.budget, contributions=args.contributions)
     if args.export is not None:
         from hwsim.ondevice.export import export
 

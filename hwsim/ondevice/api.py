@@ -5,6 +5,8 @@ import pandas as pd
 
 from hwsim import models
 from hwsim.dataflow.tiny import GraphError, Precision, SchemeError, lifetimes, plan_arena, training_graph
+from hwsim.dataflow.tiny.contributions import ContributionError, Contributions, load_contributions
+from hwsim.dataflow.tiny.contributions import search as contribution_search
 from hwsim.dataflow.tiny.search import search_scheme
 from hwsim.errors import HwsimError
 from hwsim.ondevice.costs import mcu_table, npu_table
@@ -16,15 +18,17 @@ DEFAULT_CLASSES = 10  # the reference compiles its training graphs for a 10-clas
 
 def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True, *, resolution: int | None = None,
          classes: int | None = DEFAULT_CLASSES, patches: int | None = None,
-         budget_kb: float | None = None) -> TinyResult:
+         budget_kb: float | None = None, contributions=None) -> TinyResult:
     """One training step (batch 1) of ``model`` under ``scheme`` on ``target``.
 
     model: zoo name, YAML file or Graph (a CNN). scheme: ``full``, ``last-K``, ``bias-only[-K]``,
     ``MODEL:LABEL`` (published, e.g. ``mcunet-5fps:99kb``), a .yaml file, or a Scheme.
     target: ``mcu-stm32f746``, ``npu-256k`` or a target .yaml. reorder: apply each update as soon as its
     gradient exists. patches: grid of the patch-based frozen head (default: the target's; 1 = off).
-    budget_kb: instead of a scheme, search the one that updates the most parameters within this analytic
-    extra memory (see hwsim.dataflow.tiny.search).
+    budget_kb: instead of a scheme, search one within this analytic extra memory: with ``contributions`` (a
+    Contributions, a .yaml/.csv file of them, or a data set .npz to measure them on) the one with the largest
+    summed accuracy contribution (hwsim.dataflow.tiny.contributions), else the one that updates the most
+    parameters (hwsim.dataflow.tiny.search).
     Raises HwsimError (a ValueError) naming the argument on bad input.
     """
     if not isinstance(reorder, bool):
@@ -38,12 +42,26 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
     if (scheme is None) == (budget_kb is None):
         raise HwsimError(f"scheme: {scheme!r} with budget {budget_kb!r} (expected exactly one of a scheme or a "
                          "budget)", "--scheme/--budget")
+    if contributions is not None and budget_kb is None:
+        raise HwsimError("contributions: given without a budget (expected --budget KB with --contributions)",
+                         "--contributions")
+    search_info = None
     try:
         if budget_kb is not None:
             try:
-                scheme, _ = search_scheme(graph, budget_kb, precision)
+                if contributions is None:
+                    scheme, kb = search_scheme(graph, budget_kb, precision)
+                    search_info = {"objective": "parameters", "extra_kb": round(kb, 3)}
+                else:
+                    choice = contribution_search(graph, budget_kb, _contributions(contributions, graph), precision)
+                    scheme = choice.scheme
+                    search_info = {"objective": "contribution", "predicted_gain": round(choice.gain, 6),
+                                   "extra_kb": round(choice.extra_kb, 3), "method": choice.method,
+                                   "evaluated": choice.evaluated}
             except SchemeError as exc:
                 raise HwsimError(str(exc), "--budget") from None
+            except ContributionError as exc:
+                raise HwsimError(str(exc), "--contributions") from None
         tg = training_graph(graph, scheme, reorder, precision, grid)
     except SchemeError as exc:
         raise HwsimError(str(exc), "--scheme") from None
@@ -63,7 +81,19 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
         sram_budget_kb=float(tgt.sram_budget_kb), flash_budget_kb=float(tgt.flash_kb),
         trained_params=tg.trained_params, macs=int(table["macs"].sum()),
         patch_stage=f"{tg.stage.nodes[0]}..{tg.stage.nodes[-1]} in {grid}x{grid} patches" if tg.stage else None,
-        ops=table, tensors=tensors, scheme_spec=tg.scheme, graph=tg, plan=plan)
+        ops=table, tensors=tensors, scheme_spec=tg.scheme, graph=tg, plan=plan, budget_search=search_info)
+
+
+def _contributions(spec, graph):
+    """Contributions passed in, read from a .yaml/.csv file, or measured on a data set .npz."""
+    if isinstance(spec, Contributions):
+        return spec
+    if str(spec).lower().endswith(".npz"):
+        from hwsim.ondevice.contribution import measure
+        from hwsim.ondevice.training import load_npz
+
+        return measure(graph, load_npz(spec, tuple(graph.input_shape), where="--contributions"))
+    return load_contributions(spec)
 
 
 def _graph(model, resolution, classes):

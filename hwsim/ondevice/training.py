@@ -161,6 +161,7 @@ class TrainRun:
 
     config: TrainConfig
     accuracy: tuple[float, ...]  # [0]: before training
+    params: qas.Params | None = field(default=None, repr=False)  # the trained parameters (int8: dequantized)
 
     @property
     def final(self) -> float:
@@ -219,7 +220,9 @@ def train(graph, data: Dataset, config: TrainConfig = TrainConfig(), trainable: 
                 if on:
                     _apply(biases, velocity, (name, "b"), step.grad_b[name], lr, config, quantized, clip=False)
         history.append(accuracy())
-    return TrainRun(config, tuple(history))
+    final = qas.Int8Model(weights, biases, state.s_w, scales).dequantized(nodes) if quantized else \
+        qas.Params(weights, biases)
+    return TrainRun(config, tuple(history), final)
 
 
 def _channel_mask(w: np.ndarray, channels: int, depthwise: bool) -> np.ndarray:
