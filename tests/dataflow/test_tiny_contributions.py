@@ -1,5 +1,6 @@
 """Accuracy-aware sparse update: contribution files and the search that maximizes summed contribution under a
 memory budget (hwsim.dataflow.tiny.contributions)."""
+from pathlib import Path
 import itertools
 
 import pytest
@@ -11,7 +12,7 @@ from hwsim.dataflow.tiny.contributions import ContributionError, Contributions, 
 from hwsim.dataflow.tiny.search import search_scheme
 from hwsim.models import load, zoo
 
-DIGITS = "models/examples/digits-cnn.yaml"
+DIGITS = str(Path(__file__).resolve().parents[2] / "models/examples/digits-cnn.yaml")
 
 
 def _kb(graph, scheme):

@@ -8,6 +8,7 @@ models, schemes, reorder on/off, patch grids and both targets, and shown to fail
 """
 import json
 import re
+from pathlib import Path
 import subprocess
 import sys
 
@@ -67,11 +68,12 @@ def check_header(text: str) -> None:
         written.update(op["writes"])
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "models" / "examples"
 CASES = [("mcunet-5fps", "mcunet-5fps:99kb", {}), ("mcunet-5fps", "mcunet-5fps:99kb", {"reorder": False}),
          ("mbv2-w0.35", "mbv2-w0.35:99kb", {"patches": 2}), ("proxyless-w0.3", "proxyless-w0.3:98kb", {}),
          ("mbv2-w0.35", "mbv2-w0.35:99kb", {"patches": 1, "reorder": False}),
          ("mcunet-5fps", "last-4", {"target": "npu-256k"}),
-         ("models/examples/digits-cnn.yaml", "full", {}), ("models/examples/cifar-cnn.yaml", "bias-only", {})]
+         (str(EXAMPLES / "digits-cnn.yaml"), "full", {}), (str(EXAMPLES / "cifar-cnn.yaml"), "bias-only", {})]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: f"{c[0].split('/')[-1]}-{c[1]}-{c[2]}")
@@ -163,7 +165,7 @@ def test_cli_export_bad_input_leaves_nothing(tmp_path, capsys):
 
 def test_cli_plot_any_model(tmp_path):
     for name in ("t.png", "t.svg", "t.pdf"):
-        assert main(["tiny", "--model", "models/examples/digits-cnn.yaml", "--scheme", "last-2", "--plot",
+        assert main(["tiny", "--model", str(EXAMPLES / "digits-cnn.yaml"), "--scheme", "last-2", "--plot",
                      str(tmp_path / name)]) == 0
         assert (tmp_path / name).stat().st_size > 1000
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"

@@ -4,6 +4,7 @@ Setting (docs/tiny.md, "QAS that trains"): models/examples/digits-cnn.yaml, seed
 batch 8 (gradient accumulation), 6 epochs, the stratified 70/30 split. Margins, fixed before the run: int8 + QAS
 ends within 3 percentage points of fp32; int8 without QAS ends at least 30 points below fp32.
 """
+from pathlib import Path
 import numpy as np
 import pytest
 
@@ -13,7 +14,7 @@ from hwsim.ondevice.training import TrainConfig, Trainable, _channel_mask, digit
 
 pytest.importorskip("sklearn")
 
-MODEL = "models/examples/digits-cnn.yaml"
+MODEL = str(Path(__file__).resolve().parents[2] / "models/examples/digits-cnn.yaml")
 QAS_MARGIN = 0.03
 NO_QAS_GAP = 0.30
 
