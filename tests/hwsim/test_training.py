@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hwsim import models
+from hwsim.dataflow.tiny import Scheme
 from hwsim.ondevice import qas
 from hwsim.ondevice.training import TrainConfig, Trainable, _channel_mask, digits, initial_params, train
 
@@ -77,14 +78,21 @@ def test_scheme_trains_only_its_parameters(graph):
     t = Trainable.from_scheme(graph, "bias-only-1")
     assert t.weight_channels == {"conv1": None, "conv2": None, "conv3": None, "fc": 256}
     assert t.bias == {"conv1": False, "conv2": False, "conv3": True, "fc": True}
-    t = Trainable.from_scheme(graph, qas_scheme())
+    t = Trainable.from_scheme(graph, Scheme("half", 1, (2,), (0.5,)))
     assert t.weight_channels["conv3"] == 8  # int(16 x 0.5)
-
-
-def qas_scheme():
-    from hwsim.dataflow.tiny import Scheme
-
-    return Scheme("half", 1, (2,), (0.5,))
+    data = digits()
+    small = type(data)("few", data.x_train[:64], data.y_train[:64], data.x_test[:32], data.y_test[:32])
+    start = initial_params(graph, 0)
+    for mode in ("fp32", "int8-qas"):
+        run = train(graph, small, TrainConfig(mode, lr=0.2, epochs=1, batch=8), t, start)
+        w, b = run.params.weights, run.params.biases
+        ref = start if mode == "fp32" else qas.quantize(graph, start, qas.calibrate(graph, start, small.x_train)) \
+            .dequantized(qas.int8_graph(graph))
+        for name in ("conv1", "conv2"):
+            assert np.allclose(w[name], ref.weights[name]) and np.allclose(b[name], ref.biases[name]), (mode, name)
+        assert np.allclose(w["conv3"][:, 8:], ref.weights["conv3"][:, 8:])  # channels past int(16 x 0.5) frozen
+        assert not np.allclose(w["conv3"][:, :8], ref.weights["conv3"][:, :8])
+        assert not np.allclose(b["conv3"], ref.biases["conv3"]) and not np.allclose(w["fc"], ref.weights["fc"])
 
 
 def test_channel_mask_slices_input_channels():
