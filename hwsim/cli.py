@@ -270,6 +270,11 @@ def _add_tiny(sub) -> None:
     p.add_argument("--classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
     p.add_argument("--patches", type=int, default=None, help="patch grid of the frozen head (1 = off; "
                                                              "default: the target's)")
+    p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=1,
+                   help="images per step by gradient accumulation: gradients sum into persistent accumulators and "
+                        "the update waits for the last image, so reordering is off (default: %(default)s)")
+    p.add_argument("--momentum", action="store_true", help="keep an SGD momentum buffer per trained parameter "
+                                                           "(default: plain SGD, as the reference)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table (with the "
                                                        "per-op and per-tensor tables)")
     p.add_argument("--export", type=Path, default=None, metavar="DIR",
@@ -295,7 +300,8 @@ def _run_tiny(args) -> int:
         print("hwsim: note: --budget without --contributions maximizes the number of trained parameters, not "
               "accuracy (give --contributions FILE.yaml|FILE.csv|DATA.npz)", file=sys.stderr)
     res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
-               classes=args.classes, patches=args.patches, budget_kb=args.budget, contributions=args.contributions)
+               classes=args.classes, patches=args.patches, budget_kb=args.budget, contributions=args.contributions,
+               batch=args.batch, momentum=args.momentum)
     if args.export is not None:
         from hwsim.ondevice.export import export
 

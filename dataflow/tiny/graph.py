@@ -181,7 +181,7 @@ class Tensor:
     layer: str
     persistent: bool = False
 
-    KINDS = ("input", "act", "saved", "mask", "grad", "wgrad", "param")
+    KINDS = ("input", "act", "saved", "mask", "grad", "wgrad", "param", "optim")  # optim: momentum buffers
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS or isinstance(self.nbytes, bool) or not isinstance(self.nbytes, int) \

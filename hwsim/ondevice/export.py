@@ -6,7 +6,8 @@ pass and read by the backward pass or the update); every op in execution order (
 ``inplace``: the tensors it overwrites while reading them, MACs, Flash bytes); and per trained layer which
 input channels of its weights are updated (the first ``channels`` of ``of``) and whether its bias is.
 
-``arena_plan.h``: one C99 header with the arena size, a tensor table (offset, bytes, first and last op, kind),
+``arena_plan.h``: one C99 header with the arena size, a tensor table (offset, bytes, first and last op, kind,
+persistent),
 an enum naming each tensor's index, and the op table in execution order, each op's read and write tensors as
 index ranges into one argument array. A runtime allocates one ``HWSIM_ARENA_BYTES`` buffer and places tensor
 ``i`` at ``hwsim_tensors[i].offset``; no two tensors whose op ranges intersect overlap in bytes.
@@ -99,7 +100,10 @@ def c_header(graph: dict) -> str:
              "enum hwsim_phase { HWSIM_FORWARD = 0, HWSIM_BACKWARD = 1, HWSIM_UPDATE = 2 };",
              "enum hwsim_kind { " + ", ".join(f"HWSIM_KIND_{k.upper()} = {i}" for i, k in enumerate(kinds)) + " };",
              "", "typedef struct {", "    const char *name;", "    uint32_t offset;", "    uint32_t bytes;",
-             "    uint32_t first_op;", "    uint32_t last_op;", "    uint8_t kind;", "} hwsim_tensor_t;", "",
+             "    uint32_t first_op;", "    uint32_t last_op;", "    uint8_t kind;",
+             "    uint8_t persistent;  /* 1: holds state across the step (trainable copies, accumulators, momentum):",
+             "                            loaded or zeroed before op 0, live through the last op */",
+             "} hwsim_tensor_t;", "",
              "typedef struct {", "    const char *name;", "    const char *kernel;", "    uint8_t phase;",
              "    uint32_t reads_at;   /* index into hwsim_op_args */", "    uint32_t n_reads;",
              "    uint32_t writes_at;", "    uint32_t n_writes;", "} hwsim_op_t;", "", "enum hwsim_tensor_id {"]
@@ -107,7 +111,7 @@ def c_header(graph: dict) -> str:
     lines += [f"    {_c_ident(t['name'], taken)} = {i}," for i, t in enumerate(tensors)]
     lines += ["};", "", "static const hwsim_tensor_t hwsim_tensors[HWSIM_N_TENSORS] = {"]
     lines += [f"    {{{_c_str(t['name'])}, {t['offset']}u, {t['bytes']}u, {t['first_op']}u, {t['last_op']}u, "
-              f"HWSIM_KIND_{t['kind'].upper()}}}," for t in tensors]
+              f"HWSIM_KIND_{t['kind'].upper()}, {int(t['persistent'])}u}}," for t in tensors]
     lines += ["};", ""]
     args, rows = [], []
     for op in ops:

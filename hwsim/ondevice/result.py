@@ -39,6 +39,9 @@ class TinyResult:
     graph: object = field(default=None, repr=False, compare=False)  # the TrainingGraph (hwsim.ondevice.export)
     plan: object = field(default=None, repr=False, compare=False)  # its ArenaPlan
     budget_search: dict | None = None  # how --budget chose the scheme (objective, predicted gain, memory)
+    batch: int = 1  # images per step (gradient accumulation)
+    momentum: bool = False  # SGD momentum buffers kept
+    optimizer_state_kb: float = 0.0  # gradient accumulators (batch > 1) and momentum buffers
 
     def __post_init__(self) -> None:
         for name in ("analytic_extra_kb", "peak_sram_kb", "max_live_kb", "flash_kb", "latency_ms", "energy_mj"):
@@ -85,7 +88,8 @@ class TinyResult:
             "scheme_spec": None if self.scheme_spec is None else {
                 "bias_update_depth": self.scheme_spec.bias_depth, "weight_layers": list(self.scheme_spec.weight_layers),
                 "ratios": list(self.scheme_spec.ratios)},
-            "budget_search": self.budget_search,
+            "budget_search": self.budget_search, "batch": self.batch, "momentum": self.momentum,
+            "optimizer_state_kb": round(self.optimizer_state_kb, 3),
             "phases": phases,
             "peak_op": self.ops["name"].iloc[int(self.ops["live_bytes"].to_numpy().argmax())],
             "peak_tensors": [{"name": r.name, "kind": r.kind, "kb": round(r.bytes / KB, 3)}

@@ -3,7 +3,7 @@
 The checker below parses arena_plan.h with regular expressions and asserts, from the header alone:
 every tensor inside the arena; no two tensors whose op ranges intersect share a byte; every op's inputs and
 outputs are live when it runs; every input was written by an earlier op unless it is the image or a trainable
-copy (both loaded before the step); the op count and arena size agree with the tables. It is run on a matrix of
+copy, accumulator or momentum buffer (persistent state, loaded or zeroed before the step); the op count and arena size agree with the tables. It is run on a matrix of
 models, schemes, reorder on/off, patch grids and both targets, and shown to fail on corrupted headers.
 """
 import json
@@ -18,7 +18,7 @@ import hwsim
 from hwsim.cli import main
 from hwsim.ondevice.export import GRAPH_FILE, HEADER_FILE, c_header, graph_dict
 
-_TENSOR = re.compile(r'\{"((?:[^"\\]|\\.)*)", (\d+)u, (\d+)u, (\d+)u, (\d+)u, HWSIM_KIND_(\w+)\}')
+_TENSOR = re.compile(r'\{"((?:[^"\\]|\\.)*)", (\d+)u, (\d+)u, (\d+)u, (\d+)u, HWSIM_KIND_(\w+), ([01])u\}')
 _OP = re.compile(r'\{"((?:[^"\\]|\\.)*)", "((?:[^"\\]|\\.)*)", (\d), (\d+)u, (\d+)u, (\d+)u, (\d+)u\}')
 
 
@@ -30,8 +30,8 @@ def _block(text: str, name: str) -> str:
 
 def parse_header(text: str) -> dict:
     define = {k: int(v) for k, v in re.findall(r"#define (HWSIM_\w+) (\d+)u", text)}
-    tensors = [{"name": n, "offset": int(o), "bytes": int(b), "first": int(f), "last": int(la), "kind": k}
-               for n, o, b, f, la, k in _TENSOR.findall(_block(text, "hwsim_tensors"))]
+    tensors = [{"name": n, "offset": int(o), "bytes": int(b), "first": int(f), "last": int(la), "kind": k,
+                "persistent": p == "1"} for n, o, b, f, la, k, p in _TENSOR.findall(_block(text, "hwsim_tensors"))]
     args = [int(a) for a in re.findall(r"(\d+)u", _block(text, "hwsim_op_args"))]
     ops = []
     for name, kernel, phase, r_at, n_r, w_at, n_w in _OP.findall(_block(text, "hwsim_ops")):
@@ -49,6 +49,8 @@ def check_header(text: str) -> None:
     for t in tensors:
         assert 0 <= t["offset"] and t["offset"] + t["bytes"] <= arena, f"{t['name']} outside the arena"
         assert 0 <= t["first"] <= t["last"] < len(ops), f"{t['name']}: bad op range"
+        if t["persistent"]:
+            assert (t["first"], t["last"]) == (0, len(ops) - 1), f"{t['name']}: state not live through the step"
     assert arena == max(t["offset"] + t["bytes"] for t in tensors), "arena size is not the highest byte used"
     sized = sorted((t for t in tensors if t["bytes"]), key=lambda t: t["offset"])
     for i, a in enumerate(sized):
@@ -63,7 +65,7 @@ def check_header(text: str) -> None:
             assert tensors[k]["first"] <= t <= tensors[k]["last"], \
                 f"op {t} ({op['name']}) touches {tensors[k]['name']} outside its lifetime"
         for k in op["reads"]:
-            assert k in written or tensors[k]["kind"] in ("INPUT", "PARAM"), \
+            assert k in written or tensors[k]["kind"] == "INPUT" or tensors[k]["persistent"], \
                 f"op {t} ({op['name']}) reads {tensors[k]['name']} before anything wrote it"
         written.update(op["writes"])
 
@@ -73,6 +75,8 @@ CASES = [("mcunet-5fps", "mcunet-5fps:99kb", {}), ("mcunet-5fps", "mcunet-5fps:9
          ("mbv2-w0.35", "mbv2-w0.35:99kb", {"patches": 2}), ("proxyless-w0.3", "proxyless-w0.3:98kb", {}),
          ("mbv2-w0.35", "mbv2-w0.35:99kb", {"patches": 1, "reorder": False}),
          ("mcunet-5fps", "last-4", {"target": "npu-256k"}),
+         ("mcunet-5fps", "mcunet-5fps:99kb", {"batch": 4, "momentum": True}),
+         ("proxyless-w0.3", "proxyless-w0.3:98kb", {"momentum": True}),
          (str(EXAMPLES / "digits-cnn.yaml"), "full", {}), (str(EXAMPLES / "cifar-cnn.yaml"), "bias-only", {})]
 
 

@@ -110,3 +110,18 @@ def test_config_is_validated():
     for bad in ({"mode": "int4"}, {"lr": 0}, {"epochs": 0}, {"batch": 0}, {"momentum": 1.0}, {"lr": True}):
         with pytest.raises(ValueError):
             TrainConfig(**bad)
+
+
+def test_momentum_and_rounding_by_hand():
+    """Heavy-ball SGD: v1 = g, v2 = 0.5 g + g; w = w0 - lr v1 - lr v2. On int8 storage each step rounds and clips."""
+    from hwsim.ondevice.training import _apply
+
+    g = np.array([1.0, -2.0])
+    cfg = TrainConfig("fp32", lr=0.1, momentum=0.5)
+    store, vel = {"w": np.array([0.0, 0.0])}, {}
+    _apply(store, vel, ("w", "w"), g, 0.1, cfg, quantized=False, clip=False)
+    _apply(store, vel, ("w", "w"), g, 0.1, cfg, quantized=False, clip=False)
+    assert store["w"] == pytest.approx([-0.25, 0.5])
+    store = {"w": np.array([126.0, 3.0, 3.0])}
+    _apply(store, {}, ("w", "w"), np.array([-30.0, 4.0, 6.0]), 0.1, TrainConfig("int8"), quantized=True, clip=True)
+    assert store["w"].tolist() == [127.0, 3.0, 2.0]  # clipped at 127; 3 - 0.4 rounds back to 3; 3 - 0.6 to 2
