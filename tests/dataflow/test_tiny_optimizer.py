@@ -69,3 +69,19 @@ def test_batch_latency_is_per_image_with_the_update_shared():
 def test_bad_options(kw, match):
     with pytest.raises(ValueError, match=match):
         hwsim.tiny(DIGITS, "full", **kw)
+
+
+def test_docs_table_is_what_the_api_measures():
+    """docs/tiny.md, "Batch > 1 and momentum": every row re-measured."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "tiny.md").read_text()
+    rows = [line for line in text.split("## Batch > 1 and momentum")[1].split("\n## ")[0].splitlines()
+            if line.startswith("| ") and not line.startswith("| options")]
+    assert len(rows) == 5
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        flags = cells[0].strip("`").split() if cells[0] != "(defaults)" else []
+        kw = {"reorder": "--no-reorder" not in flags, "momentum": "--momentum" in flags,
+              "batch": int(flags[flags.index("--batch") + 1]) if "--batch" in flags else 1}
+        r = hwsim.tiny("mcunet-5fps", "mcunet-5fps:99kb", **kw)
+        assert (round(r.peak_sram_kb, 1), round(r.optimizer_state_kb, 1), "yes" if r.fits else "no") == \
+            (float(cells[1]), float(cells[2]), cells[3]), row
