@@ -33,6 +33,28 @@ class MeasureConfig:
     depths: tuple[int, ...] | None = None  # bias depths to measure (default: 1..convs)
 
 
+def starting_point(graph, data: Dataset, config: MeasureConfig = MeasureConfig(),
+                   pretrain: Dataset | None = None) -> qas.Params:
+    """The shared start of every measuring run: ``graph`` pretrained in fp32 on ``pretrain`` (default: the
+    first half of ``data``'s classes), with a fresh classifier."""
+    classifier = int8_graph(graph)[-1].name
+    if pretrain is None:
+        half = data.y_train < max(data.classes // 2, 1)
+        pretrain = Dataset(data.name, data.x_train[half], data.y_train[half], data.x_test, data.y_test)
+    start = train(graph, pretrain, TrainConfig("fp32", config.lr, config.pretrain_epochs, config.batch,
+                                               seed=config.seed))
+    fresh = initial_params(graph, config.seed + 1)
+    return qas.Params({**start.params.weights, classifier: fresh.weights[classifier]},
+                      {**start.params.biases, classifier: fresh.biases[classifier]})
+
+
+def fine_tune(graph, data: Dataset, trainable: Trainable, params: qas.Params,
+              config: MeasureConfig = MeasureConfig()) -> float:
+    """Final test accuracy of one int8 + QAS fine-tuning run from ``params`` (the measuring protocol's run)."""
+    tc = TrainConfig("int8-qas", config.lr, config.epochs, config.batch, seed=config.seed)
+    return train(graph, data, tc, trainable, params).final
+
+
 def measure(graph, data: Dataset, config: MeasureConfig = MeasureConfig(), pretrain: Dataset | None = None) \
         -> Contributions:
     """Measure the contributions of ``graph`` on ``data`` with the numpy trainer; ``pretrain`` (default: the
@@ -40,21 +62,13 @@ def measure(graph, data: Dataset, config: MeasureConfig = MeasureConfig(), pretr
     nodes = int8_graph(graph)
     convs = [n for n in nodes if n.kind == "conv"]
     classifier = nodes[-1].name
-    if pretrain is None:
-        half = data.y_train < max(data.classes // 2, 1)
-        pretrain = Dataset(data.name, data.x_train[half], data.y_train[half], data.x_test, data.y_test)
-    pre = pretrain
-    start = train(graph, pre, TrainConfig("fp32", config.lr, config.pretrain_epochs, config.batch, seed=config.seed))
-    fresh = initial_params(graph, config.seed + 1)
-    params = qas.Params({**start.params.weights, classifier: fresh.weights[classifier]},
-                        {**start.params.biases, classifier: fresh.biases[classifier]})
-    tc = TrainConfig("int8-qas", config.lr, config.epochs, config.batch, seed=config.seed)
+    params = starting_point(graph, data, config, pretrain)
     frozen = {n.name: None for n in convs}
     no_bias = {n.name: False for n in convs}
 
     def run(channels: dict, bias: dict) -> float:
         t = Trainable({**frozen, **channels, classifier: nodes[-1].in_channels}, {**no_bias, **bias, classifier: True})
-        return train(graph, data, tc, t, params).final
+        return fine_tune(graph, data, t, params, config)
 
     base = run({}, {})
     depths = config.depths or tuple(range(1, len(convs) + 1))
