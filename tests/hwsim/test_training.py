@@ -125,3 +125,16 @@ def test_momentum_and_rounding_by_hand():
     store = {"w": np.array([126.0, 3.0, 3.0])}
     _apply(store, {}, ("w", "w"), np.array([-30.0, 4.0, 6.0]), 0.1, TrainConfig("int8"), quantized=True, clip=True)
     assert store["w"].tolist() == [127.0, 3.0, 2.0]  # clipped at 127; 3 - 0.4 rounds back to 3; 3 - 0.6 to 2
+
+
+def test_saturated_outputs_pass_no_gradient(graph):
+    """With conv1's output scale so small that every positive output saturates, nothing reaches conv1's
+    parameters (negative outputs are clamped by ReLU6, positive ones clipped by requantization)."""
+    data = digits()
+    params = initial_params(graph, 0)
+    scales = qas.calibrate(graph, params, data.x_train[:256])
+    state = qas.quantize(graph, params, {**scales, "conv1": 1e-9})
+    step = qas.int8_step(graph, None, data.x_train[:8], data.y_train[:8], state=state)
+    assert not step.grad_w["conv1"].any() and not step.grad_b["conv1"].any()
+    normal = qas.int8_step(graph, None, data.x_train[:8], data.y_train[:8], state=qas.quantize(graph, params, scales))
+    assert normal.grad_w["conv1"].any()
