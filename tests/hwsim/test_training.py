@@ -128,13 +128,15 @@ def test_momentum_and_rounding_by_hand():
 
 
 def test_saturated_outputs_pass_no_gradient(graph):
-    """With conv1's output scale so small that every positive output saturates, nothing reaches conv1's
-    parameters (negative outputs are clamped by ReLU6, positive ones clipped by requantization)."""
+    """With conv3's output scale so small that every positive output saturates, nothing reaches conv3's
+    parameters (negative outputs are clamped by ReLU6, positive ones clipped by requantization), while the
+    classifier above still gets its gradient."""
     data = digits()
     params = initial_params(graph, 0)
     scales = qas.calibrate(graph, params, data.x_train[:256])
-    state = qas.quantize(graph, params, {**scales, "conv1": 1e-9})
+    state = qas.quantize(graph, params, {**scales, "conv3": 1e-9, "reshape1": 1e-9})  # the flatten keeps its scale
     step = qas.int8_step(graph, None, data.x_train[:8], data.y_train[:8], state=state)
-    assert not step.grad_w["conv1"].any() and not step.grad_b["conv1"].any()
+    assert not step.grad_w["conv3"].any() and not step.grad_b["conv3"].any()
+    assert step.grad_w["fc"].any()
     normal = qas.int8_step(graph, None, data.x_train[:8], data.y_train[:8], state=qas.quantize(graph, params, scales))
-    assert normal.grad_w["conv1"].any()
+    assert normal.grad_w["conv3"].any()
