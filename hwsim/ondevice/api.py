@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 
 from hwsim import models
-from hwsim.dataflow.tiny import GraphError, Precision, SchemeError, lifetimes, plan_arena, training_graph
+from hwsim.dataflow.tiny import (GraphError, Precision, SchemeError, int8_graph, lifetimes, plan_arena,
+                                 training_graph)
 from hwsim.dataflow.tiny.contributions import ContributionError, Contributions, load_contributions
 from hwsim.dataflow.tiny.contributions import search as contribution_search
 from hwsim.dataflow.tiny.optimizer import calls_per_step, with_optimizer
@@ -110,7 +111,8 @@ def _contributions(spec, graph):
         from hwsim.ondevice.contribution import measure
         from hwsim.ondevice.training import load_npz
 
-        return measure(graph, load_npz(spec, tuple(graph.input_shape), where="--contributions"))
+        classes = int8_graph(graph)[-1].out_channels
+        return measure(graph, load_npz(spec, tuple(graph.input_shape), classes, where="--contributions"))
     return load_contributions(spec)
 
 

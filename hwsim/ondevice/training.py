@@ -23,6 +23,7 @@ weights, and the classifier).
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,29 +76,37 @@ def digits(test_fraction: float = 0.3, seed: int = 0) -> Dataset:
                   seed)
 
 
-def load_npz(path: str | Path, input_shape: tuple[int, ...], test_fraction: float = 0.3, seed: int = 0,
-             where: str = "--data") -> Dataset:
-    """A user's data set: an ``.npz`` with ``x`` (N, C, H, W) or (N, H, W) numbers and ``y`` (N,) integer
-    labels from 0; shapes must match the model's input."""
+def load_npz(path: str | Path, input_shape: tuple[int, ...], classes: int, test_fraction: float = 0.3,
+             seed: int = 0, where: str = "--data") -> Dataset:
+    """A user's data set: an ``.npz`` with ``x`` (N, C, H, W) or, for one channel, (N, H, W) real numbers and
+    ``y`` (N,) integer labels in 0..classes-1; shapes must match the model's input."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
-            if "x" not in f or "y" not in f:
-                raise HwsimError(f"data: {str(path)!r} holds {sorted(f.files)} (expected arrays x and y)", where)
-            x, y = np.asarray(f["x"]), np.asarray(f["y"])
-    except (OSError, ValueError) as exc:
-        raise HwsimError(f"data: cannot read {str(path)!r} as .npz ({exc})", where) from None
+            files = sorted(f.files)
+            x, y = (np.asarray(f[k]) for k in ("x", "y")) if {"x", "y"} <= set(files) else (None, None)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise HwsimError(f"data: cannot read {str(path)!r} as .npz ({why})", where) from None
+    if x is None:
+        raise HwsimError(f"data: {str(path)!r} holds {files} (expected arrays x and y)", where)
     if x.ndim == len(input_shape) and input_shape[0] == 1:
         x = x[:, None]
     if x.ndim != len(input_shape) + 1 or tuple(x.shape[1:]) != tuple(input_shape):
         raise HwsimError(f"data: x has shape {list(x.shape)} (expected [N, {', '.join(map(str, input_shape))}] "
                          "for the model's input)", where)
-    if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
-        raise HwsimError(f"data: x of dtype {x.dtype} (expected finite numbers)", where)
-    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or len(y) < 4 or y.min() < 0:
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)) or not np.isfinite(x).all():
+        raise HwsimError(f"data: x of dtype {x.dtype} (expected finite real numbers)", where)
+    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or len(y) < 4 or y.min() < 0 \
+            or y.max() >= classes:
         raise HwsimError(f"data: y of shape {list(y.shape)} and dtype {y.dtype} (expected {len(x)} integer labels "
-                         ">= 0, at least 4)", where)
-    return _split(path.stem, x.astype(np.float64), y.astype(np.int64), test_fraction, seed)
+                         f"in 0..{classes - 1}, at least 4)", where)
+    data = _split(path.stem, x.astype(np.float64), y.astype(np.int64), test_fraction, seed)
+    if not len(data.y_test) or not len(data.y_train):
+        raise HwsimError(f"data: {len(y)} samples split into {len(data.y_train)} training and {len(data.y_test)} "
+                         "test images (expected classes with 2 samples or more)",
+                         where)
+    return data
 
 
 @dataclass(frozen=True)

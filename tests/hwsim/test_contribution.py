@@ -4,10 +4,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import hwsim
 from hwsim.cli import main
 from hwsim.dataflow.tiny.contributions import Contributions, to_yaml
+from hwsim.errors import HwsimError
 from hwsim.models import load
 from hwsim.ondevice import contribution, training
 from hwsim.ondevice.contribution import MeasureConfig, measure
@@ -77,6 +81,7 @@ def test_budget_with_a_data_set_measures_on_it(tmp_path, capsys):
     (["--budget", "3", "--contributions", "bad.npz"], "cannot read"),
     (["--budget", "3", "--contributions", "shape.npz"], "expected [N, 1, 8, 8]"),
     (["--budget", "3", "--contributions", "labels.npz"], "integer labels"),
+    (["--budget", "3", "--contributions", "classes.npz"], "labels in 0..9"),
     (["--budget", "3", "--contributions", "wrong.yaml"], "out of range"),
 ])
 def test_bad_contributions_one_line_exit_2(tmp_path, monkeypatch, capsys, args, match):
@@ -84,6 +89,7 @@ def test_bad_contributions_one_line_exit_2(tmp_path, monkeypatch, capsys, args, 
     (tmp_path / "bad.npz").write_text("not a zip")
     np.savez(tmp_path / "shape.npz", x=np.zeros((10, 3, 8, 8)), y=np.zeros(10, dtype=int))
     np.savez(tmp_path / "labels.npz", x=np.zeros((10, 1, 8, 8)), y=np.full(10, 0.5))
+    np.savez(tmp_path / "classes.npz", x=np.zeros((10, 1, 8, 8)), y=np.arange(10) + 1)
     (tmp_path / "wrong.yaml").write_text("bias: {1: 0.1}\nweight: {7: {1.0: 0.2}}\n")
     assert main(["tiny", "--model", DIGITS, *args]) == 2
     err = capsys.readouterr().err
@@ -94,3 +100,27 @@ def test_api_takes_contributions_objects():
     c = Contributions({1: 0.01}, {(2, 0.5): 0.03})
     r = hwsim.tiny(DIGITS, budget_kb=2, contributions=c)
     assert r.scheme_spec.weight_layers == (2,) and r.budget_search["predicted_gain"] == pytest.approx(0.04)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.binary(max_size=400))
+def test_npz_reader_refuses_garbage_with_one_error(tmp_path_factory, blob):
+    path = tmp_path_factory.mktemp("d") / "d.npz"
+    path.write_bytes(b"PK\x03\x04" + blob if blob[:1] == b"\x00" else blob)
+    with pytest.raises(HwsimError, match="^data: "):
+        training.load_npz(path, (1, 8, 8), 10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(x=hnp.arrays(st.sampled_from([np.float64, np.int16, np.bool_, np.complex64]), st.tuples(
+           st.integers(0, 6), st.sampled_from([1, 2]), st.integers(7, 8), st.just(8))),
+       y=hnp.arrays(st.sampled_from([np.int64, np.float32]), st.integers(0, 7), elements=st.integers(-1, 12)))
+def test_npz_reader_validates_arrays(tmp_path_factory, x, y):
+    path = tmp_path_factory.mktemp("d") / "d.npz"
+    np.savez(path, x=x, y=y)
+    try:
+        d = training.load_npz(path, (1, 8, 8), 10)
+    except HwsimError as exc:
+        assert str(exc).startswith("data: ")
+        return
+    assert d.x_train.shape[1:] == (1, 8, 8) and d.y_train.max() < 10 and d.y_test.min() >= 0
