@@ -27,7 +27,7 @@ def kind_series(result) -> dict[str, np.ndarray]:
 def draw_timeline(result, ax) -> None:
     """Stacked bytes-alive-per-op of ``result`` (a TinyResult) on ``ax``."""
     series = kind_series(result)
-    colors = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(KIND_LABEL)}
+    colors = {**{k: PALETTE[i] for i, k in enumerate(list(KIND_LABEL)[:7])}, "optim": "#9e9e9e"}
     x = np.arange(len(result.ops))
     ax.stackplot(x, *series.values(), labels=[KIND_LABEL[k] for k in series], colors=[colors[k] for k in series],
                  linewidth=0)
