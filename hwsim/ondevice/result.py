@@ -107,6 +107,12 @@ class TinyResult:
         lines = [f"{'model':18s} {d['model']}", f"{'scheme':18s} {d['scheme']}{self._scheme_detail}",
                  f"{'target':18s} {d['target']}",
                  f"{'reorder':18s} {'yes' if d['reorder'] else 'no'}",
+                 *([f"{'optimizer':18s} batch {self.batch}{' (gradient accumulation)' if self.batch > 1 else ''}, "
+                    f"{'momentum' if self.momentum else 'no momentum'}: {self.optimizer_state_kb:.1f} KB of "
+                    "accumulators and momentum buffers"] if self.batch > 1 or self.momentum else []),
+                 *([f"{'budget search':18s} by {self.budget_search['objective']}"
+                    + (f", predicted gain {self.budget_search['predicted_gain']:+.4f}"
+                       if "predicted_gain" in self.budget_search else "")] if self.budget_search else []),
                  f"{'analytic_extra_kb':18s} {d['analytic_extra_kb']:10.1f}  saved activations + masks + "
                  "trainable copies",
                  f"{'peak_sram_kb':18s} {d['peak_sram_kb']:10.1f}  planned arena (budget {self.sram_budget_kb:g})",
