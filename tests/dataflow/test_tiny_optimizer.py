@@ -85,3 +85,9 @@ def test_docs_table_is_what_the_api_measures():
         r = hwsim.tiny("mcunet-5fps", "mcunet-5fps:99kb", **kw)
         assert (round(r.peak_sram_kb, 1), round(r.optimizer_state_kb, 1), "yes" if r.fits else "no") == \
             (float(cells[1]), float(cells[2]), cells[3]), row
+
+
+def test_text_summary_names_the_options():
+    text = hwsim.tiny(DIGITS, "full", batch=4, momentum=True).summary()
+    assert "batch 4 (gradient accumulation), momentum" in text
+    assert "optimizer" not in hwsim.tiny(DIGITS, "full").summary()
