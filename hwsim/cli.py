@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 
@@ -294,24 +295,23 @@ def _run_tiny(args) -> int:
         if args.plot.suffix.lower().lstrip(".") not in PLOT_FORMATS:
             _bad(f"plot: {show(str(args.plot), 80)} (expected a file name ending in "
                  f"{', '.join('.' + f for f in PLOT_FORMATS)})", "--plot")
-    if args.export is not None and args.export.exists() and not args.export.is_dir():
-        _bad(f"export: {show(str(args.export), 80)} is a file (expected a folder)", "--export")
-    if args.budget is not None and args.contributions is None:
-        print("hwsim: note: --budget without --contributions maximizes the number of trained parameters, not "
-              "accuracy (give --contributions FILE.yaml|FILE.csv|DATA.npz)", file=sys.stderr)
-    res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
-               classes=args.classes, patches=args.patches, budget_kb=args.budget, contributions=args.contributions,
-               batch=args.batch, momentum=args.momentum)
-    if args.export is not None:
-        from hwsim.ondevice.export import export
+    # --export: the folder is checked before any work; both files reach it only if the whole run succeeds
+    with staged_folder(args.export, "--export") if args.export is not None else nullcontext() as stage:
+        res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
+                   classes=args.classes, patches=args.patches, budget_kb=args.budget, contributions=args.contributions,
+                   batch=args.batch, momentum=args.momentum)
+        if stage is not None:
+            from hwsim.ondevice.export import export
 
-        with staged_folder(args.export, "--export") as stage:  # both files or neither
             export(res, stage)
     if args.plot is not None:
         from hwsim.figures.timeline import plot_timeline
 
         fmt = args.plot.suffix.lower().lstrip(".")
         atomic_write(args.plot, lambda tmp: plot_timeline(res, tmp, fmt), "--plot")
+    if args.budget is not None and args.contributions is None:
+        print("hwsim: note: --budget without --contributions maximizes the number of trained parameters, not "
+              "accuracy (give --contributions FILE.yaml|FILE.csv|DATA.npz)", file=sys.stderr)
     print(res.to_json() if args.json else res.summary())
     return 0
 

@@ -124,3 +124,9 @@ def test_npz_reader_validates_arrays(tmp_path_factory, x, y):
         assert str(exc).startswith("data: ")
         return
     assert d.x_train.shape[1:] == (1, 8, 8) and d.y_train.max() < 10 and d.y_test.min() >= 0
+
+
+def test_a_failing_budget_run_prints_only_the_error(capsys):
+    assert main(["tiny", "--model", DIGITS, "--budget", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hwsim: error: budget:")
