@@ -271,6 +271,12 @@ def _add_tiny(sub) -> None:
     p.add_argument("--classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
     p.add_argument("--patches", type=int, default=None, help="patch grid of the frozen head (1 = off; "
                                                              "default: the target's)")
+    p.add_argument("--unfused-casts", action="store_true",
+                   help="the reference compiler's un-fused graph: cast int8 weights (before each transposed conv) "
+                        "and saved inputs (before each weight gradient) to fp32 copies in SRAM")
+    p.add_argument("--calibration", default=None, metavar="FILE",
+                   help="CSV of measured kernel calls (columns kernel,macs,cycles; kernel pw|conv|dw|linear or "
+                        "dx.FAMILY|dw.FAMILY): refit those kernels' rates of the MCU target before timing")
     p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=1,
                    help="images per step by gradient accumulation: gradients sum into persistent accumulators and "
                         "the update waits for the last image, so reordering is off (default: %(default)s)")
@@ -298,8 +304,9 @@ def _run_tiny(args) -> int:
     # --export: the folder is checked before any work; both files reach it only if the whole run succeeds
     with staged_folder(args.export, "--export") if args.export is not None else nullcontext() as stage:
         res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
-                   classes=args.classes, patches=args.patches, budget_kb=args.budget, contributions=args.contributions,
-                   batch=args.batch, momentum=args.momentum)
+                   classes=args.classes, patches=args.patches, budget_kb=args.budget, calibration=args.calibration,
+                   fused_casts=not args.unfused_casts, contributions=args.contributions, batch=args.batch,
+                   momentum=args.momentum)
         if stage is not None:
             from hwsim.ondevice.export import export
 

@@ -10,7 +10,7 @@ from hwsim.figures.style import PALETTE, PNG_DPI, figure
 
 KIND_LABEL = {"input": "input image", "act": "activations", "saved": "saved inputs (slices)", "mask": "1-bit masks",
               "grad": "activation gradients", "wgrad": "weight/bias gradients", "param": "trainable copies",
-              "optim": "optimizer state"}
+              "cast": "fp32 copies (un-fused casts)", "optim": "optimizer state"}
 PLOT_FORMATS = ("png", "pdf", "svg")
 
 
@@ -27,7 +27,7 @@ def kind_series(result) -> dict[str, np.ndarray]:
 def draw_timeline(result, ax) -> None:
     """Stacked bytes-alive-per-op of ``result`` (a TinyResult) on ``ax``."""
     series = kind_series(result)
-    colors = {**{k: PALETTE[i] for i, k in enumerate(list(KIND_LABEL)[:7])}, "optim": "#9e9e9e"}
+    colors = {**{k: PALETTE[i] for i, k in enumerate(list(KIND_LABEL)[:7])}, "cast": "#000000", "optim": "#9e9e9e"}
     x = np.arange(len(result.ops))
     ax.stackplot(x, *series.values(), labels=[KIND_LABEL[k] for k in series], colors=[colors[k] for k in series],
                  linewidth=0)

@@ -21,8 +21,8 @@ DEFAULT_CLASSES = 10  # the reference compiles its training graphs for a 10-clas
 
 def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True, *, resolution: int | None = None,
          classes: int | None = DEFAULT_CLASSES, patches: int | None = None,
-         budget_kb: float | None = None, contributions=None, batch: int = 1,
-         momentum: bool = False) -> TinyResult:
+         budget_kb: float | None = None, calibration=None, fused_casts: bool = True, contributions=None,
+         batch: int = 1, momentum: bool = False) -> TinyResult:
     """One training step of ``model`` under ``scheme`` on ``target`` (default batch 1, plain SGD, as the
     reference).
 
@@ -33,20 +33,32 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
     budget_kb: instead of a scheme, search one within this analytic extra memory: with ``contributions`` (a
     Contributions, a .yaml/.csv file of them, or a data set .npz to measure them on) the one with the largest
     summed accuracy contribution (hwsim.dataflow.tiny.contributions), else the one that updates the most
-    parameters (hwsim.dataflow.tiny.search).
+    parameters (hwsim.dataflow.tiny.search). calibration: a CSV of measured kernel calls (``kernel,
+    macs, cycles``; see hwsim.ondevice.calibration.read_measurements): the MCU target's rates of the measured
+    kernels are refitted from it before timing. fused_casts: False gives the reference compiler's un-fused graph
+    (an fp32 copy of the int8 weights before each transposed conv and of the saved input before each weight
+    gradient, each a cast op and an SRAM buffer).
     batch: images per step by gradient accumulation (> 1 implies no reordering: the result says reorder
     False); momentum: keep an SGD momentum buffer per trained parameter (hwsim.dataflow.tiny.optimizer).
     Latency and energy are per training image.
     Raises HwsimError (a ValueError) naming the argument on bad input.
     """
-    if not isinstance(reorder, bool):
-        raise HwsimError(f"reorder: {reorder!r} (expected True or False)", "reorder=")
+    for name, value in (("reorder", reorder), ("fused_casts", fused_casts)):
+        if not isinstance(value, bool):
+            raise HwsimError(f"{name}: {value!r} (expected True or False)", f"{name}=")
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise HwsimError(f"batch: {batch!r} (expected an integer from 1 to {MAX_BATCH:,})", "--batch")
     if not isinstance(momentum, bool):
         raise HwsimError(f"momentum: {momentum!r} (expected True or False)", "--momentum")
     reorder = reorder and batch == 1  # accumulated gradients cannot be applied in place
     tgt = load_target(target)
+    calib = None
+    if calibration is not None:
+        from hwsim.ondevice.calibration import read_measurements, refit_from_measurements
+        if not isinstance(tgt, MCUTarget):
+            raise HwsimError(f"calibration: {str(calibration)!r} for target {tgt.name} (expected an MCU target: "
+                             "the NPU is timed by the SAT engine)", "--calibration")
+        tgt, calib = refit_from_measurements(tgt, read_measurements(calibration))
     graph = _graph(model, resolution, classes)
     grid = tgt.patches if patches is None else patches
     if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
@@ -75,7 +87,8 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
                 raise HwsimError(str(exc), "--budget") from None
             except ContributionError as exc:
                 raise HwsimError(str(exc), "--contributions") from None
-        tg = with_optimizer(training_graph(graph, scheme, reorder, precision, grid), batch, momentum, precision)
+        tg = with_optimizer(training_graph(graph, scheme, reorder, precision, grid, fused_casts=fused_casts), batch,
+                            momentum, precision)
     except SchemeError as exc:
         raise HwsimError(str(exc), "--scheme") from None
     except GraphError as exc:
@@ -97,8 +110,9 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
         sram_budget_kb=float(tgt.sram_budget_kb), flash_budget_kb=float(tgt.flash_kb),
         trained_params=tg.trained_params, macs=int(table["macs"].sum()),
         patch_stage=f"{tg.stage.nodes[0]}..{tg.stage.nodes[-1]} in {grid}x{grid} patches" if tg.stage else None,
-        ops=table, tensors=tensors, scheme_spec=tg.scheme, graph=tg, plan=plan, budget_search=search_info,
-        batch=batch, momentum=momentum,
+        ops=table, tensors=tensors, scheme_spec=tg.scheme,
+        calibration=None if calib is None else calib.to_dict("records"), patches=grid, fused_casts=fused_casts,
+        graph=tg, plan=plan, budget_search=search_info, batch=batch, momentum=momentum,
         optimizer_state_kb=sum(t.nbytes for t in tg.tensors if t.kind == "optim" or (batch > 1 and t.kind == "wgrad"))
         / KB)
 

@@ -36,6 +36,9 @@ class TinyResult:
     ops: pd.DataFrame = field(repr=False, compare=False)
     tensors: pd.DataFrame = field(repr=False, compare=False)
     scheme_spec: object = field(default=None, repr=False)  # the resolved Scheme (depth, layers, ratios)
+    calibration: list | None = field(default=None, repr=False)  # kernels refitted from --calibration, if any
+    patches: int = 1  # the patch grid asked for (the stage it produced: ``patch_stage``)
+    fused_casts: bool = True  # False: the reference's un-fused casts to fp32 before the backward kernels
     graph: object = field(default=None, repr=False, compare=False)  # the TrainingGraph (hwsim.ondevice.export)
     plan: object = field(default=None, repr=False, compare=False)  # its ArenaPlan
     budget_search: dict | None = None  # how --budget chose the scheme (objective, predicted gain, memory)
@@ -88,9 +91,12 @@ class TinyResult:
             "scheme_spec": None if self.scheme_spec is None else {
                 "bias_update_depth": self.scheme_spec.bias_depth, "weight_layers": list(self.scheme_spec.weight_layers),
                 "ratios": list(self.scheme_spec.ratios)},
+            "options": {"patches": self.patches, "fused_casts": self.fused_casts, "inplace_depthwise": True},
             "budget_search": self.budget_search, "batch": self.batch, "momentum": self.momentum,
             "optimizer_state_kb": round(self.optimizer_state_kb, 3),
             "phases": phases,
+            **({"calibration": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+                                for row in self.calibration]} if self.calibration is not None else {}),
             "peak_op": self.ops["name"].iloc[int(self.ops["live_bytes"].to_numpy().argmax())],
             "peak_tensors": [{"name": r.name, "kind": r.kind, "kb": round(r.bytes / KB, 3)}
                              for r in peak.itertuples()],
@@ -107,6 +113,9 @@ class TinyResult:
         lines = [f"{'model':18s} {d['model']}", f"{'scheme':18s} {d['scheme']}{self._scheme_detail}",
                  f"{'target':18s} {d['target']}",
                  f"{'reorder':18s} {'yes' if d['reorder'] else 'no'}",
+                 f"{'options':18s} patches {self.patches}x{self.patches}"
+                 f"{' (' + self.patch_stage + ')' if self.patch_stage else ' (no patch stage)'}, casts "
+                 f"{'fused' if self.fused_casts else 'un-fused'}, in-place depthwise",
                  *([f"{'optimizer':18s} batch {self.batch}{' (gradient accumulation)' if self.batch > 1 else ''}, "
                     f"{'momentum' if self.momentum else 'no momentum'}: {self.optimizer_state_kb:.1f} KB of "
                     "accumulators and momentum buffers"] if self.batch > 1 or self.momentum else []),
@@ -120,6 +129,9 @@ class TinyResult:
                  f"{'latency_ms':18s} {d['latency_ms']:10.2f}  per training image",
                  f"{'energy_mj':18s} {d['energy_mj']:10.3f}",
                  f"{'fits':18s} {'yes' if d['fits'] else 'NO'}",
+                 *([f"{'calibration':18s} refitted " + ", ".join(f"{c['kernel']} {c['rate_before']:.3g} -> "
+                                                            f"{c['rate']:.3g} MAC/cycle ({c['calls']} calls)"
+                                                            for c in self.calibration)] if self.calibration else []),
                  f"{'trained_params':18s} {d['trained_params']:10d}",
                  "", f"peak at {d['peak_op']}:"]
         lines += [f"  {t['name']:28s} {t['kind']:7s} {t['kb']:8.1f} KB" for t in d["peak_tensors"][:8]]

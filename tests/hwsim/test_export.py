@@ -188,3 +188,15 @@ def test_cli_json_has_per_op_and_per_tensor_tables(capsys):
     assert sum(o["cycles"] for o in d["ops_table"]) == sum(p["cycles"] for p in d["phases"].values())
     assert {t["name"] for t in d["tensors_table"]} == set(r.tensors["name"])
     assert max(t["offset"] + t["bytes"] for t in d["tensors_table"]) == round(d["peak_sram_kb"] * 1024)
+
+
+def test_timeline_series_add_up_to_the_bytes_alive():
+    """Every tensor kind is drawn: the stacked series sum to live_bytes at every op (un-fused casts, momentum)."""
+    import numpy as np
+
+    from hwsim.figures.timeline import kind_series
+
+    for kw in ({"fused_casts": False}, {"momentum": True, "batch": 2}):
+        r = hwsim.tiny("mcunet-5fps", "mcunet-5fps:99kb", **kw)
+        total = sum(kind_series(r).values())
+        assert np.allclose(total * 1024, r.ops["live_bytes"].to_numpy())
