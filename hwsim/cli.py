@@ -315,15 +315,16 @@ def _add_tiny(sub) -> None:
 def _run_tiny(args) -> int:
     from hwsim.ondevice.api import tiny
 
+    inputs = input_paths(args.model, args.scheme, args.target, args.calibration, args.contributions)
     if args.plot is not None:
         from hwsim.figures.timeline import PLOT_FORMATS
 
-        output_file(args.plot, "--plot")
+        output_file(args.plot, "--plot", inputs)
         if args.plot.suffix.lower().lstrip(".") not in PLOT_FORMATS:
             _bad(f"plot: {show(str(args.plot), 80)} (expected a file name ending in "
                  f"{', '.join('.' + f for f in PLOT_FORMATS)})", "--plot")
     # --export: the folder is checked before any work; both files reach it only if the whole run succeeds
-    with staged_folder(args.export, "--export") if args.export is not None else nullcontext() as stage:
+    with staged_folder(args.export, "--export", inputs) if args.export is not None else nullcontext() as stage:
         res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
                    classes=args.classes, patches=args.patches, budget_kb=args.budget, calibration=args.calibration,
                    fused_casts=not args.unfused_casts, contributions=args.contributions, batch=args.batch,
@@ -336,7 +337,7 @@ def _run_tiny(args) -> int:
         from hwsim.figures.timeline import plot_timeline
 
         fmt = args.plot.suffix.lower().lstrip(".")
-        atomic_write(args.plot, lambda tmp: plot_timeline(res, tmp, fmt), "--plot")
+        atomic_write(args.plot, lambda tmp: plot_timeline(res, tmp, fmt), "--plot", inputs)
     if args.budget is not None and args.contributions is None:
         print("hwsim: note: --budget without --contributions maximizes the number of trained parameters, not "
               "accuracy (give --contributions FILE.yaml|FILE.csv|DATA.npz)", file=sys.stderr)
