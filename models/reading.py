@@ -57,10 +57,11 @@ def read_bytes(path: str | os.PathLike, max_bytes: int, what: str) -> bytes:
 
 
 def read_text(path: str | os.PathLike, max_bytes: int, what: str) -> str:
-    """``read_bytes`` decoded as UTF-8 (a byte that is not UTF-8 is a FileInputError naming its offset)."""
+    """``read_bytes`` decoded as UTF-8 with universal newlines, as ``Path.read_text`` reads (a byte that is not
+    UTF-8 is a FileInputError naming its offset)."""
     data = read_bytes(path, max_bytes, what)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as error:
         raise FileInputError(f"file {show_path(path)}: not UTF-8 text (byte {error.start}; expected {what})") \
             from None

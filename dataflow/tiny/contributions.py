@@ -91,12 +91,13 @@ def _finite(v) -> bool:
 
 def load_contributions(path: str | Path) -> Contributions:
     """Contributions from a YAML (``.yaml``/``.yml``) or CSV (``.csv``) file (formats in the module doc)."""
+    from hwsim.models.reading import FileInputError, read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ContributionError(f"contributions: cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or exc}",
-                                ) from None
+    try:  # bounded like every reader: a regular file of at most 1 MiB
+        text = read_text(path, 1 << 20, "a .yaml or .csv of contributions")
+    except FileInputError as exc:
+        raise ContributionError(f"contributions: {exc}") from None
     try:
         if path.suffix.lower() == ".csv":
             return _from_csv(text, str(path))
@@ -109,10 +110,12 @@ def load_contributions(path: str | Path) -> Contributions:
 
 
 def _from_yaml(text: str, source: str) -> Contributions:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"invalid YAML ({str(exc).splitlines()[0]})") from None
+    from hwsim.models.yamlsafe import YAMLInputError, load
+
+    try:  # bounded: aliases, depth, duplicate keys
+        data = load(text)
+    except YAMLInputError as exc:
+        raise ValueError(str(exc)) from None
     if not isinstance(data, dict) or not set(data) <= {"model", "bias", "weight"}:
         raise ValueError(f"top-level {sorted(data) if isinstance(data, dict) else type(data).__name__} (expected a "
                          "mapping with bias, weight and optionally model)")

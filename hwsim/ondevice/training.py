@@ -80,7 +80,13 @@ def load_npz(path: str | Path, input_shape: tuple[int, ...], classes: int, test_
              seed: int = 0, where: str = "--data") -> Dataset:
     """A user's data set: an ``.npz`` with ``x`` (N, C, H, W) or, for one channel, (N, H, W) real numbers and
     ``y`` (N,) integer labels in 0..classes-1; shapes must match the model's input."""
+    from hwsim.models.reading import FileInputError, check_file
+
     path = Path(path)
+    try:  # a regular file of bounded size before numpy opens it (a FIFO would block)
+        check_file(path, 512 << 20, "a .npz data set")
+    except FileInputError as exc:
+        raise HwsimError(f"data: {exc}", where) from None
     try:
         with np.load(path, allow_pickle=False) as f:
             files = sorted(f.files)
