@@ -149,13 +149,14 @@ def test_dependencies_of_a_hand_built_block():
     assert deps["gap.ff"] == {"add.ff"}  # r2 fused into the add; flatten is shape-only
     assert deps["fc.bp"] == {"fc.ff"} | {"gap.ff"}  # the loss gradient, and the input it was computed from
     assert deps["fc.wu"] == {"fc.ff", "gap.ff"}
-    assert deps["fc.update"] == {"fc.wu"}
+    assert deps["fc.update"] == {"fc.wu", "fc.bp"}  # WAR: fc.bp reads the weights the update overwrites
     assert deps["gap.bp"] == {"fc.bp", "gap.ff", "add.ff"}
     assert deps["add.bp"] == {"gap.bp", "add.ff", "bn1.ff", "bn2.ff"}
     assert deps["bn2.bp"] == {"add.bp", "bn2.ff", "c2.ff"}
     assert deps["c2.wu"] == {"bn2.bp", "bn1.ff"}  # beside bn1's BP: it does not need c2.bp
     assert deps["bn1.bp"] == {"c2.bp", "add.bp", "bn1.ff", "c1.ff"}  # both branches' gradients
     assert deps["c1.wu"] == {"bn1.bp"} and "c1.bp" not in name  # nothing flows into the image
+    assert deps["c2.update"] == {"c2.wu", "c2.bp"} and deps["c1.update"] == {"c1.wu"}
     assert all(max(d, default=-1) < j for j, d in enumerate(dependencies(_block(), ops, how)))
 
 
@@ -203,3 +204,20 @@ def test_cli_no_offline(capsys):
     assert res["options"]["offline"] is False
     assert main(["simulate", "--model", "resnet9", "--batch", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cycles"] < res["cycles"]
+
+
+def _two_convs():
+    b = GraphBuilder("two-convs", (16, 16, 16))
+    x = b.conv(b.conv("input", 32, 3, name="c1"), 32, 3, name="c2")
+    b.linear(b.flatten(b.global_pool(x, name="gap"), name="flat"), 10, name="fc")
+    return b.build()
+
+
+@pytest.mark.parametrize("method,nm", [("dense", None), ("bdwp", "2:8")])
+def test_the_update_waits_for_the_bp_gemm_that_reads_its_weights(method, nm):
+    """Write after read: c2.update overwrites the weights (and pre-generated N:M copies) that c2.bp reads, so it
+    starts only after c2.bp has ended, though its own input (c2.wu) may be ready earlier."""
+    ops = hwsim.simulate(_two_convs(), "sat-vcu1525", method, nm, 32).ops.set_index("name")
+    for layer in ("c2", "fc"):
+        assert ops.start[f"{layer}.update"] >= ops.end[f"{layer}.bp"]
+        assert ops.start[f"{layer}.update"] >= ops.end[f"{layer}.wu"]
