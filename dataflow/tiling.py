@@ -195,15 +195,37 @@ def port_cycles(op: GemmOp, dataflow: str, target: ArrayTarget, m, k, n, first_k
     return _port_rate(target, *edge)
 
 
+REFINE = 4
+"""How many of the cost model's best-rated distinct candidates (estimate and tile size) are expanded and timed tile by tile when the cost model
+can time a tile schedule exactly (its `exact` method): the closed-form estimate ranks, the exact time decides."""
+
+
 @lru_cache(maxsize=4096)
 def _best(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
     cand = candidates(op, target)
     keep = np.isin(cand["dataflow"], dataflows)
     cand = {key: val[keep] for key, val in cand.items()}
     est = cost(cand["compute"].astype(np.float64), cand["dram"].astype(np.float64), cand["tiles"].astype(np.float64))
-    i = int(np.argmin(est))  # first minimum: enumeration order makes the choice deterministic
-    return Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
-                   int(cand["n_t"][i]))
+
+    def mapping(i: int) -> Mapping:
+        return Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
+                       int(cand["n_t"][i]))
+
+    exact = getattr(cost, "exact", None)
+    if exact is None:
+        return mapping(int(np.argmin(est)))  # first minimum: enumeration order makes the choice deterministic
+    # the estimate ranks (stable: enumeration order on ties), the exact tile-by-tile time of the top few decides
+    # (first minimum again), so a candidate the estimate flatters cannot displace one that is really faster
+    ranked, seen = [], set()
+    for i in np.argsort(est, kind="stable"):  # the top REFINE distinct (estimate, tile size) candidates
+        key = (float(est[i]), int(cand["m_t"][i]), int(cand["k_t"][i]), int(cand["n_t"][i]))
+        if key not in seen:
+            seen.add(key)
+            ranked.append(int(i))
+            if len(ranked) == REFINE:
+                break
+    scores = [exact(gemm_tiles(op, mapping(i), target)) for i in ranked]
+    return mapping(ranked[int(np.argmin(scores))])
 
 
 def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:

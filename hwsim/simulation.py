@@ -65,6 +65,18 @@ class RooflineCost:
         energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
         return energy if self.objective == "energy" else energy * cycles
 
+    def exact(self, tiles: Tiles) -> float:
+        """The objective of one op's tile schedule timed exactly, alone, by the tile pipeline engine (the mapper
+        asks this of its best-rated candidates)."""
+        offsets = np.array([0, len(tiles)], dtype=np.int64)
+        cycles = float(run_pipeline(offsets, tiles.load_bytes, tiles.store_bytes, tiles.select_cycles,
+                                    tiles.compute_cycles, float(self.bytes_per_cycle), int(self.latency))[0][0])
+        if self.objective == "latency":
+            return cycles
+        dram = float(tiles.load_bytes.sum() + tiles.store_bytes.sum())
+        energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
+        return energy if self.objective == "energy" else energy * cycles
+
 
 def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
              resolution: int | None = None, classes: int | None = None, pregen: bool = True,
