@@ -315,6 +315,24 @@ def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
     return Tiles(*arrays)
 
 
+def split_banks(target: ArrayTarget, a_share: float, c_share: float) -> tuple[ArrayTarget, ArrayTarget]:
+    """(GEMM tiles' target, vector passes' target) when both units run at once (offline scheduling).
+
+    The A and C buffers are banked; vector passes own `a_share` of A's banks and `c_share` of C's, and with
+    them the same share of each buffer's capacity and port bytes per cycle (banks are alike, each with its own
+    ports); GEMM tiles get the rest. So neither unit sees bandwidth the other one uses. B is the array's alone.
+    """
+    def cut(total: int, share: float) -> int:
+        return max(1, int(total * share)) if total else 0
+
+    res_a, res_c = cut(target.a_buffer_bytes, a_share), cut(target.c_buffer_bytes, c_share)
+    port_a, port_c = cut(target.a_port_bytes, a_share), cut(target.c_port_bytes, c_share)
+    vector = replace(target, a_buffer_bytes=res_a, c_buffer_bytes=res_c, a_port_bytes=port_a, c_port_bytes=port_c)
+    gemm = replace(target, a_buffer_bytes=target.a_buffer_bytes - res_a, c_buffer_bytes=target.c_buffer_bytes - res_c,
+                   a_port_bytes=target.a_port_bytes - port_a, c_port_bytes=target.c_port_bytes - port_c)
+    return gemm, vector
+
+
 VECTOR_CHUNK_BYTES = 256 * 1024  # long DRAM bursts, yet small enough to pipeline load, compute and store
 
 
@@ -332,13 +350,18 @@ def vector_tile_count(op: VectorOp, target: ArrayTarget) -> int:
 
 
 def vector_tiles(op: VectorOp, target: ArrayTarget) -> Tiles:
-    """Stream a vector pass in chunks of up to 256 KiB read, double-buffered in the A (in) and C (out) buffers."""
+    """Stream a vector pass in chunks of up to 256 KiB read, double-buffered in the A (in) and C (out) buffers; a
+    chunk takes at least the cycles its elements need on the lanes (and the selector) and its bytes need at the
+    A (read) and C (write) port rates."""
     chunk = _vector_chunk(op, target)
     full, rem = divmod(op.elems, chunk)
     _check_size(op.name, full + (rem > 0))
     elems = np.append(np.full(full, chunk, dtype=np.int64), [rem] if rem else []).astype(np.int64)
     work = np.maximum(_cdiv(np.ceil(elems * op.ops_per_elem).astype(np.int64), target.vector_lanes),
                       _cdiv(elems * op.select_passes, target.select_lanes))
+    # the input is read through the A buffer's ports and the output written through the C buffer's
+    work = np.maximum(work, _port_rate(target, np.ceil(elems * op.read_bytes_per_elem), 0,
+                                       np.ceil(elems * op.write_bytes_per_elem)))
     return Tiles(np.ceil(elems * op.read_bytes_per_elem).astype(np.int64),
                  np.ceil(elems * op.write_bytes_per_elem).astype(np.int64),
                  np.zeros(len(elems), dtype=np.int64),

@@ -14,7 +14,7 @@ from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, priorities, to_csr, units
 from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
-                                   map_gemm, vector_tile_count, vector_tiles)
+                                   map_gemm, split_banks, vector_tile_count, vector_tiles)
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
@@ -24,7 +24,6 @@ from hwsim.result import Result
 
 ENGINES = {"numba": run_pipeline, "reference": run_reference}
 OFFLINE_ENGINES = {"numba": run_offline, "reference": run_offline_reference}
-VECTOR_RESERVE = 512 * 1024  # of the A and C buffers, kept for vector passes under offline scheduling
 
 MAX_RUN_TILES = 8_000_000
 """Whole-run budget on the schedule: every op's tiles together (a ResNet-50 iteration at batch 4096 has 3.3 M)."""
@@ -228,17 +227,14 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
                    dataflows: tuple[str, ...] = DATAFLOWS) -> Schedule:
     """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass.
 
-    Under offline scheduling a vector pass may run beside a GEMM, so the A and C buffers are split: the vector
-    passes get VECTOR_RESERVE of each (at most a quarter), the GEMM tiles the rest.
+    Under offline scheduling a vector pass may run beside a GEMM, so the A and C buffers are split by banks: the
+    vector passes own `vector.a_share` and `vector.c_share` of them, capacity and port bandwidth, the GEMM tiles
+    the rest (`tiling.split_banks`).
     """
     target = replace(cfg.target, interleave=interleave)
     vector_target = target
     if offline:
-        res_a = min(VECTOR_RESERVE, target.a_buffer_bytes // 4)
-        res_c = min(VECTOR_RESERVE, target.c_buffer_bytes // 4)
-        vector_target = replace(target, a_buffer_bytes=res_a, c_buffer_bytes=res_c)
-        target = replace(target, a_buffer_bytes=target.a_buffer_bytes - res_a,
-                         c_buffer_bytes=target.c_buffer_bytes - res_c)
+        target, vector_target = split_banks(target, cfg.vector.a_share, cfg.vector.c_share)
     e = cfg.energy
     cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, objective, e.dram_byte_pj + e.sram_byte_pj,
                         cfg.static_w / cfg.clock_hz * 1e12)

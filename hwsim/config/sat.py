@@ -86,6 +86,13 @@ class VectorSpec(_Frozen):
 
     lanes: int = Field(ge=1, le=65_536, description="FP32 lanes, one element op per lane per cycle")
     latency: int = Field(ge=0, le=10_000, description="pipeline latency in cycles, paid once per pass")
+    # issue 12a: the banks of the A and C buffers that vector passes own under offline scheduling
+    a_share: float = Field(0.25, gt=0, le=0.5, description="fraction of the A buffer's banks (capacity and port "
+                                                           "bytes) kept for vector-pass input under offline "
+                                                           "scheduling; GEMM tiles get the rest")
+    c_share: float = Field(0.25, gt=0, le=0.5, description="fraction of the C buffer's banks (capacity and port "
+                                                           "bytes) kept for vector-pass output under offline "
+                                                           "scheduling; GEMM tiles get the rest")
 
 
 class SelectorSpec(_Frozen):
