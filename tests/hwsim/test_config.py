@@ -207,3 +207,11 @@ def test_schema_covers_every_field():
     for name, sub in s["$defs"].items():
         for field, prop in sub["properties"].items():
             assert prop.get("description"), f"{name}.{field} has no description"
+
+
+@pytest.mark.parametrize("ns,mhz,cycles", [(150, 200, 30), (150.1, 200, 31), (0, 200, 0), (100, 100, 10),
+                                           (70, 300, 21), (7, 300, 3), (0.1, 333, 1)])
+def test_dram_latency_rounds_up_to_whole_cycles_without_float_noise(ns, mhz, cycles):
+    """150 ns x 200 MHz is 30 cycles; the float product 30.000000000000004 must not round up to 31."""
+    cfg = load_arch("sat-vcu1525").derive({"dram.latency_ns": float(ns), "clock_mhz": float(mhz)})
+    assert cfg.dram_latency_cycles == cycles
