@@ -198,6 +198,10 @@ def port_cycles(op: GemmOp, dataflow: str, target: ArrayTarget, m, k, n, first_k
 REFINE = 4
 """How many of the cost model's best-rated distinct candidates (estimate and tile size) are expanded and timed tile by tile when the cost model
 can time a tile schedule exactly (its `exact` method): the closed-form estimate ranks, the exact time decides."""
+REFINE_MARGIN = 1.25
+"""Only candidates the estimate rates within 25% of its best are timed (its misses are smaller than that)."""
+REFINE_MAX_TILES = 4_096
+"""Ops of more tiles than this (per candidate) keep the estimate's choice: expanding several would cost memory."""
 
 
 @lru_cache(maxsize=4096)
@@ -212,18 +216,24 @@ def _best(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str
                        int(cand["n_t"][i]))
 
     exact = getattr(cost, "exact", None)
-    if exact is None:
+    if exact is None or len(est) == 1:
         return mapping(int(np.argmin(est)))  # first minimum: enumeration order makes the choice deterministic
     # the estimate ranks (stable: enumeration order on ties), the exact tile-by-tile time of the top few decides
     # (first minimum again), so a candidate the estimate flatters cannot displace one that is really faster
     ranked, seen = [], set()
     for i in np.argsort(est, kind="stable"):  # the top REFINE distinct (estimate, tile size) candidates
+        if ranked and est[i] > REFINE_MARGIN * est[ranked[0]]:
+            break
+        if ranked and cand["tiles"][i] > REFINE_MAX_TILES:
+            continue
         key = (float(est[i]), int(cand["m_t"][i]), int(cand["k_t"][i]), int(cand["n_t"][i]))
         if key not in seen:
             seen.add(key)
             ranked.append(int(i))
             if len(ranked) == REFINE:
                 break
+    if len(ranked) == 1 or cand["tiles"][ranked[0]] > REFINE_MAX_TILES:
+        return mapping(ranked[0])
     scores = [exact(gemm_tiles(op, mapping(i), target)) for i in ranked]
     return mapping(ranked[int(np.argmin(scores))])
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 
 from hwsim import models
 from hwsim.dataflow.lowering import Lowering, lower
@@ -344,8 +343,8 @@ def _too_many_tiles(total: int, mapped: int, ops: int) -> None:
                      "for the whole run: use a smaller batch, resolution or model)", "--batch/--resolution/--model")
 
 
-def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.DataFrame:
-    """One row per op: what it is, how it was mapped, its timing, traffic and energy (built in one go)."""
+def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> dict:
+    """The per-op table as columns: what each op is, how it was mapped, its timing, traffic and energy."""
     starts = sched.offsets[:-1]
     cols = {key: [row[key] for row in sched.rows] for key in sched.rows[0]}
     cols["tiles"] = np.diff(sched.offsets)
@@ -359,7 +358,7 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.Data
     parts = {f"e_{comp}": np.array([e[comp] for e in energy]) for comp in COMPONENTS}
     cols.update(parts)
     cols["energy_j"] = np.sum(list(parts.values()), axis=0)
-    return pd.DataFrame(cols)
+    return cols
 
 
 @lru_cache(maxsize=256)
