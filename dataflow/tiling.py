@@ -195,9 +195,11 @@ def port_cycles(op: GemmOp, dataflow: str, target: ArrayTarget, m, k, n, first_k
     return _port_rate(target, *edge)
 
 
-REFINE = 4
+REFINE = 6
 """How many of the cost model's best-rated distinct candidates (estimate and tile size) are expanded and timed tile by tile when the cost model
 can time a tile schedule exactly (its `exact` method): the closed-form estimate ranks, the exact time decides."""
+REFINE_TIE = 0.0005
+"""Exact times within 0.05% of the fastest count as a tie, decided by DRAM bytes."""
 REFINE_MARGIN = 1.25
 """Only candidates the estimate rates within 25% of its best are timed (its misses are smaller than that)."""
 REFINE_MAX_TILES = 4_096
@@ -234,8 +236,11 @@ def _best(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str
                 break
     if len(ranked) == 1 or cand["tiles"][ranked[0]] > REFINE_MAX_TILES:
         return mapping(ranked[0])
-    scores = [exact(gemm_tiles(op, mapping(i), target)) for i in ranked]
-    return mapping(ranked[int(np.argmin(scores))])
+    scores = np.array([exact(gemm_tiles(op, mapping(i), target)) for i in ranked])
+    # of candidates within REFINE_TIE of the fastest, the one moving the fewest DRAM bytes (first on ties): under
+    # offline scheduling the other unit shares the DRAM, so traffic saved for no time is bandwidth left to it
+    near = [i for i, score in zip(ranked, scores) if score <= scores.min() * (1 + REFINE_TIE)]
+    return mapping(min(near, key=lambda i: cand["dram"][i]))
 
 
 def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
