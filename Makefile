@@ -34,10 +34,11 @@ test: setup
 tiny-report: setup
 	$(VENV)/bin/hwsim report --only tiny
 
-## bench: engine / reference / compile / CLI timings for one ResNet-50 iteration
+## bench: engine / reference / compile / CLI / import timings for one ResNet-50 iteration; sweep rate; monotonicity review
 bench: setup
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_sweep.py
+	$(PY) bench/monotonicity.py
 
 ## rtl-long: the RTL co-simulation matrix with 10,000 random tiles per configuration (HWSIM_RTL_TILES)
 rtl-long: setup
