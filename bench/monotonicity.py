@@ -13,7 +13,7 @@ import sys
 import time
 
 from hwsim.config import load_arch
-from hwsim.paper import WORKLOADS
+from hwsim.studies.sat_paper import WORKLOADS
 from hwsim.simulation import simulate
 
 TOLERANCE = 1e-3  # slower by more than 0.1% is a violation

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hwsim.paper import (ABLATION, PARTS, WORKLOADS, ablation, ablation_table, gap_table, ideal_bdwp, markdown,
+from hwsim.studies.sat_paper import (ABLATION, PARTS, WORKLOADS, ablation, ablation_table, gap_table, ideal_bdwp, markdown,
                          run_all, sensitivity, speedup_table)
 
 
@@ -48,7 +48,7 @@ def test_report_states_the_average(results):
     assert f"BDWP 2:8 average: {avg:.2f}x" in text
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_readme_table_is_what_the_code_gives(results):
@@ -107,7 +107,7 @@ def test_switching_any_optimization_off_slows_bdwp_down(results):
     """From the shipped setting, each switch turned off makes BDWP 2:8 slower: every workload for pre-generation
     and interleave mapping; offline scheduling on all but ResNet50, whose vector passes (a third of its time) are
     held to their 16 A banks' ports (128 B a cycle, below the DRAM rate) while they run beside GEMMs, and get the
-    whole buffers one op after another (README, 'Model version 2026.12.1')."""
+    whole buffers one op after another (README, 'Model version 2026.12.2')."""
     shipped = results[(results.method == "bdwp") & (results.nm == "2:8")].set_index("workload")
     for off in ({"interleave": False}, {"pregen": False}, {"offline": False}):
         other = run_all("sat-vcu1525", progress=False, runs=(("bdwp", "2:8"),), **off).set_index("workload")
