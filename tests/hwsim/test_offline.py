@@ -221,3 +221,55 @@ def test_the_update_waits_for_the_bp_gemm_that_reads_its_weights(method, nm):
     for layer in ("c2", "fc"):
         assert ops.start[f"{layer}.update"] >= ops.end[f"{layer}.bp"]
         assert ops.start[f"{layer}.update"] >= ops.end[f"{layer}.wu"]
+
+
+@pytest.mark.parametrize("runner", ENGINES)
+def test_dma_serves_requests_in_the_order_their_data_is_ready(runner):
+    """A store does not hold the DMA engine for data that is not there yet.
+
+    G (array, one tile): load 10 B at 1 B/cycle 0..10, compute 10..110, store 10 B ready at 110: 110..120.
+    V (vector, independent, two tiles of 10 B load and 10 cycles compute): its loads are ready at 0 and go as soon
+    as the engine is free: 10..20 and 20..30, computes 20..30 and 30..40. An in-order queue that took G's store
+    when G's last load issued would hold V's loads until 120 (V: 120..150).
+    """
+    offsets, load, store, select, compute = _arrays([0, 1, 3], [10, 10, 10], [10, 0, 0], [0, 0, 0], [100, 10, 10])
+    ptr, idx = to_csr([(), ()])
+    start, end, busy, stall = runner(offsets, load, store, select, compute, 1.0, 0, np.array([0, 1]),
+                                     np.arange(2, dtype=np.int64), ptr, idx)
+    assert list(start) == [0, 10] and list(end) == [120, 40]
+    assert list(busy) == [100, 20] and list(stall) == [10, 10]
+
+
+@pytest.mark.parametrize("runner", ENGINES)
+def test_a_units_store_goes_before_its_load_into_the_same_slot(runner):
+    """One op, three tiles (load 10, compute 5, store 10 at 1 B/cycle): load0 0..10, comp0 10..15, load1 10..20,
+    store0 (ready 15, after load1 in the unit's order) 20..30, comp1 20..25, load2 (slot of tile 0, free at 15;
+    after store0) 30..40, store1 40..50, comp2 40..45, store2 50..60: the barrier engine's order."""
+    offsets, load, store, select, compute = _arrays([0, 3], [10] * 3, [10] * 3, [0] * 3, [5] * 3)
+    ptr, idx = to_csr([()])
+    start, end, _, _ = runner(offsets, load, store, select, compute, 1.0, 0, np.array([0]),
+                              np.arange(1, dtype=np.int64), ptr, idx)
+    assert (start[0], end[0]) == (0, 60)
+    assert run_pipeline(offsets, load, store, select, compute, 1.0, 0)[0][0] == 60
+
+
+def test_under_offline_scheduling_each_unit_gets_only_its_banks_ports():
+    """sat-vcu1525: an output-stationary 1:8 GEMM needs 2 KiB a cycle of A ports (32 rows x 32 FP16); one op after
+    another it gets
+    all 1,024 B, offline only the GEMM banks' 896 B: 8/7 the cycles. A vector pass reading 4 B per element through
+    the vector banks' 128 B a cycle takes 32 elements a cycle, not the 64 its 256 lanes would do at 4 ops each."""
+    from hwsim.config import load_arch
+    from hwsim.dataflow.ops import GemmOp, Phase, VectorOp
+    from hwsim.dataflow.sparsity import NM
+    from hwsim.simulation import build_schedule
+
+    cfg = load_arch("sat-vcu1525")
+    gemm = GemmOp("g", "g", Phase.FF, 4096, 4096, 1024, 1, NM(1, 8), False, 1.0)
+    alone = build_schedule([gemm], cfg, offline=False, dataflows=("os",)).compute.sum()
+    shared = build_schedule([gemm], cfg, offline=True, dataflows=("os",)).compute.sum()
+    assert shared / alone == pytest.approx(1024 / 896, rel=0.01)
+    vec = VectorOp("v", "v", Phase.FF, 1 << 20, 4, 4, 0)
+    offline = build_schedule([vec], cfg, offline=True)
+    assert (offline.compute - cfg.vector.latency).sum() == (1 << 20) * 4 // 128
+    barrier = build_schedule([vec], cfg, offline=False)
+    assert (barrier.compute - cfg.vector.latency).sum() == (1 << 20) * 4 // 256  # lanes-bound with all ports
