@@ -235,8 +235,11 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
     if offline:
         target, vector_target = split_banks(target, cfg.vector.a_share, cfg.vector.c_share)
     e = cfg.energy
-    cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, objective, e.dram_byte_pj + e.sram_byte_pj,
-                        cfg.static_w / cfg.clock_hz * 1e12)
+    if objective == "latency":  # energy prices do not enter: points differing only in them share every mapping
+        cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
+    else:
+        cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, objective,
+                            e.dram_byte_pj + e.sram_byte_pj, cfg.static_w / cfg.clock_hz * 1e12)
     keys = {True: _relevant(True, target, cost), False: _relevant(False, vector_target, cost)}
     plain = {True: (target, cost), False: (vector_target, cost)}
     plans, total = [], 0

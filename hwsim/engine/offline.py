@@ -63,6 +63,9 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
     q_op = np.zeros((2, 4), dtype=np.int64)
     q_head = np.zeros(2, dtype=np.int64)
     q_len = np.zeros(2, dtype=np.int64)
+    c_op = np.full(2, -1, dtype=np.int64)  # each unit's most urgent candidate, kept while still valid
+    c_ready = np.zeros(2, dtype=np.int64)
+    valid = np.zeros(2, dtype=np.bool_)
     dma = np.int64(0)
     sel = np.int64(0)
     left = n_ops
@@ -89,7 +92,12 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
                 j = cur[u]
                 ready = np.int64(0)
             else:
-                j, ready = _most_urgent(lists, count, head, u, end, started, loaded, dep_ptr, dep_idx)
+                if not valid[u]:  # the candidate changes only when an op finishes or the unit's op is loaded
+                    c_op[u], c_ready[u] = _most_urgent(lists, count, head, u, end, started, loaded, dep_ptr,
+                                                       dep_idx)
+                    valid[u] = True
+                j = c_op[u]
+                ready = c_ready[u]
             if j < 0:
                 continue
             r = max(slot[u, par[u]], ready)
@@ -115,12 +123,15 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
             stores_left[j] -= 1
             if loaded[j] and stores_left[j] == 0:
                 end[j] = max(own[j], last_comp[j])
+                valid[0] = False
+                valid[1] = False
                 left -= 1
             continue
         j = b_op
         t = nxt[j]
         if not started[j]:
             started[j] = True
+            valid[u] = False  # a started op is a candidate whatever its inputs
             start[j] = ls
             own[j] = ls
             comp[u] = max(comp[u], ls)
@@ -152,9 +163,12 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
         if nxt[j] < op_offsets[j + 1]:
             continue
         loaded[j] = True
+        valid[u] = False
         last_comp[j] = comp[u]
         cur[u] = -1
         if stores_left[j] == 0:
             end[j] = max(own[j], last_comp[j])
+            valid[0] = False
+            valid[1] = False
             left -= 1
     return start, end, busy, stall
