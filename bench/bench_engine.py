@@ -22,6 +22,9 @@ from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_r
 from hwsim.simulation import build_schedule  # noqa: E402
 from hwsim.models import zoo  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import engine_before_12 as before_12  # noqa: E402
+
 CMD = ["simulate", "--model", "resnet50", "--arch", "sat-vcu1525", "--method", "bdwp", "--nm", "2:8", "--batch", "32",
        "--json"]
 
@@ -73,6 +76,8 @@ def main() -> None:
     t_ofirst = time.perf_counter() - t0
     t_off = best_of(lambda: run_offline(*oargs), 20)
     t_oref = best_of(lambda: run_offline_reference(*oargs), 3)
+    before_12.run_offline(*oargs)  # compile
+    t_before = best_of(lambda: before_12.run_offline(*oargs), 20)
     assert all((a == b).all() for a, b in zip(run_offline(*oargs), run_offline_reference(*oargs)))
 
     hwsim_cli = [sys.executable, "-m", "hwsim.cli"]
@@ -91,6 +96,8 @@ def main() -> None:
         ("offline: dependency graph + priorities", f"{t_graph * 1e3:.1f} ms", ""),
         ("offline numba engine, warm (best of 20)", f"{t_off * 1e3:.2f} ms", ""),
         ("offline plain reference (best of 3)", f"{t_oref * 1e3:.1f} ms", ""),
+        ("offline engine before issue 12 (best of 20)", f"{t_before * 1e3:.2f} ms", ""),
+        ("speed-up over the engine before issue 12", f"{t_before / t_off:.1f}x", ""),
         ("speed-up offline numba / reference", f"{t_oref / t_off:.0f}x", "goal >= 20x"),
         ("offline JIT compile (first call)", f"{t_ofirst - t_off:.2f} s", ""),
         ("CLI end to end, warm cache (best of 3)", f"{t_cli:.2f} s", "goal <= 1 s"),

@@ -107,12 +107,14 @@ def test_port_limits_cost_1_of_8_but_not_2_of_8_on_the_paper_preset():
     free = cfg.model_copy(update={"ports": cfg.ports.model_copy(update={"a_bytes": 0, "b_bytes": 0,
                                                                         "c_bytes": 0})})
     busy = lambda r: r.ops[r.ops.nm != ""].busy_cycles.sum()  # noqa: E731 - the N:M GEMMs
-    ratio = {}
+    ratio, total = {}, {}
     for nm in ("2:8", "1:8"):
         a = hwsim.simulate("resnet18-s1", cfg, "bdwp", nm, 8, resolution=32, classes=10, offline=False)
         b = hwsim.simulate("resnet18-s1", free, "bdwp", nm, 8, resolution=32, classes=10, offline=False)
-        ratio[nm] = busy(a) / busy(b)
-    assert 1.0 <= ratio["2:8"] < 1.05  # a few tiles round up or meet the B/C ports
+        ratio[nm], total[nm] = busy(a) / busy(b), a.cycles / b.cycles
+    # the mapper minimizes each GEMM's whole time (timed tile by tile), not its busy cycles: with the ports the
+    # iteration is a few tiles' rounding slower (B/C ports met), never faster
+    assert 1.0 <= total["2:8"] < 1.05 and abs(ratio["2:8"] - 1) < 0.05
     assert ratio["1:8"] > 1.4  # 2 KiB of activations a cycle needed, 1 KiB delivered (fill and short k blocks dilute it)
     assert cfg.ports.a_bytes == 32 * 16 * 2
 
