@@ -12,6 +12,8 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="hwsim-bench-numba-")  # cold cache for the compile figure
 
 from hwsim.dataflow.lowering import Lowering, lower  # noqa: E402
@@ -48,15 +50,16 @@ def import_seconds(module: str, env: dict) -> float:
 def main() -> None:
     cfg = load_arch("sat-vcu1525")
     method, nm = resolve("bdwp", "2:8")
+    one = [np.zeros(1, dtype=np.int64)] * 4
+    t0 = time.perf_counter()
+    run_pipeline(np.array([0, 1], dtype=np.int64), *one, 1.0, 0)  # the mapper times candidates with it: compile now
+    t_compile = time.perf_counter() - t0
     t0 = time.perf_counter()
     ops = lower(zoo.build("resnet50"), Lowering(method, nm, batch=32))
     sched = build_schedule(ops, cfg)
     t_schedule = time.perf_counter() - t0
     args = sched.engine_args(cfg)
 
-    t0 = time.perf_counter()
-    run_pipeline(*args)
-    t_first = time.perf_counter() - t0
     t_engine = best_of(lambda: run_pipeline(*args), 20)
     t_ref = best_of(lambda: run_reference(*args), 3)
     assert all((a == b).all() for a, b in zip(run_pipeline(*args), run_reference(*args)))
@@ -92,7 +95,7 @@ def main() -> None:
         ("numba engine, warm (best of 20)", f"{t_engine * 1e3:.2f} ms", "goal <= 200 ms"),
         ("plain reference engine (best of 3)", f"{t_ref * 1e3:.1f} ms", ""),
         ("speed-up numba / reference", f"{t_ref / t_engine:.0f}x", "goal >= 20x"),
-        ("JIT compile (first call, cold cache)", f"{t_first - t_engine:.2f} s", ""),
+        ("JIT compile (first call, cold cache)", f"{t_compile:.2f} s", ""),
         ("offline: dependency graph + priorities", f"{t_graph * 1e3:.1f} ms", ""),
         ("offline numba engine, warm (best of 20)", f"{t_off * 1e3:.2f} ms", ""),
         ("offline plain reference (best of 3)", f"{t_oref * 1e3:.1f} ms", ""),
