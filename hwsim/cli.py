@@ -200,6 +200,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--jobs", type=int, default=None, help="local worker processes (default: the CPU count)")
     p.add_argument("--plot", action="store_true", help="also draw the latency-energy Pareto front next to --out "
                                                        "(PNG, PDF, SVG)")
+    p.add_argument("--keep-over-budget", action="store_true",
+                   help="also simulate configs over the board's resource budget (default: the spec's over_budget, "
+                        "prune: list them and skip them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the table as JSON records instead of a summary")
     p.set_defaults(run=_run_sweep)
@@ -210,7 +213,8 @@ def _run_sweep(args) -> int:
 
     if args.jobs is not None and not 1 <= args.jobs <= 1024:
         _bad(f"jobs: {args.jobs} (expected 1 to 1024 worker processes)", "--jobs")
-    table = sweep(args.spec, args.out, scheduler=args.scheduler, jobs=args.jobs, progress=not args.quiet)
+    table = sweep(args.spec, args.out, scheduler=args.scheduler, jobs=args.jobs, progress=not args.quiet,
+                  keep_over_budget=True if args.keep_over_budget else None)
     paths = []
     if args.plot:
         from hwsim.figures.pareto import pareto_plot
@@ -222,6 +226,16 @@ def _run_sweep(args) -> int:
         fits = int(table["fits_board"].sum())
         print(f"{len(table)} points ({table.attrs['computed']} computed, {table.attrs['resumed']} resumed; "
               f"{fits} within the board budget) -> {args.out}")
+        pruned = table.attrs["pruned"]
+        if pruned:
+            from hwsim.sweeps import pruned_path
+
+            print(f"{len(pruned)} configs over the board budget pruned (not simulated; --keep-over-budget runs "
+                  f"them) -> {pruned_path(args.out)}")
+            for entry in pruned[:10]:
+                print(f"  {entry['arch']}: {entry['over']}")
+            if len(pruned) > 10:
+                print(f"  ... and {len(pruned) - 10} more")
         for path in paths:
             print(f"  {path}")
     return 0
