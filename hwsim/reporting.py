@@ -50,13 +50,15 @@ def _sweep_example(out: Path, progress: bool) -> list[Path]:
             "dsp"]
     lines = ["# Sweep example: array shape x DRAM channels x {dense, BDWP 2:8}", "",
              f"Spec: `spec.yaml` ({len(table)} points), run by `hwsim sweep spec.yaml --out results.csv --plot`.",
-             f"{int((~table['fits_board']).sum())} points exceed the VCU1525's resource budget (hollow in the plot).",
+             f"{len(table.attrs['pruned'])} of its configurations exceed the VCU1525's resource budget: pruned before "
+             "simulation and listed in `results_pruned.csv` (`over_budget: keep` simulates them too).",
              "", "Fastest in-budget point per model and method:", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in best.iterrows():
         lines.append("| " + " | ".join(_fmt(row[c]) for c in cols) + " |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
-    return [spec, out / "results.csv", out / "summary.md", *figs]
+    listing = [out / "results_pruned.csv"] if table.attrs["pruned"] else []
+    return [spec, out / "results.csv", *listing, out / "summary.md", *figs]
 
 
 def _tiny(out: Path, progress: bool) -> list[Path]:
@@ -127,8 +129,9 @@ SECTIONS = [
             "the ideal speedup goes, sensitivity to the modelling assumptions, cycles per phase, energy.",
             _sat_paper),
     Section("sweep_example", "Design-space sweep example",
-            "48 points: three array heights x two array widths x two DRAM channel counts x {dense, BDWP 2:8} on "
-            "ResNet-50 and ViT; the latency-energy Pareto front with over-budget points marked.", _sweep_example),
+            "Three array heights x two array widths x two DRAM channel counts x {dense, BDWP 2:8} on ResNet-50 and "
+            "ViT; the latency-energy Pareto front; configurations over the board budget pruned and listed.",
+            _sweep_example),
     Section("rtl", "RTL resources: synthesis and the estimate",
             "Yosys synthesis of the generated SAT core (sat-small and larger arrays, N:M and dense; ECP5 Fmax), "
             "written by `make rtl-report` (needs Debian yosys, minutes); `hwsim report` sets the simulator's "
