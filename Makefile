@@ -39,6 +39,11 @@ bench: setup
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_sweep.py
 
+## bench-search: search quality against an exhaustive 3,456-point grid -> reports/search_quality/ (minutes)
+.PHONY: bench-search
+bench-search: setup
+	$(PY) bench/bench_search.py
+
 ## rtl-long: the RTL co-simulation matrix with 10,000 random tiles per configuration (HWSIM_RTL_TILES)
 rtl-long: setup
 	HWSIM_RTL_TILES=$${HWSIM_RTL_TILES:-10000} $(PY) -m pytest -n 2 tests/rtl/test_core.py $(RTL_LONG_ARGS)
