@@ -85,15 +85,15 @@ def search(spec, out: str | os.PathLike, *, trials: int | None = None, seed: int
     executor, close = executor_for(scheduler, default_jobs(jobs))  # a bad scheduler fails before any file
     try:
         out.mkdir(exist_ok=True)
-        study, finished = open_study(f"sqlite:///{(out / STUDY_FILE).resolve()}", name, spec, spec.seed,
+        stored, finished = open_study(f"sqlite:///{(out / STUDY_FILE).resolve()}", name, spec, spec.seed,
                                      spec.trials)
-        cache = _cache(study)
-        counts = run(study, spec, base, max(0, spec.trials - finished), executor, progress, cache,
+        cache = _cache(stored.mem)
+        counts = run(stored, spec, base, max(0, spec.trials - finished), executor, progress, cache,
                      default_jobs(jobs))
     finally:
         close()
     counts["resumed"] = finished
-    outputs = write_outputs(study, spec, out, counts)
+    outputs = write_outputs(stored.mem, spec, out, counts)
     files = [out / STUDY_FILE, out / "trials.csv", out / "pareto.csv", out / "pareto.md", *outputs["figures"],
              *map(Path, outputs["front"]["arch_file"])]
     return SearchResult(outputs["front"], outputs["trials"], counts, files, name)
@@ -103,8 +103,10 @@ def _cache(study) -> dict[str, list[dict]]:
     """Per-workload numbers of the designs this study already simulated, by key."""
     from optuna.trial import TrialState
 
-    return {t.user_attrs["key"]: t.user_attrs["per_model"] for t in
-            study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "per_model" in t.user_attrs}
+    from hwsim.searches.study import ATTR
+
+    attrs = [t.user_attrs.get(ATTR, {}) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    return {a["key"]: a["per_model"] for a in attrs if "per_model" in a}
 
 
 __all__ = ["SearchResult", "SearchSpec", "load_search_spec", "search"]

@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 
 from hwsim.searches.spec import OPTIONS, SearchSpec
+from hwsim.searches.study import ATTR
 
 
 def trials_table(study, spec: SearchSpec) -> pd.DataFrame:
@@ -19,13 +20,13 @@ def trials_table(study, spec: SearchSpec) -> pd.DataFrame:
 
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        a = t.user_attrs
+        a = t.user_attrs.get(ATTR, {})
         row = {"trial": t.number, "status": a.get("status", "pruned"), **t.params, "arch": a.get("arch", ""),
                "key": a.get("key", ""), "reason": a.get("reason", "")}
         m = a.get("metrics")
         if m:
             row.update(m)
-            row["feasible"] = a.get("constraint", [0.0])[0] <= 0
+            row["feasible"] = a.get("violation", -1.0) <= 0
             for w, pm in zip(spec.workloads, a["per_model"]):
                 row[f"{w.name}.seconds"] = pm["seconds"]
                 row[f"{w.name}.energy_j"] = pm["energy_j"]

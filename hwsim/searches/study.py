@@ -20,6 +20,7 @@ from hwsim.errors import HwsimError
 from hwsim.searches.spec import OPTIONS, Range, SearchSpec, choice_label, split_methods
 
 STUDY_FILE = "study.sqlite3"
+ATTR = "hwsim"  # the one user attribute of a trial: status, arch, key, per-workload numbers, metrics (one row each)
 
 
 @dataclass(frozen=True)
@@ -105,31 +106,72 @@ def make_sampler(spec: SearchSpec, seed: int, trials: int):
     return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
-def open_study(storage_url: str, name: str, spec: SearchSpec, seed: int, trials: int):
-    """Create or reopen the study; trials a killed run left RUNNING are marked FAIL (they are asked again)."""
+def sqlite_storage(url: str):
+    """Optuna's RDB storage on a SQLite file in write-ahead-log mode with `synchronous=NORMAL`: a commit does not
+    wait for the disk (a trial writes a dozen small transactions), yet a killed process loses nothing committed."""
+    import optuna
+    from sqlalchemy import event
+
+    storage = optuna.storages.RDBStorage(url)
+
+    @event.listens_for(storage.engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    storage.engine.dispose()  # connections opened while the schema was made reconnect with the pragmas
+    return storage
+
+
+class Stored:
+    """The loop works on an in-memory study (fast asks and tells) that is written through to the SQLite study in
+    batches of `every` finished trials and at the end, also when the run is interrupted: a killed search loses at
+    most the last batch, which the next run asks again."""
+
+    def __init__(self, db, mem, every: int = 16):
+        self.db, self.mem, self.every = db, mem, every
+        self.saved = {t.number for t in mem.get_trials(deepcopy=False)}
+        self.pending = 0
+
+    def finished_one(self) -> None:
+        self.pending += 1
+        if self.pending >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        from optuna.trial import TrialState
+
+        done = (TrialState.COMPLETE, TrialState.PRUNED)
+        new = [t for t in self.mem.get_trials(deepcopy=False, states=done) if t.number not in self.saved]
+        if new:
+            self.db.add_trials(new)
+            self.saved.update(t.number for t in new)
+        self.pending = 0
+
+
+def open_study(storage_url: str, name: str, spec: SearchSpec, seed: int, trials: int) -> tuple[Stored, int]:
+    """Create or reopen the stored study and load its finished trials into the in-memory one the loop uses;
+    trials a killed run left RUNNING in storage are marked FAIL (they are asked again)."""
     import optuna
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(storage_url)
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        study = None
-    finished = 0
-    if study is not None:
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-    # a resumed run continues the sampler's random stream from where the finished trials leave it
-    sampler = make_sampler(spec, seed + finished, trials)
+    storage = sqlite_storage(storage_url)
     directions = ["minimize"] * len(spec.objectives)
-    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions,
-                                load_if_exists=True)
-    return study, finished
+    db = optuna.create_study(study_name=name, storage=storage, directions=directions, load_if_exists=True)
+    for t in db.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    finished = db.get_trials(deepcopy=True, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    # a resumed run continues the sampler's random stream from where the finished trials leave it
+    sampler = make_sampler(spec, seed + len(finished), trials)
+    mem = optuna.create_study(sampler=sampler, directions=directions)
+    mem.add_trials(finished)
+    return Stored(db, mem), len(finished)
 
 
-def run(study, spec: SearchSpec, base: SATConfig, todo: int, executor, progress: bool,
+def run(stored: Stored, spec: SearchSpec, base: SATConfig, todo: int, executor, progress: bool,
         cache: dict[str, dict], jobs: int) -> dict[str, int]:
     """Ask, evaluate, tell until `todo` more trials have finished; counts of what happened."""
     from optuna.trial import TrialState
@@ -143,26 +185,23 @@ def run(study, spec: SearchSpec, base: SATConfig, todo: int, executor, progress:
     counts = {"simulated": 0, "cached": 0, "over_budget": 0, "invalid": 0}
     inflight: dict[Future, tuple] = {}
     asked = 0
+    study = stored.mem
     bar = _bar(todo, progress)
 
     def finish(trial, cfg: SATConfig, key: str, per_model: list[dict]) -> None:
         values = metrics(per_model, weights, cfg)
-        trial.set_user_attr("status", "ok")
-        trial.set_user_attr("arch", cfg.name)
-        trial.set_user_attr("key", key)
-        trial.set_user_attr("per_model", per_model)
-        trial.set_user_attr("metrics", values)
-        trial.set_user_attr("constraint", [violation(values, spec.constraints.max)])
+        trial.set_user_attr(ATTR, {"status": "ok", "arch": cfg.name, "key": key, "per_model": per_model,
+                                   "metrics": values, "violation": violation(values, spec.constraints.max)})
         for name, bound in spec.constraints.max.items():  # the samplers prefer designs within every bound
             trial.set_constraint(name, (values[name] - bound) / bound)
         study.tell(trial, [values[o] for o in spec.objectives])
+        stored.finished_one()
         bar.update(1)
 
     def prune(trial, status: str, reason: str, arch: str = "") -> None:
-        trial.set_user_attr("status", status)
-        trial.set_user_attr("reason", reason[:300])
-        trial.set_user_attr("arch", arch)
+        trial.set_user_attr(ATTR, {"status": status, "reason": reason[:300], "arch": arch})
         study.tell(trial, state=TrialState.PRUNED)
+        stored.finished_one()
         counts[status.replace("-", "_")] += 1
         bar.update(1)
 
@@ -210,6 +249,7 @@ def run(study, spec: SearchSpec, base: SATConfig, todo: int, executor, progress:
         raise
     finally:
         bar.close()
+        stored.flush()
     return counts
 
 
