@@ -83,15 +83,18 @@ def search(spec, out: str | os.PathLike, *, trials: int | None = None, seed: int
         raise HwsimError(f"out: {str(out)[:80]!r}: {exc.strerror or exc}", "--out") from None
     name = study_name(spec, base)
     executor, close = executor_for(scheduler, default_jobs(jobs))  # a bad scheduler fails before any file
+    stored = None
     try:
         out.mkdir(exist_ok=True)
         stored, finished = open_study(f"sqlite:///{(out / STUDY_FILE).resolve()}", name, spec, spec.seed,
-                                     spec.trials)
+                                      spec.trials)
         cache = _cache(stored.mem)
         counts = run(stored, spec, base, max(0, spec.trials - finished), executor, progress, cache,
                      default_jobs(jobs))
     finally:
         close()
+        if stored is not None:
+            stored.close()
     counts["resumed"] = finished
     outputs = write_outputs(stored.mem, spec, out, counts)
     files = [out / STUDY_FILE, out / "trials.csv", out / "pareto.csv", out / "pareto.md", *outputs["figures"],

@@ -130,8 +130,8 @@ class Stored:
     batches of `every` finished trials and at the end, also when the run is interrupted: a killed search loses at
     most the last batch, which the next run asks again."""
 
-    def __init__(self, db, mem, every: int = 16):
-        self.db, self.mem, self.every = db, mem, every
+    def __init__(self, db, mem, storage=None, every: int = 16):
+        self.db, self.mem, self.storage, self.every = db, mem, storage, every
         self.saved = {t.number for t in mem.get_trials(deepcopy=False)}
         self.pending = 0
 
@@ -149,6 +149,11 @@ class Stored:
             self.db.add_trials(new)
             self.saved.update(t.number for t in new)
         self.pending = 0
+
+    def close(self) -> None:
+        """Close the storage's connections (SQLite folds its write-ahead log back into the file)."""
+        if self.storage is not None:
+            self.storage.engine.dispose()
 
 
 def open_study(storage_url: str, name: str, spec: SearchSpec, seed: int, trials: int) -> tuple[Stored, int]:
@@ -168,7 +173,7 @@ def open_study(storage_url: str, name: str, spec: SearchSpec, seed: int, trials:
     sampler = make_sampler(spec, seed + len(finished), trials)
     mem = optuna.create_study(sampler=sampler, directions=directions)
     mem.add_trials(finished)
-    return Stored(db, mem), len(finished)
+    return Stored(db, mem, storage), len(finished)
 
 
 def run(stored: Stored, spec: SearchSpec, base: SATConfig, todo: int, executor, progress: bool,

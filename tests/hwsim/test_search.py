@@ -218,3 +218,38 @@ def test_metrics_and_violation_by_hand():
     assert m["resources"] == pytest.approx(max(cfg.resources.utilization.values()))
     assert violation({"dsp": 5000.0, "latency": 1.0}, {"dsp": 4000.0, "latency": 2.0}) == pytest.approx(0.25)
     assert violation({"dsp": 5000.0}, {}) < 0
+
+
+def test_sigkill_then_rerun_finishes_the_trials(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({**SPEC, "trials": 40, "models": ["resnet9"]}))
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "hwsim.cli", "search", str(spec), "--out", str(out), "--jobs", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    db, stored = out / "study.sqlite3", 0
+    deadline = time.time() + 300
+    while time.time() < deadline and stored < 16 and proc.poll() is None:
+        time.sleep(0.1)
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as con:
+                    stored = con.execute("select count(*) from trials where state in ('COMPLETE', 'PRUNED')"
+                                         ).fetchone()[0]
+            except sqlite3.OperationalError:  # tables not made yet
+                pass
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 16 <= stored < 40 and not (out / "pareto.csv").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert pd.read_csv(out / "trials.csv").shape[0] == 40
+    import re
+
+    resumed = int(re.search(r"\((\d+) resumed", again.stdout)[1])  # a flush may land between the count and the kill
+    assert stored <= resumed < 40 and resumed % 16 == 0
