@@ -253,3 +253,16 @@ def test_sigkill_then_rerun_finishes_the_trials(tmp_path):
 
     resumed = int(re.search(r"\((\d+) resumed", again.stdout)[1])  # a flush may land between the count and the kill
     assert stored <= resumed < 40 and resumed % 16 == 0
+
+
+def test_repeats_are_answered_per_design(tmp_path):
+    """Same config, two methods: two simulations, and every repeat gets its own method's numbers."""
+    import hwsim
+
+    res = search({**SPEC, "space": {"method": ["dense", "bdwp:2:8"]}, "trials": 8, "models": ["resnet9"]},
+                 tmp_path / "r", jobs=1, progress=False)
+    assert res.counts["simulated"] == 2 and res.counts["cached"] == 6
+    for method, nm in (("dense", None), ("bdwp", "2:8")):
+        want = hwsim.simulate("resnet9", "sat-vcu1525", method, nm, batch=2).cycles
+        rows = res.trials[res.trials["method"] == (f"{method}:{nm}" if nm else method)]
+        assert len(rows) and (rows["resnet9.cycles"] == want).all()
