@@ -136,9 +136,8 @@ def write_outputs(study, spec: SearchSpec, out: Path, counts: dict) -> dict:
         header = [f"# hwsim search: front design {row['design']} of {len(front)} "
                   f"({', '.join(f'{o} {m[o]:.6g}' for o in spec.objectives)})",
                   "# reproduce (each workload of the search):"]
-        rel = f"{out.name}/arch/{path.name}"
         cmds = [simulate_command(spec, row, str(path), w) for w in spec.workloads]
-        header += [f"#   {simulate_command(spec, row, rel, w)}" for w in spec.workloads]
+        header += [f"#   {c}" for c in cmds]
         path.write_text("\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False))
         files.append(str(path))
         commands.append(" && ".join(cmds))
@@ -154,7 +153,10 @@ def _markdown(front: pd.DataFrame, trials: pd.DataFrame, spec: SearchSpec, count
     units = {"latency": "latency (s)", "energy": "energy (J)", "edp": "EDP (J s)", "resources": "max utilization"}
     params = [p for p in _param_names(spec)]
     n_ok = int((trials.get("status", pd.Series(dtype=str)) == "ok").sum())
+    from hwsim.keys import MODEL_VERSION
+
     lines = [f"# Search: Pareto set of {spec.arch}", "",
+             f"Cost model version {MODEL_VERSION} (`hwsim.keys.MODEL_VERSION`).", "",
              f"{len(trials)} trials ({spec.sampler}, seed {spec.seed}): {n_ok} simulated designs, "
              f"{int((trials.get('status', pd.Series(dtype=str)) == 'over-budget').sum())} over the board budget and "
              f"{int((trials.get('status', pd.Series(dtype=str)) == 'invalid').sum())} invalid (not simulated). "

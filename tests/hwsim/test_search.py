@@ -266,3 +266,29 @@ def test_repeats_are_answered_per_design(tmp_path):
         want = hwsim.simulate("resnet9", "sat-vcu1525", method, nm, batch=2).cycles
         rows = res.trials[res.trials["method"] == (f"{method}:{nm}" if nm else method)]
         assert len(rows) and (rows["resnet9.cycles"] == want).all()
+
+
+def test_committed_example_resnet50_vit_front_simulates_to_its_table(capsys):
+    """The acceptance run (reports/search_example: ResNet-50 + ViT at batch 32 under the VCU1525 budget): its
+    labelled front's arch files, simulated now, give the numbers in its table."""
+    from pathlib import Path
+
+    from hwsim.keys import MODEL_VERSION
+
+    folder = Path(__file__).resolve().parents[2] / "reports" / "search_example"
+    md = (folder / "pareto.md").read_text()
+    assert f"Cost model version {MODEL_VERSION} " in md, "stale example: regenerate (hwsim report --only " \
+                                                         "search_example)"
+    front = pd.read_csv(folder / "pareto.csv")
+    assert len(front) >= 3 and front["dsp"].le(6840).all() and front["lut"].le(1182240).all()
+    for ext in ("png", "pdf", "svg"):
+        assert (folder / f"pareto.{ext}").stat().st_size > 1000
+    for _, row in front.iloc[[0, len(front) // 2, -1]].iterrows():
+        arch = folder / "arch" / f"{row['design']}.yaml"
+        method, _, nm = row["method"].partition(":")
+        for model in ("resnet50", "vit"):
+            got = _cli_json(capsys, "simulate", "--arch", str(arch), "--model", model, "--method", method,
+                            "--batch", "32", "--json", *(["--nm", nm] if nm else []))
+            assert got["arch"] == row["arch"] and got["cycles"] == row[f"{model}.cycles"]
+            assert got["energy_j"] == pytest.approx(row[f"{model}.energy_j"], rel=1e-12)
+        assert row["latency"] == pytest.approx((row["resnet50.seconds"] + row["vit.seconds"]) / 2, rel=1e-12)
