@@ -83,8 +83,9 @@ def main() -> None:
     ref = np.full(len(OBJECTIVES), 1.1)
     hv_grid = hypervolume(norm(front), ref)
     budget = int(BUDGET * n_grid)
-    print(f"exhaustive grid: {total} points, {n_grid} simulated (the rest over the board budget), "
-          f"{grid.attrs['wall_s']:.0f} s; front {len(front)} designs; search budget {budget} trials")
+    print(f"exhaustive grid: {total} points, {n_grid} simulated (the rest over the board budget; "
+          f"{grid.attrs['computed']} computed now, {grid.attrs['resumed']} resumed from {GRID_CSV.name}, "
+          f"{grid.attrs['wall_s']:.0f} s); front {len(front)} designs; search budget {budget} trials")
 
     study_module.evaluate = lookup(grid)
     rows, curves, found_fronts = [], {}, {}
