@@ -190,11 +190,16 @@ def pareto_figure(trials: pd.DataFrame, front: pd.DataFrame, spec: SearchSpec, s
                 ax.scatter(bad[x], bad[y], s=12, marker="x", color="#D55E00", alpha=0.6, label="outside bounds")
         if len(front):
             ax.scatter(front[x], front[y], s=40, color="#0072B2", zorder=3, label="Pareto front")
-            if x != "trial":
+            if x != "trial" and len(objs) == 2:  # with more objectives a 2-D projection of the front is no line
                 line = front.sort_values(x)
                 ax.plot(line[x], line[y], color="#0072B2", lw=1, ls="--", zorder=2)
-            for _, row in front.iterrows():
-                ax.annotate(row["design"], (row[x], row[y]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            for i, (_, row) in enumerate(front.iterrows()):  # alternate sides so neighbours' labels stay apart
+                ax.annotate(row["design"], (row[x], row[y]), textcoords="offset points", fontsize=7,
+                            xytext=(5, 3) if i % 2 == 0 else (-5, -9), ha="left" if i % 2 == 0 else "right")
+        for axis, col in ((ax.set_xscale, x), (ax.set_yscale, y)):
+            shown = done[col] if len(done) and col in done else pd.Series(dtype=float)
+            if col != "trial" and len(shown) and shown.min() > 0 and shown.max() / shown.min() > 8:
+                axis("log")
         ax.set_xlabel(names.get(x, x))
         ax.set_ylabel(names.get(y, y))
         ax.grid(True, alpha=0.25)

@@ -160,7 +160,6 @@ def split_methods(texts: list[str]) -> list[tuple[str, str | None]]:
 def check(spec: SearchSpec) -> SATConfig:
     """Everything that can be checked before the first trial; returns the base config."""
     from hwsim import models
-    from hwsim.inputs import check_bool
 
     base = load_arch(spec.arch)
     split_methods(spec.space.get("method", spec.methods))
@@ -171,28 +170,33 @@ def check(spec: SearchSpec) -> SATConfig:
                                  "search spec")
             continue
         if path.startswith("options."):
-            if path[8:] not in OPTIONS:
-                raise HwsimError(f"space.{path}: unknown option (expected one of: {', '.join(OPTIONS)})",
-                                 "search spec")
+            if not isinstance(dom, list):
+                raise HwsimError(f"space.{path}: a range (expected a list of choices)", "search spec")
+            for value in dom:
+                _check_option(path[8:], value, f"space.{path}")
             continue
         for value in ([dom.low, dom.high] if isinstance(dom, Range) else dom):
             _check_value(base, path, value)
     for name, value in spec.options.items():
-        if name not in OPTIONS:
-            raise HwsimError(f"options.{name}: unknown option (expected one of: {', '.join(OPTIONS)})",
-                             "search spec")
-        if name in ("objective", "dataflow"):
-            allowed = ("latency", "energy", "edp") if name == "objective" else ("os", "ws", "is")
-            if value not in allowed:
-                raise HwsimError(f"options.{name}: {value!r} (expected one of: {', '.join(allowed)})", "search spec")
-        else:
-            check_bool(value, name)
+        _check_option(name, value, f"options.{name}")
     for entry in spec.workloads:
         try:
             models.load(entry.name, resolution=entry.resolution, classes=entry.classes)
         except models.ModelError as exc:
             raise HwsimError(f"models: {exc}", "search spec") from None
     return base
+
+
+def _check_option(name: str, value: Any, where: str) -> None:
+    """A simulation option's name and value, as `hwsim.simulate` takes them."""
+    if name not in OPTIONS:
+        raise HwsimError(f"{where}: unknown option (expected one of: {', '.join(OPTIONS)})", "search spec")
+    if name in ("objective", "dataflow"):
+        allowed = ("latency", "energy", "edp") if name == "objective" else ("os", "ws", "is")
+        if value not in allowed:
+            raise HwsimError(f"{where}: {value!r} (expected one of: {', '.join(allowed)})", "search spec")
+    elif not isinstance(value, bool):
+        raise HwsimError(f"{where}: {value!r} (expected true or false)", "search spec")
 
 
 def _check_value(base: SATConfig, path: str, value: Any) -> None:

@@ -161,6 +161,8 @@ def test_arch_file_base_is_relative_to_a_spec_file_arch(tmp_path, capsys):
     ({"space": {"array.rows": {"low": 64, "high": 8}}}, "low 64 > high 8"),
     ({"space": {"method": ["bdwp:5:4"]}}, "bdwp:5:4"),
     ({"space": {"options.turbo": [True]}}, "options.turbo: unknown option"),
+    ({"space": {"options.objective": ["latency", "speed"]}}, "space.options.objective: 'speed'"),
+    ({"options": {"pregen": "no"}}, "options.pregen: 'no' (expected true or false)"),
     ({"objectives": ["speed"]}, "objectives"),
     ({"constraints": {"max": {"dsp": -1}}}, "positive bound"),
     ({"grid": {"array.rows": [8]}}, "grid: a sweep key"),
@@ -292,3 +294,22 @@ def test_committed_example_resnet50_vit_front_simulates_to_its_table(capsys):
             assert got["arch"] == row["arch"] and got["cycles"] == row[f"{model}.cycles"]
             assert got["energy_j"] == pytest.approx(row[f"{model}.energy_j"], rel=1e-12)
         assert row["latency"] == pytest.approx((row["resnet50.seconds"] + row["vit.seconds"]) / 2, rel=1e-12)
+
+
+def test_options_in_the_space_reach_the_reproduce_command(tmp_path, capsys):
+    import shlex
+
+    spec = {**SPEC, "space": {"array.rows": [16, 32], "options.pregen": [True, False],
+                              "options.objective": ["latency", "energy"]},
+            "methods": ["bdwp:2:8"], "models": ["resnet9"], "trials": 10, "objectives": ["latency", "energy"]}
+    res = search(spec, tmp_path / "opt", jobs=1, progress=False)
+    assert set(res.trials["options.pregen"]) == {True, False}
+    for _, row in res.front.iterrows():
+        argv = shlex.split(row["command"])[1:]
+        assert ("--no-pregen" in argv) == (not row["options.pregen"])
+        assert argv[argv.index("--objective") + 1] == row["options.objective"]
+        got = _cli_json(capsys, *argv, "--json")
+        assert got["cycles"] == row["resnet9.cycles"]
+    # and the numbers differ with the option (the option reaches the simulation)
+    ok = res.trials[res.trials.status == "ok"]
+    assert ok.groupby("options.pregen")["resnet9.cycles"].min().nunique() == 2
