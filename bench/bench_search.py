@@ -128,9 +128,11 @@ def main() -> None:
              f"has {len(front)} designs. Objectives: {', '.join(OBJECTIVES)} (latency per iteration; resources = "
              "the largest board utilization).", "",
              f"Budget: {budget} trials = {budget / n_grid:.1%} of the simulated grid points (every trial counts, "
-             "including repeats and over-budget ones). Hypervolume of the normalized objectives, reference 1.1.", "",
+             "including repeats and over-budget ones). Quality: hypervolume of the designs a search simulated over "
+             "the exhaustive front's, each objective normalized from the front's best (0) to its worst (1), "
+             "reference point 1.1.", "",
              "| sampler | median hypervolume ratio | min | max | median distinct designs simulated | median trials "
-             "to reach 98% (of 10 checkpoints apart) |",
+             "to reach 98% (checked every 10) |",
              "|---|---|---|---|---|---|"]
     for sampler, part in table.groupby("sampler", sort=False):
         reach = part.trials_to_98.dropna()
