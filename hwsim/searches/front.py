@@ -174,6 +174,8 @@ def _markdown(front: pd.DataFrame, trials: pd.DataFrame, spec: SearchSpec, count
 
 def pareto_figure(trials: pd.DataFrame, front: pd.DataFrame, spec: SearchSpec, stem: Path) -> list[Path]:
     """The first objective against each other one: every simulated design, the front labelled D1, D2, ..."""
+    from matplotlib.ticker import FormatStrFormatter
+
     from hwsim.figures.style import figure, save_figure
 
     names = {"latency": "latency (s)", "energy": "energy (J)", "edp": "EDP (J s)", "resources": "max utilization"}
@@ -200,6 +202,10 @@ def pareto_figure(trials: pd.DataFrame, front: pd.DataFrame, spec: SearchSpec, s
             shown = done[col] if len(done) and col in done else pd.Series(dtype=float)
             if col != "trial" and len(shown) and shown.min() > 0 and shown.max() / shown.min() > 8:
                 axis("log")
+                which = ax.xaxis if col == x else ax.yaxis
+                which.set_major_formatter(FormatStrFormatter("%g"))
+                which.set_minor_formatter(FormatStrFormatter("%g"))
+                which.set_tick_params(which="minor", labelsize=6)
         ax.set_xlabel(names.get(x, x))
         ax.set_ylabel(names.get(y, y))
         ax.grid(True, alpha=0.25)
