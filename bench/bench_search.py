@@ -9,8 +9,8 @@ several seeds. Trials are answered from the exhaustive table: the simulator is d
 are its results for exactly those designs, so the search code path runs unchanged and only the simulation is
 skipped. Quality: hypervolume of the designs found / hypervolume of the exhaustive front, each objective
 normalized from the exhaustive front's best (0) to its worst (1), reference point 1.1 (just beyond the front's
-nadir, so the measure looks at the front and not at the easy region far behind it). Goal: >= 98% at <= 10% of the evaluations, and
-better than random at the same budget (median over seeds).
+nadir, so the measure looks at the front and not at the easy region far behind it). Goal: >= 98% at <= 10% of
+the evaluations, and better than random at the same budget (median over seeds).
 
 Writes reports/search_quality/{summary.md, results.csv, quality.{png,pdf,svg}}.
 """

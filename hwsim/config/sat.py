@@ -186,8 +186,9 @@ class SATConfig(_Frozen):
             values = {path.split(".")[1]: self.tied_value(path) for path in self.tied}
             for field, value in values.items():
                 if value > 1 << 20:
-                    raise ValueError(f"ports.{field}: {value} bytes/cycle from the banking of {TIES['ports.' + field][0]}"
-                                     f" (expected at most {1 << 20}; give the width explicitly)")
+                    source = TIES[f"ports.{field}"][0]
+                    raise ValueError(f"ports.{field}: {value} bytes/cycle from the banking of {source} (expected at "
+                                     f"most {1 << 20}; give the width explicitly)")
             if any(getattr(self.ports, f) != v for f, v in values.items()):
                 return self.model_copy(update={"ports": self.ports.model_copy(update=values)})._check()
         for m in self.selector.group_sizes:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from hwsim.config import SATConfig
 from hwsim.errors import HwsimError
-from hwsim.searches.spec import OPTIONS, Range, SearchSpec, choice_label, split_methods
+from hwsim.searches.spec import Range, SearchSpec, choice_label, split_methods
 
 STUDY_FILE = "study.sqlite3"
 ATTR = "hwsim"  # the one user attribute of a trial: status, arch, key, per-workload numbers, metrics (one row each)
@@ -291,5 +291,5 @@ def _bar(total: int, progress: bool):
                 disable=not progress or not sys.stderr.isatty())
 
 
-__all__ = ["Design", "OPTIONS", "STUDY_FILE", "design", "distributions", "evaluate", "metrics", "open_study", "run",
+__all__ = ["Design", "STUDY_FILE", "design", "distributions", "evaluate", "metrics", "open_study", "run",
            "violation"]
