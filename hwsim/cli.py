@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 
@@ -313,8 +314,11 @@ def _add_tiny(sub) -> None:
     p.add_argument("--scheme", default=None, help="full | last-K | bias-only[-K] | MODEL:LABEL (e.g. "
                                                   "mcunet-5fps:99kb) | a scheme .yaml file")
     p.add_argument("--budget", type=float, default=None, metavar="KB",
-                   help="instead of --scheme: search the scheme that updates the most parameters within this "
-                        "analytic extra memory")
+                   help="instead of --scheme: search a scheme within this analytic extra memory: the largest "
+                        "summed accuracy contribution with --contributions, else the most trained parameters")
+    p.add_argument("--contributions", default=None, metavar="FILE",
+                   help="with --budget: per-layer accuracy contributions, a .yaml or .csv file, or a data set .npz "
+                        "(arrays x, y) to measure them on with the numpy int8 trainer (see docs/tiny.md)")
     p.add_argument("--target", default="mcu-stm32f746", help="mcu-stm32f746 | npu-256k | a target .yaml file "
                                                              "(default: %(default)s)")
     p.add_argument("--no-reorder", action="store_true", help="apply every update after the whole backward pass")
@@ -328,16 +332,48 @@ def _add_tiny(sub) -> None:
     p.add_argument("--calibration", default=None, metavar="FILE",
                    help="CSV of measured kernel calls (columns kernel,macs,cycles; kernel pw|conv|dw|linear or "
                         "dx.FAMILY|dw.FAMILY): refit those kernels' rates of the MCU target before timing")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=1,
+                   help="images per step by gradient accumulation: gradients sum into persistent accumulators and "
+                        "the update waits for the last image, so reordering is off (default: %(default)s)")
+    p.add_argument("--momentum", action="store_true", help="keep an SGD momentum buffer per trained parameter "
+                                                           "(default: plain SGD, as the reference)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table (with the "
+                                                       "per-op and per-tensor tables)")
+    p.add_argument("--export", type=Path, default=None, metavar="DIR",
+                   help="write the training graph (training_graph.json) and the arena plan (arena_plan.h) into DIR")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE",
+                   help="draw the memory timeline (bytes alive per op by tensor kind) to FILE (.png, .pdf or .svg)")
     p.set_defaults(run=_run_tiny)
 
 
 def _run_tiny(args) -> int:
     from hwsim.ondevice.api import tiny
 
-    res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
-               classes=args.classes, patches=args.patches, budget_kb=args.budget, calibration=args.calibration,
-               fused_casts=not args.unfused_casts)
+    if args.plot is not None:
+        from hwsim.figures.timeline import PLOT_FORMATS
+
+        output_file(args.plot, "--plot")
+        if args.plot.suffix.lower().lstrip(".") not in PLOT_FORMATS:
+            _bad(f"plot: {show(str(args.plot), 80)} (expected a file name ending in "
+                 f"{', '.join('.' + f for f in PLOT_FORMATS)})", "--plot")
+    # --export: the folder is checked before any work; both files reach it only if the whole run succeeds
+    with staged_folder(args.export, "--export") if args.export is not None else nullcontext() as stage:
+        res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
+                   classes=args.classes, patches=args.patches, budget_kb=args.budget, calibration=args.calibration,
+                   fused_casts=not args.unfused_casts, contributions=args.contributions, batch=args.batch,
+                   momentum=args.momentum)
+        if stage is not None:
+            from hwsim.ondevice.export import export
+
+            export(res, stage)
+    if args.plot is not None:
+        from hwsim.figures.timeline import plot_timeline
+
+        fmt = args.plot.suffix.lower().lstrip(".")
+        atomic_write(args.plot, lambda tmp: plot_timeline(res, tmp, fmt), "--plot")
+    if args.budget is not None and args.contributions is None:
+        print("hwsim: note: --budget without --contributions maximizes the number of trained parameters, not "
+              "accuracy (give --contributions FILE.yaml|FILE.csv|DATA.npz)", file=sys.stderr)
     print(res.to_json() if args.json else res.summary())
     return 0
 
