@@ -214,6 +214,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--jobs", type=int, default=None, help="local worker processes (default: the CPU count)")
     p.add_argument("--plot", action="store_true", help="also draw the latency-energy Pareto front next to --out "
                                                        "(PNG, PDF, SVG)")
+    p.add_argument("--keep-over-budget", action="store_true",
+                   help="also simulate configs over the board's resource budget (default: the spec's over_budget, "
+                        "prune: list them and skip them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the table as JSON records instead of a summary")
     p.set_defaults(run=_run_sweep)
@@ -230,7 +233,8 @@ def _run_sweep(args) -> int:
 
         for fmt in FORMATS:
             output_file(stem.with_name(f"{stem.name}.{fmt}"), "--plot", input_paths(args.spec))
-    table = sweep(args.spec, args.out, scheduler=args.scheduler, jobs=args.jobs, progress=not args.quiet)
+    table = sweep(args.spec, args.out, scheduler=args.scheduler, jobs=args.jobs, progress=not args.quiet,
+                  keep_over_budget=True if args.keep_over_budget else None)
     paths = []
     if args.plot:
         from hwsim.figures.pareto import pareto_plot
@@ -242,8 +246,59 @@ def _run_sweep(args) -> int:
         fits = int(table["fits_board"].sum())
         print(f"{len(table)} points ({table.attrs['computed']} computed, {table.attrs['resumed']} resumed; "
               f"{fits} within the board budget) -> {args.out}")
+        pruned = table.attrs["pruned"]
+        if pruned:
+            from hwsim.sweeps import pruned_path
+
+            print(f"{len(pruned)} configs over the board budget pruned (not simulated; --keep-over-budget runs "
+                  f"them) -> {pruned_path(args.out)}")
+            for entry in pruned[:10]:
+                print(f"  {entry['arch']}: {entry['over']}")
+            if len(pruned) > 10:
+                print(f"  ... and {len(pruned) - 10} more")
         for path in paths:
             print(f"  {path}")
+    return 0
+
+
+def _add_search(sub) -> None:
+    p = sub.add_parser("search", help="multi-objective co-search of architecture, N:M pattern and mapping options",
+                       description="Search a space of architecture fields, methods and mapping options (YAML: "
+                                   "version, arch, space, models, methods, batch, objectives, constraints; see "
+                                   "docs/search.md) with Optuna; write the Pareto set (CSV, markdown), a labelled "
+                                   "figure and one arch file per front design into OUT. Rerunning resumes.",
+                       epilog=EPILOG)
+    p.add_argument("spec", type=Path, help="search spec .yaml")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created; holds the study to resume)")
+    p.add_argument("--trials", type=int_arg("trials", 1, 100_000), default=None,
+                   help="trials in all, resumed ones included (default: the spec's trials)")
+    p.add_argument("--seed", type=int_arg("seed", 0, 2**31 - 1), default=None, help="sampler seed (default: the "
+                                                                                    "spec's seed)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="dask.distributed scheduler address: trials are evaluated on its workers (default: local "
+                        "processes)")
+    p.add_argument("--jobs", type=int_arg("jobs", 1, 1024), default=None,
+                   help="local worker processes (default: the CPU count)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the Pareto set as JSON records instead of a summary")
+    p.set_defaults(run=_run_search)
+
+
+def _run_search(args) -> int:
+    from hwsim.searches import search
+
+    res = search(args.spec, args.out, trials=args.trials, seed=args.seed, scheduler=args.scheduler,
+                 jobs=args.jobs, progress=not args.quiet)
+    if args.json:
+        print(res.front.to_json(orient="records"))
+        return 0
+    c = res.counts
+    print(f"{len(res.trials)} trials ({c['resumed']} resumed; this run: {c['simulated']} simulated, {c['cached']} "
+          f"repeats, {c['over_budget']} over the board budget, {c['invalid']} invalid) -> {args.out}")
+    print(f"Pareto set: {len(res.front)} designs -> {args.out / 'pareto.md'}, {args.out / 'arch'}/D*.yaml")
+    objs = [o for o in ("latency", "energy", "edp", "resources") if o in res.front.columns]
+    for _, row in res.front.iterrows():
+        print(f"  {row['design']}: " + ", ".join(f"{o} {row[o]:.4g}" for o in objs) + f"  {row['arch']}")
     return 0
 
 
@@ -414,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"hwsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_simulate, _add_tiny, _add_rtl, _add_sweep, _add_report, _add_presets, _add_models, _add_demo):
+    for add in (_add_simulate, _add_tiny, _add_rtl, _add_sweep, _add_search, _add_report, _add_presets, _add_models, _add_demo):
         add(sub)
     return parser
 
