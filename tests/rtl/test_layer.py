@@ -1,0 +1,150 @@
+"""Whole GEMM layers through sat_layer (cocotb/Icarus) from the scheduler's tile program.
+
+Array: 8x8 PEs x 4 multipliers, int16, PE depth 3 (sat-small's), DDR at sat-small's rate and latency; buffer
+ports set to the layer machine's edge (one A word, one B word, one C row in and out per cycle). Layers, scaled
+down for simulation time: ResNet-18 layer1.0.conv1 forward at 32 px, batch 1 (m 64, k 576, n 64) and the ViT
+(CIFAR, dim 512) block-0 attention projection at 8 px, batch 1 (5 tokens: m 5, k 512, n 512), each OS and WS,
+dense and 2:8. Checks: C over the whole layer equals hwsim.functional bit for bit; the measured cycles (busy,
+total) equal the engine's machine run with the RTL's own tile and transfer durations (layer.py, tb_layer.py),
+and differ from the simulator's own numbers by no more than the sum of the per-tile and per-transfer
+differences (the stated bound). HWSIM_RTL_LAYERS=all adds the bigger cases (make rtl-layers).
+"""
+import hashlib
+import json
+import math
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim import functional as F
+from hwsim.config import SATConfig
+from hwsim.dataflow.lowering import Lowering, lower as lower_graph
+from hwsim.dataflow.ops import GemmOp
+from hwsim.dataflow.sparsity import NM, Method
+from hwsim.engine import run_reference
+from hwsim.rtl.layer import LayerParams
+from hwsim.rtl.params import CoreParams
+from hwsim.rtl.program import encode, lower, pack_ddr, unpack_output
+from hwsim.simulation import _graph, build_schedule
+from tests.rtl.conftest import CACHE, needs_iverilog, run_cocotb, small_config
+
+RTL_DIR = Path(__file__).resolve().parents[2] / "rtl"
+
+
+def layer_config(rows: int = 8, mults: int = 4) -> SATConfig:
+    """sat-small with an rows x rows x mults array and the buffer ports of the layer machine's edge."""
+    cfg = small_config(rows, rows, 16, mults=mults)
+    data = cfg.model_dump()
+    eb, acc = data["precision"]["operand_bytes"], data["precision"]["acc_bytes"]
+    ks_max = mults * 8  # 1:8, the widest k step the group sizes allow
+    data["ports"] = {"a_bytes": rows * ks_max * eb, "b_bytes": rows * mults * (eb + 1), "c_bytes": 2 * rows * acc}
+    data["name"] = f"{data['name']}-x{mults}-layer"
+    return SATConfig.model_validate(data)
+
+
+def find_op(model: str, resolution: int, name: str, nm: str | None) -> GemmOp:
+    """One GEMM of a model's training ops, lowered with BDWP `nm` (or dense), batch 1."""
+    method = Method("dense") if nm is None else Method("bdwp")
+    spec = None if nm is None else NM.parse(nm)
+    ops = lower_graph(_graph(model, resolution, 10), Lowering(method, spec, 1, dense_ends=False))
+    for op in ops:
+        if op.name == name:
+            return op
+    raise KeyError(name)
+
+
+def layer_verilog(lp: LayerParams) -> Path:
+    """Verilog of sat_layer, cached under a key of the parameters and the RTL sources."""
+    from hwsim.rtl.export import _convert
+    from hwsim.rtl.layer import SATLayer
+
+    src = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(RTL_DIR.glob("*.py")))).hexdigest()[:12]
+    p = lp.core
+    key = (f"layer_{p.rows}x{p.cols}_m{p.mults}_{p.nm_text.replace(':', 'of')}_int{p.width}_L{p.pe_latency}"
+           f"_a{lp.a_slot}_b{lp.b_slot}_c{lp.c_slot}_p{lp.prog_depth}_{src}")
+    path = CACHE / f"{key}.v"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(_convert(SATLayer(lp), "sat_layer"))
+        tmp.replace(path)
+    return path
+
+
+def operands(op: GemmOp, rng):
+    """Random int16 A (m x k) and B (k x n) with extremes; B compressed N:M along k (dense: as is)."""
+    def vals(shape):
+        x = rng.integers(-32768, 32768, size=shape)
+        special = rng.choice(np.array([-32768, 32767, -1, 0, 1]), size=shape)
+        return np.where(rng.random(shape) < 0.2, special, x).astype(np.int16)
+
+    a, b = vals((op.m, op.k)), vals((op.k, op.n))
+    if op.nm is None:
+        return a, b, np.zeros(b.shape, dtype=np.uint8), F.dense_gemm(a, b)
+    values, idx = F.compress(b, op.nm.keep, op.nm.group, axis=0)
+    return a, values, idx, F.sparse_gemm(a, values, idx, op.nm.keep, op.nm.group)
+
+
+def expected_rtl(prog, lp: LayerParams, cfg: SATConfig):
+    """The engine's machine (hwsim.engine.run_reference) with the layer machine's durations: tiles from
+    LayerParams.tile_cycles, transfers from the DDR model's rule (tb_layer.py). Returns (cycles, busy)."""
+    rate, lat = cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles
+    comp, load, store = [], [], []
+    for cmd, lb, sb in zip(prog.commands, prog.load_bytes, prog.store_bytes):
+        blocks = cmd["blk_a"] * cmd["blk_n"]
+        comp.append(lp.tile_cycles(bool(cmd["ws"]), blocks, cmd["count"]))
+        words = cmd["ld_a"] + cmd["ld_b"] + cmd["ld_c"]
+        load.append(max(math.ceil(lb / rate), words) if lb else 0)
+        store.append(max(math.ceil(sb / rate), cmd["st_rows"] + 2 - lat) if sb else 0)
+    n = len(comp)
+    arr = [np.array(x, dtype=np.int64) for x in (load, store, np.zeros(n), comp)]
+    cycles, busy, _ = run_reference(np.array([0, n]), *arr, 1.0, lat)
+    return int(cycles[0]), int(busy[0])
+
+
+def run_layer(op: GemmOp, dataflow: str, tmp_path: Path, seed: int = 1) -> dict:
+    cfg = layer_config()
+    sched = build_schedule([op], cfg, interleave=True, offline=False, dataflows=(dataflow,))
+    mp = sched.mappings[0]
+    core = CoreParams.from_config(cfg, str(op.nm) if op.nm else "dense")
+    target = replace(cfg.target, interleave=True)
+    probe = lower(op, mp, target, LayerParams(core, 1 << 20, 1 << 20, 1 << 20, 1 << 20))
+    lp = LayerParams(core, **probe.need())
+    prog = lower(op, mp, target, lp)
+    rng = np.random.default_rng(seed)
+    a, values, idx, golden = operands(op, rng)
+    mem = pack_ddr(prog, lp, a, values, idx)
+    sim_cycles, sim_busy, _ = run_reference(*sched.engine_args(cfg))
+    exp_cycles, exp_busy = expected_rtl(prog, lp, cfg)
+    job = {"bytes_per_cycle": cfg.dram_bytes_per_cycle, "latency": cfg.dram_latency_cycles,
+           "program": [str(encode(c, lp)) for c in prog.commands], "mem": {str(k): str(v) for k, v in mem.items()},
+           "cycle_limit": 4 * exp_cycles + 1000}
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    os.environ["HWSIM_LAYER_IN"] = str(tmp_path / "job.json")
+    os.environ["HWSIM_LAYER_OUT"] = str(tmp_path / "out.json")
+    run_cocotb(layer_verilog(lp), "sat_layer", "tb_layer", {}, tmp_path / "build", seed=seed)
+    out = json.loads((tmp_path / "out.json").read_text())
+    got = unpack_output(prog, lp, {int(k): int(v) for k, v in out["mem"].items()}, golden.shape)
+    return {"op": op, "mapping": mp, "tiles": len(prog), "golden": golden, "got": got,
+            "cycles": out["cycles"], "busy": out["array_cycles"], "expect_cycles": exp_cycles,
+            "expect_busy": exp_busy, "sim_cycles": int(sim_cycles[0]), "sim_busy": int(sim_busy[0])}
+
+
+CASES = [("resnet18", 32, "layer1.0.conv1.ff"), ("vit", 8, "blocks.0.attn.proj.ff")]
+
+
+@needs_iverilog
+@pytest.mark.parametrize("dataflow", ["os", "ws"])
+@pytest.mark.parametrize("nm", ["2:8", None], ids=["2of8", "dense"])
+@pytest.mark.parametrize("model,res,name", CASES, ids=[c[0] for c in CASES])
+def test_layer_bit_exact_and_timed(model, res, name, nm, dataflow, tmp_path):
+    op = find_op(model, res, name, nm)
+    r = run_layer(op, dataflow, tmp_path)
+    bad = np.argwhere(r["got"] != r["golden"].astype(np.int64))
+    assert not len(bad), f"{len(bad)} of {r['golden'].size} outputs differ, first at {tuple(bad[0])}"
+    assert (r["busy"], r["cycles"]) == (r["expect_busy"], r["expect_cycles"]), r
+    assert r["busy"] >= r["sim_busy"] or dataflow == "ws", r
