@@ -15,6 +15,7 @@ that memory from the layer's operands; `unpack_output` reads C back. A word = on
 Not lowered (refused with a message): input-stationary tiles, grouped ops (groups > 1), selection on load (the
 layer machine has no selector), interleave off.
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -280,3 +281,46 @@ def unpack_output(prog: TileProgram, lp: LayerParams, mem: dict, shape: tuple) -
     if len(done) != len(prog.out_addr):
         raise KeyError(f"{len(prog.out_addr) - len(done)} C blocks have no final store")
     return out
+
+
+# ---- timing: what the layer machine should take, next to what the simulator charges ------------------------
+
+def transfer_cycles(nbytes: int, words: int, rate: float, latency: int, store: bool) -> int:
+    """Cycles of one transfer with the memory the layer machine is tested against (tests/rtl/tb_layer.py): the
+    engine's `latency + ceil(bytes / rate)`, but no faster than the machine's one word per cycle (a load's words
+    arrive after the latency; a store's rows leave the C bank one per cycle, one cycle after its command, and
+    complete a cycle after the last)."""
+    if nbytes == 0:
+        return 0
+    data = math.ceil(nbytes / rate)
+    return latency + max(data, words) if not store else max(latency + data, words + 2)
+
+
+def predict(prog: TileProgram, lp: LayerParams, rate: float, latency: int) -> dict:
+    """The engine's machine (hwsim.engine.run_reference: one DMA queue, two slots, stores behind the next load)
+    run twice: with the simulator's per-tile durations, and with the layer machine's (LayerParams.tile_cycles,
+    `transfer_cycles`). Returns both (cycles, busy) pairs and `bound`, the sum of the per-tile and per-transfer
+    differences: the op's total can differ from the simulator's by at most that much (durations enter a
+    max-plus recurrence, which moves its result by no more than the sum of the changes)."""
+    from hwsim.engine import run_reference
+
+    n = len(prog)
+    comp = np.array([lp.tile_cycles(bool(c["ws"]), c["blk_a"] * c["blk_n"], c["count"]) for c in prog.commands],
+                    dtype=np.int64)
+    sim_ld = np.array([transfer_cycles(int(b), 0, rate, latency, False) for b in prog.load_bytes], dtype=np.int64)
+    sim_st = np.array([transfer_cycles(int(b), 0, rate, latency, True) for b in prog.store_bytes], dtype=np.int64)
+    rtl_ld = np.array([transfer_cycles(int(b), c["ld_a"] + c["ld_b"] + c["ld_c"], rate, latency, False)
+                       for b, c in zip(prog.load_bytes, prog.commands)], dtype=np.int64)
+    rtl_st = np.array([transfer_cycles(int(b), c["st_rows"], rate, latency, True)
+                       for b, c in zip(prog.store_bytes, prog.commands)], dtype=np.int64)
+    offsets, zero = np.array([0, n]), np.zeros(n, dtype=np.int64)
+
+    def run(ld, st, cp):  # durations as "bytes" at one byte per cycle: transfer() adds the latency back
+        cyc, busy, _ = run_reference(offsets, np.where(ld > 0, ld - latency, 0), np.where(st > 0, st - latency, 0),
+                                     zero, cp, 1.0, latency)
+        return int(cyc[0]), int(busy[0])
+
+    sim = run(sim_ld, sim_st, prog.compute_cycles)
+    rtl = run(rtl_ld, rtl_st, comp)
+    bound = int(np.abs(comp - prog.compute_cycles).sum() + (rtl_ld - sim_ld).sum() + (rtl_st - sim_st).sum())
+    return {"sim": sim, "rtl": rtl, "bound": bound, "tile_diff": comp - prog.compute_cycles}
