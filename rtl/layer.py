@@ -64,8 +64,15 @@ class LayerParams:
         OS: (blocks - 1) * P + count + fill, the simulator's `blocks * count + fill` when count >= rows, cols.
         WS: 2 + (blocks - 1) * P + count + fill: the first block's weights take 2 cycles before its first A row
         (later blocks preload under the stream); the simulator charges blocks * max(count, rows) + fill."""
-        fill = self.core.fill_cycles
-        return (2 if ws else 0) + (blocks - 1) * self.period(count) + count + fill
+        return int(layer_tile_cycles(self.core.rows, self.core.cols, self.core.fill_cycles, ws, blocks, count))
+
+
+def layer_tile_cycles(rows: int, cols: int, fill: int, ws: bool, blocks, count):
+    """`LayerParams.tile_cycles` from the array shape and fill alone (ints or numpy arrays)."""
+    import numpy as np
+
+    period = np.maximum(count, max(rows, cols))
+    return np.where(ws, 2, 0) + (blocks - 1) * period + count + fill
 
 
 def command_layout(lp: LayerParams) -> data.StructLayout:

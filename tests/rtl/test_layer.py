@@ -136,7 +136,10 @@ def test_layer_bit_exact_and_timed(case, nm, dataflow, tmp_path):
     assert not len(bad), f"{len(bad)} of {r['golden'].size} outputs differ, first at {tuple(bad[0])}"
     summary = {k: r[k] for k in ("cycles", "expect_cycles", "sim_cycles", "busy", "expect_busy", "sim_busy",
                                  "bound")}
-    print(f"{model} {name} {nm or 'dense'} {r['mapping']} tiles {r['tiles']}: {summary}")
+    record = {"model": model, "op": name, "nm": nm or "dense", "dataflow": dataflow, "tiles": r["tiles"],
+              "mapping": vars(r["mapping"]), **summary}
+    (CACHE / "layer_results").mkdir(parents=True, exist_ok=True)
+    (CACHE / "layer_results" / f"{model}-{nm or 'dense'}-{dataflow}.json").write_text(json.dumps(record))
     # the machine runs exactly as predicted from its own tile and transfer durations ...
     assert (r["busy"], r["cycles"]) == (r["expect_busy"], r["expect_cycles"]), summary
     # ... which differ from the simulator's by the stated per-tile amounts (OS: none when count >= rows, cols)
