@@ -73,8 +73,8 @@ def run_coverage(model, arch, method="bdwp", nm="2:8", batch=32, resolution=None
 
 
 def paper_table(arch: str = "sat-vcu1525", method: str = "bdwp", nm: str = "2:8", batch: int = 32):
-    """`run_coverage` for the SAT paper's five workloads (hwsim.paper.WORKLOADS) and their sum, as rows."""
-    from hwsim.paper import WORKLOADS
+    """`run_coverage` for the SAT paper's five workloads (hwsim.studies.sat_paper.WORKLOADS) and their sum, as rows."""
+    from hwsim.studies.sat_paper import WORKLOADS
 
     rows, tot = [], {"exact": 0, "differs": 0, "not_lowered": 0, "rtl_lowered": 0, "sim_lowered": 0}
     for w in WORKLOADS:
