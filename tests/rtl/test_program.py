@@ -137,3 +137,38 @@ def test_predict_rebuilds_the_engine_run():
             assert np.all(pred["tile_diff"][counts >= 8] == 0)
         else:  # the first block's weights: 2 cycles per tile when m >= rows
             assert np.all(pred["tile_diff"][counts >= 8] == 2)
+
+
+def test_program_invariants_on_random_schedules():
+    """Random shapes, tile sizes, loop orders and dataflows: the engine's bytes carried over, every C block
+    finished exactly once and at its own address, every partial-sum store picked up later by a load of the
+    same block, loads laid out back to back."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(1, 40), st.integers(1, 6), st.integers(1, 40), st.sampled_from(["os", "ws"]),
+           st.sampled_from(["mkn", "mnk", "kmn", "knm", "nkm", "nmk"]), st.integers(0, 2), st.integers(0, 2),
+           st.integers(0, 2))
+    def check(m, k_groups, n, dataflow, order, mi, ki, ni):
+        op = _op(m, k_groups * 128, n)
+        mp = Mapping(dataflow, order, min(8 << mi, m), min(128 << ki, op.k), min(8 << ni, n))
+        target = replace(CFG.target, interleave=True)
+        prog = lower(op, mp, target, LayerParams(BIG.core, 1 << 20, 1 << 20, 1 << 20, 1 << 20))
+        timed, walk = gemm_tiles(op, mp, target), tile_walk(op, mp)
+        assert [c["ld_bytes"] for c in prog.commands] == list(timed.load_bytes)
+        addr = 0
+        for c in prog.commands:
+            assert c["ld_addr"] == addr and c["count"] >= 1 and c["blk_a"] >= 1 and c["blk_n"] >= 1
+            addr += c["ld_a"] + c["ld_b"] + c["ld_c"]
+        finals = [c["st_addr"] for t, c in enumerate(prog.commands) if c["st_rows"] and walk.final_k[t]]
+        assert sorted(finals) == sorted(prog.out_addr.values())
+        assert len(finals) == len(set(finals)) == len({(int(a), int(b)) for a, b in zip(walk.m0, walk.n0)})
+        resumes = {c["ld_addr"] + c["ld_a"] + c["ld_b"]: t for t, c in enumerate(prog.commands) if c["ld_c"]}
+        for t, c in enumerate(prog.commands):
+            if c["st_rows"] and not walk.final_k[t]:
+                r = resumes[c["st_addr"]]
+                assert r > t and (walk.m0[r], walk.n0[r]) == (walk.m0[t], walk.n0[t])
+                assert prog.commands[r]["ld_c"] == c["st_rows"]
+
+    check()
