@@ -7,7 +7,9 @@ down for simulation time: ResNet-18 layer1.0.conv1 forward at 32 px, batch 1 (m 
 dense and 2:8. Checks: C over the whole layer equals hwsim.functional bit for bit; the measured cycles (busy,
 total) equal the engine's machine run with the RTL's own tile and transfer durations (layer.py, tb_layer.py),
 and differ from the simulator's own numbers by no more than the sum of the per-tile and per-transfer
-differences (the stated bound). HWSIM_RTL_LAYERS=all adds the bigger cases (make rtl-layers).
+differences (the stated bound). HWSIM_RTL_LAYERS=all adds the dense cases (make rtl-layers). A directed case
+with a fast memory makes the array the bottleneck, so that the DMA's slot rule (tile t loads when tile t - 2 is
+computed) and partial sums kept in C across k tiles are exercised.
 """
 import hashlib
 import json
@@ -22,17 +24,18 @@ import pytest
 from hwsim import functional as F
 from hwsim.config import SATConfig
 from hwsim.dataflow.lowering import Lowering, lower as lower_graph
-from hwsim.dataflow.ops import GemmOp
+from hwsim.dataflow.ops import GemmOp, Phase
+from hwsim.dataflow.tiling import Mapping
 from hwsim.dataflow.sparsity import NM, Method
 from hwsim.engine import run_reference
 from hwsim.rtl.layer import LayerParams
 from hwsim.rtl.params import CoreParams
-from hwsim.rtl.program import encode, lower, pack_ddr, predict, unpack_output
+from hwsim.rtl.program import encode, lower, pack_ddr, predict, transfer_cycles, unpack_output
 from hwsim.simulation import _graph, build_schedule
 from tests.rtl.conftest import CACHE, needs_iverilog, run_cocotb, small_config
 
 RTL_DIR = Path(__file__).resolve().parents[2] / "rtl"
-SLOTS = {"a_slot": 512, "b_slot": 64, "c_slot": 64, "prog_depth": 128}  # fits every case below: one Verilog per N:M
+SLOTS = {"a_slot": 512, "b_slot": 64, "c_slot": 128, "prog_depth": 128}  # fits every case below: one Verilog per N:M
 
 
 def layer_config(rows: int = 8, mults: int = 4) -> SATConfig:
@@ -90,16 +93,32 @@ def operands(op: GemmOp, rng):
 
 
 def run_layer(op: GemmOp, dataflow: str, tmp_path: Path, seed: int = 1) -> dict:
+    """The op as the simulator maps it (one dataflow allowed) on `layer_config()`, through the RTL."""
     cfg = layer_config()
     sched = build_schedule([op], cfg, interleave=True, offline=False, dataflows=(dataflow,))
-    mp = sched.mappings[0]
+    r = run_program(op, sched.mappings[0], cfg, tmp_path, seed)
+    cycles, busy, _ = run_reference(*sched.engine_args(cfg))  # the schedule the simulator times
+    assert (r["sim_cycles"], r["sim_busy"]) == (int(cycles[0]), int(busy[0]))
+    return r
+
+
+def run_program(op: GemmOp, mp, cfg: SATConfig, tmp_path: Path, seed: int = 1) -> dict:
+    """Lower `op` under mapping `mp`, run it in cocotb with the DDR model at cfg's rate and latency, and return
+    the outputs, the golden outputs and the measured, predicted and simulated cycles."""
+    from hwsim.dataflow.tiling import gemm_tiles
+
+    target = replace(cfg.target, interleave=True)
     core = CoreParams.from_config(cfg, str(op.nm) if op.nm else "dense")
     lp = LayerParams(core, **SLOTS)
-    prog = lower(op, mp, replace(cfg.target, interleave=True), lp)
+    prog = lower(op, mp, target, lp)
     rng = np.random.default_rng(seed)
     a, values, idx, golden = operands(op, rng)
     mem = pack_ddr(prog, lp, a, values, idx)
-    sim_cycles, sim_busy, _ = run_reference(*sched.engine_args(cfg))
+    tiles = gemm_tiles(op, mp, target)
+    n = len(tiles)
+    sim_cycles, sim_busy, _ = run_reference(np.array([0, n]), tiles.load_bytes, tiles.store_bytes,
+                                            tiles.select_cycles, tiles.compute_cycles,
+                                            float(cfg.dram_bytes_per_cycle), int(cfg.dram_latency_cycles))
     pred = predict(prog, lp, cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
     assert pred["sim"] == (int(sim_cycles[0]), int(sim_busy[0])), "predict() does not rebuild the engine's run"
     exp_cycles, exp_busy = pred["rtl"]
@@ -116,7 +135,8 @@ def run_layer(op: GemmOp, dataflow: str, tmp_path: Path, seed: int = 1) -> dict:
     return {"op": op, "mapping": mp, "tiles": len(prog), "golden": golden, "got": got,
             "cycles": out["cycles"], "busy": out["array_cycles"], "expect_cycles": exp_cycles,
             "expect_busy": exp_busy, "sim_cycles": int(sim_cycles[0]), "sim_busy": int(sim_busy[0]),
-            "bound": pred["bound"], "tile_diff": pred["tile_diff"]}
+            "bound": pred["bound"], "tile_diff": pred["tile_diff"], "load_bytes": prog.load_bytes,
+            "tile_cycles": pred["tile_diff"] + prog.compute_cycles}
 
 
 CASES = [("resnet18", 32, "layer1.0.conv1.ff"), ("vit", 8, "blocks.0.attn.proj.ff")]
@@ -145,3 +165,30 @@ def test_layer_bit_exact_and_timed(case, nm, dataflow, tmp_path):
     # ... which differ from the simulator's by the stated per-tile amounts (OS: none when count >= rows, cols)
     assert r["busy"] - r["sim_busy"] == int(r["tile_diff"].sum()), summary
     assert abs(r["cycles"] - r["sim_cycles"]) <= r["bound"], summary
+
+
+def fast_memory_config() -> SATConfig:
+    """layer_config() with a memory fast enough that the array, not the DMA, sets the pace."""
+    data = layer_config().model_dump()
+    data["dram"] = {**data["dram"], "channels": 4, "mega_transfers": 6400, "bus_bits": 64, "latency_ns": 10}
+    data["name"] += "-fastmem"
+    return SATConfig.model_validate(data)
+
+
+@needs_iverilog
+@pytest.mark.parametrize("dataflow", ["os", "ws"])
+def test_compute_bound_tiles_keep_partial_sums_and_wait_for_their_slot(dataflow, tmp_path):
+    """Four k tiles into one C block (k innermost: partial sums stay in the C bank), 4 x 4 blocks per tile, fast
+    memory: the loads run ahead of the array, so the load of tile t must wait for tile t - 2's compute (slot)."""
+    op = GemmOp("directed", "directed", Phase.FF, 32, 512, 32, nm=NM.parse("2:8"))
+    mp = Mapping(dataflow, "mnk", 32, 128, 32)
+    r = run_program(op, mp, fast_memory_config(), tmp_path)
+    bad = np.argwhere(r["got"] != r["golden"].astype(np.int64))
+    assert not len(bad), f"{len(bad)} of {r['golden'].size} outputs differ, first at {tuple(bad[0])}"
+    assert (r["busy"], r["cycles"]) == (r["expect_busy"], r["expect_cycles"])
+    # the rule binds: tile 1's load ends before tile 0's compute, so without it tile 2 would load into tile 0's
+    # slots while tile 0 still reads them
+    cfg = fast_memory_config()
+    words = 4 * 8 + 4 * 8 if dataflow == "os" else 32 + 4 * 8  # A + B words of a tile (OS: 4 row/col blocks x 8)
+    ld1 = transfer_cycles(int(r["load_bytes"][1]), words, cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, False)
+    assert ld1 < r["tile_cycles"][0]
