@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench report docs clean tiny-report rtl-long rtl-report parity
+.PHONY: setup demo test bench report docs clean tiny-report rtl-long rtl-report rtl-layers parity
 
 setup: $(VENV)/.installed
 
@@ -48,6 +48,10 @@ bench-search: setup
 ## rtl-long: the RTL co-simulation matrix with 10,000 random tiles per configuration (HWSIM_RTL_TILES)
 rtl-long: setup
 	HWSIM_RTL_TILES=$${HWSIM_RTL_TILES:-10000} $(PY) -m pytest -n 2 tests/rtl/test_core.py $(RTL_LONG_ARGS)
+
+## rtl-layers: every whole-layer RTL case (ResNet-18 conv, ViT linear; OS, WS; dense, 2:8) on Icarus (minutes)
+rtl-layers: setup
+	HWSIM_RTL_LAYERS=all $(PY) -m pytest -n 2 tests/rtl/test_layer.py $(RTL_LONG_ARGS)
 
 ## rtl-report: synthesized resources and ECP5 Fmax of the SAT core -> reports/rtl/ (Debian yosys; minutes)
 rtl-report: setup

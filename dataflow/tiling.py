@@ -291,39 +291,66 @@ def tile_select_cycles(k, n, group: int, lanes: int, latency: int):
     return group * _cdiv(_cdiv(k, group) * n, lanes) + latency
 
 
-def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
-    """Expand a mapping into per-tile loads, stores, selection and compute, in loop order."""
-    R, C, ks = target.rows, target.cols, target.k_step(op.nm)
-    eb, acc, bb = target.elem_bytes, target.acc_bytes, _b_bytes(op, target)
-    ab = eb / op.a_reuse
+@dataclass(frozen=True)
+class TileWalk:
+    """Where each tile of a GEMM sits and what it reuses, in execution order (one op group): the part of the
+    schedule that both the engine's per-tile arrays (`gemm_tiles`) and the RTL's tile program are built from."""
+
+    m0: np.ndarray  # first row, reduction position and column of the tile
+    k0: np.ndarray
+    n0: np.ndarray
+    m: np.ndarray  # the tile's extents (the last tile along an axis may be partial)
+    k: np.ndarray
+    n: np.ndarray
+    new_a: np.ndarray  # bool: another A tile than the previous tile's (loaded)
+    new_b: np.ndarray
+    new_c: np.ndarray  # another C block than the previous tile's
+    first_k: np.ndarray  # the first k tile of its C block (no partial sums before it)
+    final_k: np.ndarray  # the last k tile of its C block
+    last_c: np.ndarray  # the next tile works on another C block: this one is written out
+
+    def __len__(self) -> int:
+        return len(self.m)
+
+
+def tile_walk(op: GemmOp, mp: Mapping) -> TileWalk:
+    """The tiles of one group of `op` under `mp`, walked in the mapping's loop order (outer -> inner)."""
     sizes = {"m": (op.m, mp.m_t), "k": (op.k, mp.k_t), "n": (op.n, mp.n_t)}
     trips = [_cdiv(sizes[ax][0], sizes[ax][1]) for ax in mp.order]
     _check_size(op.name, prod(trips) * op.groups)
     grid = np.indices(trips).reshape(len(trips), -1)
     idx = {ax: grid[i] for i, ax in enumerate(mp.order)}
     ext = {ax: np.minimum(sizes[ax][1], sizes[ax][0] - idx[ax] * sizes[ax][1]) for ax in "mkn"}
-    m, k, n = ext["m"], ext["k"], ext["n"]
 
     def changed(axes: str) -> np.ndarray:
-        diff = np.zeros(len(m), dtype=bool)
+        diff = np.zeros(len(ext["m"]), dtype=bool)
         diff[0] = True
         for ax in axes:
             diff[1:] |= idx[ax][1:] != idx[ax][:-1]
         return diff
 
-    new_a, new_b, new_c = changed("mk"), changed("kn"), changed("mn")
-    last_c = np.append(new_c[1:], True)  # the next tile works on another C block: write this one out
-    final_k = idx["k"] == trips[mp.order.index("k")] - 1
-    first_k = idx["k"] == 0
-    load = (new_a * np.ceil(m * k * ab).astype(np.int64) + new_b * np.ceil(k * n * bb).astype(np.int64)
-            + (new_c & ~first_k) * m * n * acc)  # A, B, and partial sums when k is not innermost
-    store = last_c * m * n * np.where(final_k, eb, acc)
+    new_c = changed("mn")
+    return TileWalk(idx["m"] * mp.m_t, idx["k"] * mp.k_t, idx["n"] * mp.n_t, ext["m"], ext["k"], ext["n"],
+                    changed("mk"), changed("kn"), new_c, idx["k"] == 0,
+                    idx["k"] == trips[mp.order.index("k")] - 1, np.append(new_c[1:], True))
+
+
+def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
+    """Expand a mapping into per-tile loads, stores, selection and compute, in loop order."""
+    R, C, ks = target.rows, target.cols, target.k_step(op.nm)
+    eb, acc, bb = target.elem_bytes, target.acc_bytes, _b_bytes(op, target)
+    ab = eb / op.a_reuse
+    w = tile_walk(op, mp)
+    m, k, n = w.m, w.k, w.n
+    load = (w.new_a * np.ceil(m * k * ab).astype(np.int64) + w.new_b * np.ceil(k * n * bb).astype(np.int64)
+            + (w.new_c & ~w.first_k) * m * n * acc)  # A, B, and partial sums when k is not innermost
+    store = w.last_c * m * n * np.where(w.final_k, eb, acc)
     group = op.nm.group if op.nm is not None else 1
-    select = np.where(new_b & op.select_on_load,
+    select = np.where(w.new_b & op.select_on_load,
                       op.select_passes * tile_select_cycles(k, n, group, target.select_lanes, target.select_latency),
                       0)
     compute = tile_compute_cycles(mp.dataflow, m, k, n, R, C, ks, target.fill_cycles, target.interleave)
-    compute = np.maximum(compute, port_cycles(op, mp.dataflow, target, m, k, n, first_k))
+    compute = np.maximum(compute, port_cycles(op, mp.dataflow, target, m, k, n, w.first_k))
     arrays = [a.astype(np.int64) for a in (load, store, select, compute)]
     if op.groups > 1:
         arrays = [np.tile(a, op.groups) for a in arrays]

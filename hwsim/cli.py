@@ -413,11 +413,24 @@ def _add_rtl(sub) -> None:
     p.add_argument("--synth", choices=("xilinx", "ecp5"), default=None,
                    help="xilinx: Yosys synth_xilinx resource counts; ecp5: Yosys synth_ecp5 + nextpnr-ecp5 Fmax")
     p.add_argument("--json", action="store_true", help="print one JSON object (the sidecar plus synthesis results)")
+    g = p.add_argument_group("tile program (rtl/program.py): lower one GEMM op of a model to the layer machine")
+    g.add_argument("--program", metavar="MODEL", help="model (zoo name or file) whose op --op is lowered; writes "
+                                                       "program.json and sat_layer.v instead of the core")
+    g.add_argument("--op", help="the op's name as `hwsim simulate --json` lists it (e.g. layer1.0.conv1.ff)")
+    g.add_argument("--method", default="bdwp", help="training method (default: %(default)s)")
+    g.add_argument("--batch", type=int, default=1, help="batch (default: %(default)s)")
+    g.add_argument("--resolution", type=int, default=None, help="input resolution")
+    g.add_argument("--dataflow", choices=("os", "ws"), default=None, help="fix the dataflow (default: searched "
+                                                                          "among os and ws)")
     p.set_defaults(run=_run_rtl)
 
 
 def _run_rtl(args) -> int:
     cfg = load_arch_args(args)
+    if args.program:
+        from hwsim.rtl.cli_program import run_program
+
+        return run_program(args, cfg, _bad)
     try:
         from hwsim.rtl.export import CORE_TOP, export
         from hwsim.rtl.params import CoreParams

@@ -119,7 +119,8 @@ Core protocol (all inputs sampled on the rising edge):
 2. WS only: pulse `load_w`; the weights of B words 0..{rows_m1} enter the PEs in {preload} cycles.
 3. Pulse `start` with `mode` (0 output-stationary, 1 weight-stationary) and `count` (OS: k steps; WS: rows of A).
 4. Results stream on `out__valid/out__ready/out__payload` (payload = {cols} int32 values, column 0 in the low
-   bits, then a `last` bit). Back-pressure stalls the whole core; nothing is lost.
+   bits, then a `last` bit). Back-pressure stalls the whole core; nothing is lost. `busy` stays high until the
+   last beat has been taken; start the next tile (or load) once it is low. A `start` with count 0 is ignored.
 
 A tile takes `count + {fill}` cycles from the first buffer read to the last beat (OS: count = k steps,
 WS: count = rows of A, at least {rows}), plus one per cycle the output is held back. PE pipeline depth:
