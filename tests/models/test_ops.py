@@ -125,7 +125,7 @@ def test_shape_preserving_ops_and_norm_params():
     assert Activation("softmax").out_shape(((8, 65, 65),)) == (8, 65, 65)
     assert Norm("batch").params(((64, 8, 8),)) == 128
     assert Norm("layer").params(((65, 512),)) == 1024
-    raises(["fn: 'tanh'", "relu6"], Activation, "tanh")
+    raises(["fn: 'mish'", "relu6"], Activation, "mish")
     raises(["norm: 'group'", "batch, layer"], Norm, "group")
 
 
