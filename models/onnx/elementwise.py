@@ -17,14 +17,16 @@ UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Gelu": "gelu", "
 _FOLD_NEXT_TO = ("matmul", "linear", "conv2d")
 
 
-@handles(*UNARY)
+@handles(*UNARY,
+         becomes="an `act` layer: relu, sigmoid, tanh, gelu, hswish, hsigmoid, leakyrelu, elu, erf, exp, sqrt, neg (x * sigmoid(x) is `silu`, x * hardsigmoid(x) `hswish`, the erf spelling of GELU `gelu`)")
 def unary(c, node, attrs) -> None:
     if node.op_type == "Gelu" and attrs.get("approximate", "none") == "tanh":
         c.note("modelled: a GELU with the tanh approximation, as GELU")
     c.emit(node, Activation(UNARY[node.op_type]), [node.input[0]])
 
 
-@handles("Softmax", "LogSoftmax")
+@handles("Softmax", "LogSoftmax",
+         becomes="`act softmax` over the last axis")
 def softmax(c, node, attrs) -> None:
     x = node.input[0]
     axis = attrs.get("axis", -1 if c.opset >= 13 else 1)
@@ -35,7 +37,8 @@ def softmax(c, node, attrs) -> None:
     c.emit(node, Activation("softmax"), [x])
 
 
-@handles("Clip")
+@handles("Clip",
+         becomes="`act relu6` for bounds [0, 6], `relu` for [0, none], else `act clip`")
 def clip(c, node, attrs) -> None:
     bounds = [attrs.get("min"), attrs.get("max")]
     for i, name in enumerate(node.input[1:3]):
@@ -47,7 +50,8 @@ def clip(c, node, attrs) -> None:
     c.emit(node, Activation(fn), [node.input[0]])
 
 
-@handles("Sum")
+@handles("Sum",
+         becomes="`add` of activations")
 def sum_(c, node, attrs) -> None:
     if any(i in c.const for i in node.input if i):
         raise c.fail(node, "sums a constant (expected activations only)")
@@ -60,7 +64,8 @@ def sum_(c, node, attrs) -> None:
 _ELTWISE = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
 
 
-@handles("Add", "Sub", "Mul", "Div", "Pow")
+@handles("Add", "Sub", "Mul", "Div", "Pow",
+         becomes="of two activations: `add` (same shapes) or `eltwise` (broadcasting); with a constant: the bias of the MatMul before it, `act scale` (a fixed scalar; folded into an adjacent matrix product or softmax), `act mask` (infinities or booleans), `affine` (a learned tensor: its elements are parameters), `posembed` (a learned (T, D) addend), `act pow` (a fixed exponent); a decomposed LayerNorm is one `norm layer`")
 def arithmetic(c, node, attrs) -> None:
     a, b = node.input[0], node.input[1]
     if a not in c.const and b not in c.const:
@@ -128,7 +133,8 @@ def _learned(c, node, x: str, k: str, value) -> None:
     c.emit(node, Affine("shift" if node.op_type in ("Add", "Sub") else "scale", shape), [x])
 
 
-@handles("Where")
+@handles("Where",
+         becomes="`act mask` (a fixed condition filling one activation)")
 def where(c, node, attrs) -> None:
     cond, a, b = node.input[:3]
     acts = [i for i in (a, b) if i not in c.const]

@@ -45,7 +45,8 @@ def _ints(c, node, index: int, what: str) -> list[int] | None:
     return [int(v) for v in np.asarray(c.const[node.input[index]]).reshape(-1)]
 
 
-@handles("Reshape")
+@handles("Reshape",
+         becomes="`reshape` (or nothing when the per-sample shape is unchanged); the batch axis is tracked")
 def reshape(c, node, attrs) -> None:
     x = node.input[0]
     full = c.full(x)
@@ -64,7 +65,8 @@ def reshape(c, node, attrs) -> None:
     _layout(c, node, x, tuple(target), _reshaped_bax(c, full, c.bax[x], target))
 
 
-@handles("Flatten")
+@handles("Flatten",
+         becomes="`reshape`")
 def flatten(c, node, attrs) -> None:
     x = node.input[0]
     full = c.full(x)
@@ -76,7 +78,8 @@ def flatten(c, node, attrs) -> None:
     _layout(c, node, x, out, _reshaped_bax(c, full, c.bax[x], out))
 
 
-@handles("Transpose")
+@handles("Transpose",
+         becomes="`reshape` (layout is not modelled), the batch axis may move")
 def transpose(c, node, attrs) -> None:
     x = node.input[0]
     full = c.full(x)
@@ -85,7 +88,8 @@ def transpose(c, node, attrs) -> None:
     _layout(c, node, x, tuple(full[p] for p in perm), None if bax is None else perm.index(bax))
 
 
-@handles("Squeeze")
+@handles("Squeeze",
+         becomes="`reshape`")
 def squeeze(c, node, attrs) -> None:
     x = node.input[0]
     full = c.full(x)
@@ -97,7 +101,8 @@ def squeeze(c, node, attrs) -> None:
     _layout(c, node, x, tuple(d for i, d in enumerate(full) if i not in axes), bax)
 
 
-@handles("Unsqueeze")
+@handles("Unsqueeze",
+         becomes="`reshape`")
 def unsqueeze(c, node, attrs) -> None:
     x = node.input[0]
     full = list(c.full(x))
@@ -114,7 +119,8 @@ def unsqueeze(c, node, attrs) -> None:
     _layout(c, node, x, out, next((i for i, (k, _) in enumerate(marked) if k == "batch"), None))
 
 
-@handles("Gather")
+@handles("Gather",
+         becomes="`slice` (+ `reshape`) for a constant index or contiguous range")
 def gather(c, node, attrs) -> None:
     """An index (or a contiguous range) on one axis: a Slice, then dropping the axis for a scalar index."""
     x = node.input[0]
@@ -144,7 +150,8 @@ def gather(c, node, attrs) -> None:
     _layout(c, node, src, out_full, bax)
 
 
-@handles("Slice")
+@handles("Slice",
+         becomes="`slice` per cut axis (step 1)")
 def slice_(c, node, attrs) -> None:
     x = node.input[0]
     full = c.full(x)
@@ -172,7 +179,8 @@ def slice_(c, node, attrs) -> None:
         c.alias_to(node.output[0], c.alias[src], c.bax[src])
 
 
-@handles("Split")
+@handles("Split",
+         becomes="one `slice` per output")
 def split(c, node, attrs) -> None:
     x = node.input[0]
     full = c.full(x)
@@ -190,7 +198,8 @@ def split(c, node, attrs) -> None:
         start += size
 
 
-@handles("Concat")
+@handles("Concat",
+         becomes="`concat` of activations; a class token then a position-embedding Add: one `posembed`")
 def concat(c, node, attrs) -> None:
     static = [i for i in node.input if i in c.const]
     acts = [i for i in node.input if i and i not in c.const]
@@ -224,7 +233,8 @@ def _class_token(c, node, attrs, static: list[str], acts: list[str]) -> None:
     c.note("folded: a class token Concat and position-embedding Add, as one posembed layer")
 
 
-@handles("Expand")
+@handles("Expand",
+         becomes="nothing (an Expand that keeps the activation's shape)")
 def expand(c, node, attrs) -> None:
     x = node.input[0]
     target = _ints(c, node, 1, "shape") or []
@@ -235,11 +245,13 @@ def expand(c, node, attrs) -> None:
     c.pass_through(node, "ignored: an Expand that keeps the shape")
 
 
-@handles("Identity")
+@handles("Identity",
+         becomes="nothing")
 def identity(c, node, attrs) -> None:
     c.pass_through(node)
 
 
-@handles("Cast")
+@handles("Cast",
+         becomes="nothing (noted)")
 def cast(c, node, attrs) -> None:
     c.pass_through(node, "ignored: a Cast (element precision is the simulator's choice)")

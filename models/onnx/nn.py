@@ -42,7 +42,8 @@ def _image_input(c, node) -> None:
         raise c.fail(node, f"input of shape {c.full(node.input[0])} (expected a 2-D image batch, N x C x H x W)")
 
 
-@handles("Conv")
+@handles("Conv",
+         becomes="`conv2d` (grouped, depthwise, asymmetric padding; no dilation); `--unfold-bn` adds a `norm batch` after a biased one")
 def conv(c, node, attrs) -> None:
     w = _weight(c, node, 1)
     if w.ndim != 4:
@@ -66,7 +67,8 @@ def conv(c, node, attrs) -> None:
     c.note("restored (--unfold-bn): a BatchNorm after a convolution with a bias, the bias dropped")
 
 
-@handles("Gemm")
+@handles("Gemm",
+         becomes="`linear`")
 def gemm(c, node, attrs) -> None:
     if attrs.get("transA", 0):
         raise c.fail(node, "transA 1 (expected 0: activations as rows)")
@@ -80,7 +82,8 @@ def gemm(c, node, attrs) -> None:
     c.emit(node, Linear(int(k), int(n), bias=bias), [node.input[0]])
 
 
-@handles("MatMul")
+@handles("MatMul",
+         becomes="`linear` by a 2-D constant (a following Add of a learned vector is its bias); `matmul` of two activations")
 def matmul(c, node, attrs) -> None:
     a, b = node.input[0], node.input[1]
     if a in c.const:
@@ -145,7 +148,8 @@ def _bax_like(c, node, full_out) -> int | None:
                        "the other without the batch axis)")
 
 
-@handles("BatchNormalization")
+@handles("BatchNormalization",
+         becomes="`norm batch` (training-mode running-statistics outputs ignored)")
 def batch_norm(c, node, attrs) -> None:
     if len(c.full(node.input[0])) < 2 or c.bax[node.input[0]] != 0:
         raise c.fail(node, f"input of shape {c.full(node.input[0])} (expected the batch first, then channels)")
@@ -154,7 +158,8 @@ def batch_norm(c, node, attrs) -> None:
     c.emit(node, Norm("batch"), [node.input[0]])
 
 
-@handles("LayerNormalization")
+@handles("LayerNormalization",
+         becomes="`norm layer` over the last axis")
 def layer_norm(c, node, attrs) -> None:
     x = node.input[0]
     axis = attrs.get("axis", -1)
@@ -182,17 +187,20 @@ def _pool(c, node, attrs, mode: str) -> None:
            [node.input[0]])
 
 
-@handles("MaxPool")
+@handles("MaxPool",
+         becomes="`pool max` (asymmetric padding, ceil_mode)")
 def max_pool(c, node, attrs) -> None:
     _pool(c, node, attrs, "max")
 
 
-@handles("AveragePool")
+@handles("AveragePool",
+         becomes="`pool avg` (asymmetric padding, ceil_mode)")
 def average_pool(c, node, attrs) -> None:
     _pool(c, node, attrs, "avg")
 
 
-@handles("GlobalAveragePool", "GlobalMaxPool")
+@handles("GlobalAveragePool", "GlobalMaxPool",
+         becomes="`pool` global")
 def global_pool(c, node, attrs) -> None:
     _image_input(c, node)
     c.emit(node, Pool("avg" if node.op_type == "GlobalAveragePool" else "max", global_=True), [node.input[0]])
@@ -208,7 +216,8 @@ def _axes(c, node, attrs) -> list[int] | None:
     return None
 
 
-@handles("ReduceMean", "ReduceMax", "ReduceSum")
+@handles("ReduceMean", "ReduceMax", "ReduceSum",
+         becomes="over H and W of an image: a global `pool` (+ `reshape` without keepdims); otherwise `reduce`")
 def reduce(c, node, attrs) -> None:
     """Over H and W of an image: a global pool; otherwise a Reduce (a mean over features, a sum for a norm)."""
     x = node.input[0]
@@ -234,13 +243,15 @@ def reduce(c, node, attrs) -> None:
     c.emit(node, Reduce(fn, tuple(sample_axes), keep), [x], bax=bax)
 
 
-@handles("Dropout")
+@handles("Dropout",
+         becomes="`dropout` in a training-mode export with ratio > 0; otherwise nothing (noted)")
 def dropout(c, node, attrs) -> None:
     """A vector pass in a training-mode export (its ``training_mode`` input true and a ratio above 0);
     otherwise the identity it is at inference."""
     ratio = attrs.get("ratio", 0.5)
     if len(node.input) > 1 and node.input[1]:
-        ratio = float(np.asarray(c.const[node.input[1]]).reshape(())) if node.input[1] in c.const else None
+        ratio = float(f"{float(np.asarray(c.const[node.input[1]]).reshape(())):.6g}") if node.input[1] in c.const \
+            else None  # a float32 0.1 is 0.1
     training = False
     if len(node.input) > 2 and node.input[2]:
         training = bool(np.asarray(c.const.get(node.input[2], True)).reshape(()))
