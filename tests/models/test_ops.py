@@ -156,3 +156,22 @@ def test_ops_are_frozen_and_hashable():
     assert conv == Conv2d(3, 8, (3, 3)) and hash(conv) == hash(Conv2d(3, 8, (3, 3)))
     with pytest.raises(AttributeError):
         conv.groups = 2
+
+
+def test_ceil_mode_keeps_a_last_window_only_if_it_starts_inside():
+    """PyTorch's rule, worked by hand: 5 + 1 + 1 padded, kernel 2, stride 2 -> windows at 0, 2, 4 (6 would start
+    in the trailing padding, so it is dropped); floor mode also gives 3. 112, kernel 3, stride 2: floor 55,
+    ceil 56 (the window at 110 starts inside)."""
+    from hwsim.models.ops import Pool
+
+    assert Pool("max", 2, 2, 1, ceil_mode=True).out_shape(((1, 5, 5),)) == (1, 3, 3)
+    assert Pool("max", 3, 2, ceil_mode=True).out_shape(((1, 112, 112),)) == (1, 56, 56)
+    assert Pool("max", 3, 2).out_shape(((1, 112, 112),)) == (1, 55, 55)
+    assert Pool("max", 3, 2, 0, pad_end=(1, 0)).out_shape(((1, 112, 112),)) == (1, 56, 55)
+
+
+def test_pad_end_equal_to_padding_is_the_symmetric_op():
+    from hwsim.models.ops import Conv2d
+
+    assert Conv2d(3, 8, 3, 1, 1, pad_end=(1, 1)) == Conv2d(3, 8, 3, 1, 1)
+    raises(["pad_end: -1"], Conv2d, 3, 8, 3, pad_end=-1)
