@@ -34,11 +34,23 @@ def convert(model, default_name: str = "model", unfold_bn: bool = False) -> tupl
     from onnx import shape_inference
 
     _fix_symbolic_batch(model.graph)
+    weights = {}  # shape inference copies the whole model twice: it is given the weights' shapes, not their bytes
+    for tensor in model.graph.initializer:
+        if len(tensor.raw_data) > _KEEP_BYTES:
+            weights[tensor.name] = tensor.raw_data
+            tensor.ClearField("raw_data")
     try:
-        model = shape_inference.infer_shapes(model, data_prop=True)
+        inferred = shape_inference.infer_shapes(model, data_prop=True)
     except Exception as error:  # noqa: BLE001 - inference errors come as several onnx exception types
         raise ModelError(f"shape inference failed ({one_line(error)})") from None
-    return Converter(model, default_name, unfold_bn).run()
+    finally:
+        for tensor in model.graph.initializer:
+            if tensor.name in weights:
+                tensor.raw_data = weights[tensor.name]
+    return Converter(model, inferred.graph, default_name, unfold_bn).run()
+
+
+_KEEP_BYTES = 4096  # initializers up to this size keep their bytes for inference (shapes are read from them)
 
 
 def one_line(error: object) -> str:
@@ -60,7 +72,7 @@ def _fix_symbolic_batch(graph) -> None:
 class Converter:
     """State of one conversion: static values, activation tensors (their layer and batch axis), notes."""
 
-    def __init__(self, model, default_name: str, unfold_bn: bool) -> None:
+    def __init__(self, model, inferred, default_name: str, unfold_bn: bool) -> None:
         from onnx import numpy_helper
 
         graph = model.graph
@@ -69,7 +81,7 @@ class Converter:
         self.const = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         self.learned = {name for name, v in self.const.items() if v.dtype.kind == "f" and v.size > 1}
         self.onnx_shapes = {}
-        for info in (*graph.input, *graph.value_info, *graph.output):
+        for info in (*inferred.input, *inferred.value_info, *inferred.output):
             dims = info.type.tensor_type.shape.dim
             self.onnx_shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
         self.users: dict[str, list] = {}
