@@ -84,11 +84,25 @@ def _nn_models(torch):
         def forward(self, x):
             return self.body(x, mask=self.mask, is_causal=True)
 
+    class CrossDecoder(nn.Module):
+        """nn.TransformerDecoder (causal self-attention, then cross-attention to a memory), sequence-first;
+        the memory is the input itself so that the graph has one input."""
+
+        def __init__(self, seq):
+            super().__init__()
+            layer = nn.TransformerDecoderLayer(256, 4, 1024)
+            self.body = nn.TransformerDecoder(layer, 2)
+            self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(seq))
+
+        def forward(self, x):
+            return self.body(x, x, tgt_mask=self.mask, tgt_is_causal=True)
+
     seq = 64
     return {
         "encoder_bf": (Encoder(True), (1, seq, 256)),
         "encoder_sf": (Encoder(False), (seq, 1, 256)),
         "decoder_bf": (Decoder(True, seq), (1, seq, 256)),
+        "decoder_sf": (CrossDecoder(seq), (seq, 1, 256)),
     }
 
 

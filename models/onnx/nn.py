@@ -247,19 +247,27 @@ def reduce(c, node, attrs) -> None:
          becomes="`dropout` in a training-mode export with ratio > 0; otherwise nothing (noted)")
 def dropout(c, node, attrs) -> None:
     """A vector pass in a training-mode export (its ``training_mode`` input true and a ratio above 0);
-    otherwise the identity it is at inference."""
+    otherwise the identity it is at inference. torch writes attention's dropout without a ``training_mode``
+    input even in a training export: in a graph whose other Dropouts train, it trains too (noted)."""
     ratio = attrs.get("ratio", 0.5)
     if len(node.input) > 1 and node.input[1]:
         ratio = float(f"{float(np.asarray(c.const[node.input[1]]).reshape(())):.6g}") if node.input[1] in c.const \
             else None  # a float32 0.1 is 0.1
-    training = False
-    if len(node.input) > 2 and node.input[2]:
-        training = bool(np.asarray(c.const.get(node.input[2], True)).reshape(()))
-    if c.opset < 12:
-        training = False  # before opset 12 a Dropout node is inference-only
     if ratio is None:
         raise c.fail(node, "a drop ratio computed at run time (expected a constant)")
+    flag = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    if flag is not None and flag not in c.const:
+        raise c.fail(node, "a training_mode computed at run time (expected a constant)")
+    training = c.opset >= 12 and (bool(np.asarray(c.const[flag]).reshape(())) if flag else _training_graph(c))
     if not training or ratio == 0:
         c.pass_through(node, "ignored: Dropout " + ("with ratio 0" if training else "at inference (eval mode)"))
         return
+    if flag is None:
+        c.note("modelled: a Dropout without a training_mode input, in a training-mode export, as training dropout")
     c.emit(node, Dropout(ratio), [node.input[0]])
+
+
+def _training_graph(c) -> bool:
+    """Some Dropout of the graph has a constant true ``training_mode`` (a training-mode export)."""
+    return any(n.op_type == "Dropout" and len(n.input) > 2 and n.input[2] in c.const
+               and bool(np.asarray(c.const[n.input[2]]).reshape(())) for n in c.g.node)
