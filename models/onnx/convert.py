@@ -23,6 +23,8 @@ from hwsim.models.onnx import static
 from hwsim.models.onnx.patterns import find_patterns
 from hwsim.models.onnx.registry import HANDLERS, supported
 
+RANDOM_OPS = frozenset({"RandomUniformLike", "RandomNormalLike", "RandomUniform", "RandomNormal", "Bernoulli",
+                        "Multinomial"})
 NORM_OPS = frozenset({"BatchNormalization", "LayerNormalization", "InstanceNormalization", "GroupNormalization",
                       "RMSNormalization", "SimplifiedLayerNormalization"})
 GENERIC_NAMES = frozenset({"", "main_graph", "torch_jit", "torch-jit-export"})  # what exporters call every graph
@@ -80,6 +82,7 @@ class Converter:
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
         self.const = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         self.learned = {name for name, v in self.const.items() if v.dtype.kind == "f" and v.size > 1}
+        self.random: set[str] = set()  # static in shape, random in value (stochastic depth's per-sample mask)
         self.onnx_shapes = {}
         for info in (*inferred.input, *inferred.value_info, *inferred.output):
             dims = info.type.tensor_type.shape.dim
@@ -144,7 +147,7 @@ class Converter:
             return
         if kind == "Constant" and node.output[0] in self.const:
             return
-        if all(i in self.const for i in data) and kind not in ("RandomNormalLike", "RandomUniformLike"):
+        if all(i in self.const for i in data):
             self._evaluate(node, data)
             return
         missing = [i for i in data if i not in self.const and i not in self.alias]
@@ -169,6 +172,8 @@ class Converter:
         for name, value in zip(node.output, values):
             if name:
                 self.set_const(name, static.np.asarray(value))
+        if node.op_type in RANDOM_OPS or any(i in self.random for i in data):
+            self.random.update(o for o in node.output if o)  # drawn anew every step: a value, not a constant
         if any(i in self.learned for i in data) and node.op_type in ("Transpose", "Expand", "Unsqueeze", "Reshape",
                                                                      "Identity", "Cast", "Squeeze"):
             self.learned.update(o for o in node.output if o)  # a weight re-laid out is still a weight

@@ -73,6 +73,10 @@ def arithmetic(c, node, attrs) -> None:
         return
     x, k = (a, b) if b in c.const else (b, a)
     value = np.asarray(c.const[k])
+    if k in c.random and node.op_type in ("Mul", "Div"):
+        c.emit(node, Activation("scale"), [x])
+        c.note("modelled: a random mask drawn from shapes (stochastic depth), as a scale pass")
+        return
     if node.op_type == "Pow":
         if k == a or value.size != 1:
             raise c.fail(node, "a power by a tensor or of a constant (expected an activation to a fixed exponent)")
