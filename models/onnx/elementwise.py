@@ -1,7 +1,7 @@
 """Handlers of element-wise nodes: activations, arithmetic between activations or with a constant, masks.
 
 With a constant operand: a scalar is a fixed scale (``act scale``), folded into the matrix product or softmax
-it sits next to (attention's 1/sqrt(d)); a tensor holding infinities (or booleans) is a mask (``act mask``); a
+it sits next to (attention's 1/sqrt(d)); a tensor holding infinities or the lowest float (or booleans) is a mask (``act mask``); a
 learned tensor (an initializer) is an ``affine`` layer whose elements are parameters, or a position embedding
 when it covers a (T, D) token input whole.
 """
@@ -15,6 +15,7 @@ UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Gelu": "gelu", "
          "HardSigmoid": "hsigmoid", "LeakyRelu": "leakyrelu", "Elu": "elu", "Erf": "erf", "Exp": "exp",
          "Sqrt": "sqrt", "Neg": "neg"}
 _FOLD_NEXT_TO = ("matmul", "linear", "conv2d")
+MASK_MAGNITUDE = 1e30  # a constant holding -inf or values this large (exporters write the lowest float) is a mask
 
 
 @handles(*UNARY,
@@ -82,7 +83,7 @@ def arithmetic(c, node, attrs) -> None:
             raise c.fail(node, "a power by a tensor or of a constant (expected an activation to a fixed exponent)")
         c.emit(node, Activation("pow"), [x])
         return
-    if value.dtype == bool or (value.dtype.kind == "f" and not np.isfinite(value).all()):
+    if value.dtype == bool or (value.dtype.kind == "f" and not (np.abs(value) < MASK_MAGNITUDE).all()):
         c.emit(node, Activation("mask"), [x])
         return
     if k in c.learned and value.size > 1:

@@ -9,6 +9,7 @@ pytest.importorskip("onnx", reason="the onnx package (hwsim[onnx]) is not instal
 from hwsim.dataflow.lowering import Lowering, lower  # noqa: E402
 from hwsim.dataflow.sparsity import resolve  # noqa: E402
 from hwsim.models import zoo  # noqa: E402
+from hwsim.models.ops import Activation  # noqa: E402
 from tests.models import torch_fixtures as fx  # noqa: E402
 
 TWINS = {"resnet18": "resnet18", "resnet50": "resnet50", "mobilenet_v2": "mobilenetv2", "vit_b_16": "vit-b16"}
@@ -88,3 +89,27 @@ def test_training_mode_exports_keep_batchnorm_and_eval_ones_do_not():
     kinds = {r: {layer.op.kind for layer in fx.load("mobilenet_v2", r)[0].layers} for r in fx.RECIPES}
     assert "norm" in kinds["train"] and "dropout" in kinds["train"]
     assert "norm" not in kinds["script"] and "dropout" not in kinds["script"]
+
+
+def _attention_macs(t, d, heads, kv=None):
+    """Projections and the two products of one multi-head attention over t tokens (kv tokens for keys)."""
+    kv = t if kv is None else kv
+    return t * d * d + 2 * kv * d * d + t * d * d + 2 * heads * t * kv * (d // heads)
+
+
+@pytest.mark.parametrize("recipe", fx.RECIPES)
+@pytest.mark.parametrize("model", ["encoder_bf", "encoder_sf", "decoder_bf", "decoder_sf"])
+def test_torch_nn_transformers_count_their_products_by_hand(model, recipe):
+    """Two layers, d 256, 4 heads, FFN 1024, 64 tokens, batch-first or sequence-first; the decoders run a
+    causal mask (a mask pass before each softmax), nn.TransformerDecoder also cross-attention."""
+    t, d, ffn = 64, 256, 1024
+    per_layer = _attention_macs(t, d, 4) + 2 * t * d * ffn
+    if model == "decoder_sf":
+        per_layer += _attention_macs(t, d, 4)
+    graph, warnings = fx.load(model, recipe)
+    assert not warnings and graph.input_shape == (t, d)
+    assert graph.macs == 2 * per_layer
+    masks = sum(1 for layer in graph.layers if layer.op == Activation("mask"))
+    assert masks == (2 if model.startswith("decoder") else 0)
+    if recipe == "train":
+        assert sum(1 for layer in graph.layers if layer.op.kind == "dropout") == (12 if model == "decoder_sf" else 8)  # 6 or 4 per layer
