@@ -12,7 +12,8 @@ from hwsim.models import zoo  # noqa: E402
 from hwsim.models.ops import Activation  # noqa: E402
 from tests.models import torch_fixtures as fx  # noqa: E402
 
-TWINS = {"resnet18": "resnet18", "resnet50": "resnet50", "mobilenet_v2": "mobilenetv2", "vit_b_16": "vit-b16"}
+TWINS = {"resnet18": "resnet18", "resnet50": "resnet50", "mobilenet_v2": "mobilenetv2", "vit_b_16": "vit-b16",
+         "efficientnet_b0": "efficientnet-b0"}
 MAC_TOLERANCE = 0.02  # the bound on forward MACs against torchvision's published GFLOPS
 
 
