@@ -1,7 +1,7 @@
 """Op validation, shape inference and cost counts."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim.models import ModelError
@@ -175,3 +175,22 @@ def test_pad_end_equal_to_padding_is_the_symmetric_op():
 
     assert Conv2d(3, 8, 3, 1, 1, pad_end=(1, 1)) == Conv2d(3, 8, 3, 1, 1)
     raises(["pad_end: -1"], Conv2d, 3, 8, 3, pad_end=-1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 7), st.integers(1, 4), st.integers(0, 3), st.integers(0, 3), st.booleans())
+def test_window_count_matches_enumerating_the_windows(size, kernel, stride, begin, end, ceil):
+    """Count the windows one by one: they start every ``stride`` in the padded input; floor mode keeps those
+    that fit; ceil mode also one that runs past the end by less than a stride (what rounding the division up
+    adds), then drops the last window if it starts in the trailing padding (PyTorch's rule)."""
+    from hwsim.models.ops import _spatial
+
+    padded = size + begin + end
+    if kernel > padded or 2 * max(begin, end) > kernel:  # a pool pads at most half its kernel (Pool checks it)
+        return
+    starts = range(0, padded, stride)
+    fits = [t for t in starts if t + kernel <= padded + (stride - 1 if ceil else 0)]
+    if ceil and fits[-1] >= size + begin:
+        fits.pop()
+    assert _spatial((1, size, size), (kernel, kernel), (stride, stride), (begin, begin), (end, end), ceil) == \
+        (len(fits), len(fits))
