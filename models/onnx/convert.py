@@ -2,7 +2,7 @@
 op handler, which adds IR layers through the ``Converter`` helpers.
 
 Shapes. The IR's shapes are per sample. The converter tracks, for each activation tensor, which axis is the batch
-(``bax``): axis 0 of the input (or the input's one symbolic or size-1 axis of a sequence-first export), moved
+(``bax``): axis 0 of the input (or its one size-1 axis: a sequence-first export at batch 1), moved
 by Transpose, kept by element-wise ops, found again after a Reshape as the axis with the same element count in
 front of it. An export at batch 1 may merge the batch into another axis (``view(batch * heads, ...)``): the
 tensor is then per sample as it is, and the batch is the first size-1 axis once it reappears. A symbolic batch
@@ -35,7 +35,7 @@ def convert(model, default_name: str = "model", unfold_bn: bool = False) -> tupl
     """The Graph of an in-memory ``onnx.ModelProto`` and the warning about it (None if there is none)."""
     from onnx import shape_inference
 
-    _fix_symbolic_batch(model.graph)
+    symbolic = _fix_symbolic_batch(model.graph)
     weights = {}  # shape inference copies the whole model twice: it is given the weights' shapes, not their bytes
     for tensor in model.graph.initializer:
         if len(tensor.raw_data) > _KEEP_BYTES:
@@ -49,7 +49,11 @@ def convert(model, default_name: str = "model", unfold_bn: bool = False) -> tupl
         for tensor in model.graph.initializer:
             if tensor.name in weights:
                 tensor.raw_data = weights[tensor.name]
-    return Converter(model, inferred.graph, default_name, unfold_bn).run()
+    try:
+        return Converter(model, inferred.graph, default_name, unfold_bn).run()
+    finally:
+        for dim, name in symbolic:  # the caller's model is left as it was given
+            dim.dim_param = name
 
 
 _KEEP_BYTES = 4096  # initializers up to this size keep their bytes for inference (shapes are read from them)
@@ -59,16 +63,20 @@ def one_line(error: object) -> str:
     return " ".join(str(error).split())[:160]
 
 
-def _fix_symbolic_batch(graph) -> None:
-    """A symbolic batch dim (exporters' dynamic axes) becomes 1 so that shape inference resolves every shape."""
+def _fix_symbolic_batch(graph) -> list:
+    """A symbolic batch dim (exporters' dynamic axes) becomes 1 so that shape inference resolves every shape;
+    returns (dim, name) of each one changed."""
     names = {t.name for t in graph.initializer}
+    changed = []
     for info in graph.input:
         if info.name in names:
             continue
         dims = info.type.tensor_type.shape.dim
         symbolic = [d for d in dims if not d.HasField("dim_value")]
         if dims and len(symbolic) == 1 and not dims[0].HasField("dim_value"):
+            changed.append((dims[0], dims[0].dim_param))
             dims[0].dim_value = 1
+    return changed
 
 
 class Converter:

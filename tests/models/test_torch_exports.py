@@ -114,3 +114,29 @@ def test_torch_nn_transformers_count_their_products_by_hand(model, recipe):
     assert masks == (2 if model.startswith("decoder") else 0)
     if recipe == "train":
         assert sum(1 for layer in graph.layers if layer.op.kind == "dropout") == (12 if model == "decoder_sf" else 8)  # 6 or 4 per layer
+
+
+def test_a_dynamic_batch_axis_imports_as_batch_one(tmp_path):
+    """An export with a symbolic batch (dynamic_axes / dynamic_shapes) is the same graph as at batch 1."""
+    import onnx
+
+    from hwsim.models import load
+
+    model = onnx.load(str(fx.path("vit_b_16", "train")))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.save(model, str(tmp_path / "dyn.onnx"))
+    graph = load(str(tmp_path / "dyn.onnx"))
+    assert _training_ops(graph) == _training_ops(fx.load("vit_b_16", "train")[0])
+
+
+def test_a_dynamic_sequence_length_is_refused_on_one_line(tmp_path):
+    import onnx
+
+    from hwsim.models import ModelError, load
+
+    model = onnx.load(str(fx.path("encoder_bf", "train")))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[0].dim_param, dims[1].dim_param = "batch", "sequence"
+    onnx.save(model, str(tmp_path / "seq.onnx"))
+    with pytest.raises(ModelError, match=r"input .* shape .*None.* \(expected a batch dim then known sizes\)"):
+        load(str(tmp_path / "seq.onnx"))
