@@ -119,11 +119,14 @@ def _zeroed(model_bytes: bytes) -> bytes:
 
 
 def _trained_statistics(torch, model) -> None:
-    """Give every BatchNorm the non-trivial statistics and affine of a trained network: with the fresh ones
-    (mean 0, variance 1, scale 1, shift 0) an eval-mode export folds BatchNorm into zero biases, which the
-    exporter's optimizer then drops, unlike with any real checkpoint."""
+    """Give every BatchNorm the non-trivial statistics and affine, and every bias the non-zero values, of a
+    trained network: with the fresh ones (mean 0, variance 1, scale 1, shift 0; some biases 0) an eval-mode
+    export folds BatchNorm into zero biases, which the default exporter's optimizer then drops, unlike with any
+    real checkpoint."""
     with torch.no_grad():
         for module in model.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)) and module.bias is not None:
+                module.bias.uniform_(-0.1, 0.1)  # a zero bias (SqueezeNet's init) is dropped by the optimizer
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.running_mean.uniform_(-0.5, 0.5)
                 module.running_var.uniform_(0.5, 2.0)

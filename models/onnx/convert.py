@@ -304,8 +304,10 @@ class Converter:
         return users[0] if len(users) == 1 and tensor not in outputs else None
 
     def _warning(self) -> str | None:
-        if self.has_norm or self.unfold_bn or not self.biased_convs:
-            return None
+        from hwsim.models.onnx.nn import training_graph
+
+        if self.has_norm or self.unfold_bn or not self.biased_convs or training_graph(self):
+            return None  # a training-mode export (its Dropouts train) keeps BatchNorm: none was folded
         return (f"no normalization layer and {self.biased_convs} convolutions with a bias: if this is an eval-mode "
                 "export, BatchNorm was folded into the convolutions and training is under-counted (export with "
                 f"torch.onnx.export(..., {FOLD_FIX}), or pass --unfold-bn to restore a BatchNorm after each "

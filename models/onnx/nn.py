@@ -258,7 +258,7 @@ def dropout(c, node, attrs) -> None:
     flag = node.input[2] if len(node.input) > 2 and node.input[2] else None
     if flag is not None and flag not in c.const:
         raise c.fail(node, "a training_mode computed at run time (expected a constant)")
-    training = c.opset >= 12 and (bool(np.asarray(c.const[flag]).reshape(())) if flag else _training_graph(c))
+    training = c.opset >= 12 and (bool(np.asarray(c.const[flag]).reshape(())) if flag else training_graph(c))
     if not training or ratio == 0:
         c.pass_through(node, "ignored: Dropout " + ("with ratio 0" if training else "at inference (eval mode)"))
         return
@@ -267,7 +267,7 @@ def dropout(c, node, attrs) -> None:
     c.emit(node, Dropout(ratio), [node.input[0]])
 
 
-def _training_graph(c) -> bool:
+def training_graph(c) -> bool:
     """Some Dropout of the graph has a constant true ``training_mode`` (a training-mode export)."""
     return any(n.op_type == "Dropout" and len(n.input) > 2 and n.input[2] in c.const
                and bool(np.asarray(c.const[n.input[2]]).reshape(())) for n in c.g.node)
