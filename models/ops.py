@@ -320,17 +320,20 @@ class Reshape(Op):
 
 @dataclass(frozen=True)
 class Slice(Op):
-    """Entries ``start:stop`` of one axis (negative axis counts from the end): qkv split, class token."""
+    """Entries ``start:stop:step`` of one axis (negative axis counts from the end): qkv split, class token,
+    Swin's patch merging (step 2)."""
 
     axis: int
     start: int
     stop: int
+    step: int = 1
     kind: ClassVar[str] = "slice"
 
     def __post_init__(self) -> None:
         _set(self, "axis", checks.integer("axis", self.axis, minimum=-8, maximum=7))
         _set(self, "start", checks.integer("start", self.start, minimum=0))
         _set(self, "stop", checks.integer("stop", self.stop, minimum=self.start + 1))
+        _set(self, "step", checks.integer("step", self.step))
 
     def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
         shape = in_shapes[0]
@@ -340,7 +343,7 @@ class Slice(Op):
         if self.stop > shape[axis]:
             raise ModelError(f"stop: {self.stop} exceeds axis {self.axis} of size {shape[axis]} "
                              f"(expected at most {shape[axis]})")
-        return (*shape[:axis], self.stop - self.start, *shape[axis + 1:])
+        return (*shape[:axis], len(range(self.start, self.stop, self.step)), *shape[axis + 1:])
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,13 @@ class Converter:
         if handler is None:
             raise self.fail(node, f"op type {kind} is not supported (expected one of: {', '.join(supported())}; "
                                   "docs/model-format.md lists them)")
-        handler(self, node, self.attrs(node))
+        try:
+            handler(self, node, self.attrs(node))
+        except ModelError:
+            raise
+        except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError) as error:  # a graph beyond the handler
+            raise self.fail(node, f"cannot convert it ({type(error).__name__}: {one_line(error)}) (expected a graph "
+                                  "as torch.onnx.export writes it)") from None
 
     def _evaluate(self, node, data: list[str]) -> None:
         sizes = [self.const[i].size for i in data]

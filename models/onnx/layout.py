@@ -151,27 +151,27 @@ def gather(c, node, attrs) -> None:
 
 
 @handles("Slice",
-         becomes="`slice` per cut axis (step 1)")
+         becomes="`slice` per cut axis (any positive step)")
 def slice_(c, node, attrs) -> None:
     x = node.input[0]
     full = c.full(x)
     starts, ends = _ints(c, node, 1, "starts"), _ints(c, node, 2, "ends")
     axes = _ints(c, node, 3, "axes") or list(range(len(starts)))
     steps = _ints(c, node, 4, "steps") or [1] * len(starts)
-    if any(s != 1 for s in steps):
-        raise c.fail(node, f"steps {steps} (expected 1: a strided slice is not modelled)")
+    if any(s < 1 for s in steps):
+        raise c.fail(node, f"steps {steps} (expected positive steps: a reversed slice is not modelled)")
     src = x
-    for n, (axis, start, end) in enumerate(zip(axes, starts, ends)):
+    for n, (axis, start, end, step) in enumerate(zip(axes, starts, ends, steps)):
         axis %= len(full)
         size = full[axis]
         start, end = (max(0, min(size, v + size if v < 0 else v)) for v in (start, end))
-        if (start, end) == (0, size):
+        if (start, end, step) == (0, size, 1):
             continue
         if end <= start:
             raise c.fail(node, f"an empty slice {start}:{end} of axis {axis} (expected a non-empty one)")
         out = node.output[0] if n == len(axes) - 1 else f"{node.output[0]}#{n}"
-        c.emit(node, Slice(c.sample_axis(node, src, axis), start, end), [src], out=out, suffix=f".{n}" if n else "",
-               check=out == node.output[0])
+        c.emit(node, Slice(c.sample_axis(node, src, axis), start, end, step), [src], out=out,
+               suffix=f".{n}" if n else "", check=out == node.output[0])
         src = out
     if src == x:
         c.pass_through(node, "ignored: a Slice that keeps everything")
@@ -255,3 +255,12 @@ def identity(c, node, attrs) -> None:
          becomes="nothing (noted)")
 def cast(c, node, attrs) -> None:
     c.pass_through(node, "ignored: a Cast (element precision is the simulator's choice)")
+
+
+@handles("Pad", becomes="nothing when it pads by zero (Swin's pad to whole windows at sizes that need none)")
+def pad(c, node, attrs) -> None:
+    pads = attrs.get("pads") or _ints(c, node, 1, "pads") or []
+    if any(pads):
+        raise c.fail(node, f"pads {pads} on an activation (expected zeros: padding an activation is not modelled "
+                           "outside a Conv or pool)")
+    c.pass_through(node, "ignored: a Pad by zero")

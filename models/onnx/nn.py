@@ -134,6 +134,8 @@ def _matmul_of_activations(c, node, a: str, b: str) -> None:
     if full_out and None not in full_out:
         c.bax[node.output[0]] = _bax_like(c, node, full_out)
         c.check(node, node.output[0])
+    elif ins[0] == a and c.bax[a] is not None and c.bax[a] < len(c.full(a)) - 2:
+        c.bax[node.output[0]] = c.bax[a]  # ONNX does not know the shape: the batch stays among a's leading dims
 
 
 def _bax_like(c, node, full_out) -> int | None:
