@@ -36,11 +36,13 @@ def rows(load=_load_fixture) -> list[dict]:
     models = sorted({p.name.split(".")[0] for p in FIXTURES.glob("*.onnx.xz")} | {k.split(".")[0] for k in failed})
     out = []
     for model in models:
-        row = {"model": model, "published": published.get(model, {}).get("gflops")}
+        row = {"model": model, "published": published.get(model, {}).get("gflops"), "input": "-"}
         for recipe in RECIPES:
             if (FIXTURES / f"{model}.{recipe}.onnx.xz").exists():
                 try:
-                    row[recipe] = load(model, recipe).macs / 1e9
+                    graph = load(model, recipe)
+                    row[recipe] = graph.macs / 1e9
+                    row["input"] = "x".join(map(str, graph.input_shape))
                 except Exception as error:  # noqa: BLE001 - the table reports any failure as such
                     row[recipe] = f"import fails: {' '.join(str(error).split())[:80]}"
             else:
@@ -53,13 +55,13 @@ def rows(load=_load_fixture) -> list[dict]:
 
 
 def markdown(table: list[dict]) -> str:
-    lines = ["| model | default (dynamo) | TorchScript | training | torchvision GFLOPS | worst deviation |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| model | input | GMACs: default (dynamo) | TorchScript | training | torchvision GFLOPS | worst deviation |",
+             "|---|---|---|---|---|---|---|"]
     for row in table:
         cells = [f"{row[r]:.3f}" if isinstance(row[r], float) else row[r] for r in RECIPES]
         pub = f"{row['published']:g}" if row["published"] else "none published"
         dev = f"{100 * row['deviation']:.2f}%" if row["deviation"] is not None else "-"
-        lines.append(f"| {row['model']} | {' | '.join(cells)} | {pub} | {dev} |")
+        lines.append(f"| {row['model']} | {row['input']} | {' | '.join(cells)} | {pub} | {dev} |")
     return "\n".join(lines)
 
 
