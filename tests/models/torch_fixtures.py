@@ -32,10 +32,13 @@ def path(model: str, recipe: str) -> Path:
 
 @lru_cache(maxsize=None)
 def load(model: str, recipe: str, unfold_bn: bool = False):
-    """(Graph, warnings as text) of one export."""
-    from hwsim.models import load as load_model
+    """(Graph, warnings as text) of one export, decompressed in memory."""
+    import onnx
 
+    from hwsim.models.onnx_import import from_model
+
+    proto = onnx.load_from_string(lzma.decompress((FIXTURES / f"{model}.{recipe}.onnx.xz").read_bytes()))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        graph = load_model(str(path(model, recipe)), unfold_bn=unfold_bn)
+        graph = from_model(proto, default_name=f"{model}.{recipe}", unfold_bn=unfold_bn)
     return graph, tuple(str(w.message) for w in caught)
