@@ -11,7 +11,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,onnx,rtl]"
+	$(PY) -m pip install --quiet -e ".[test,onnx,rtl,search]"
 	touch $@
 
 ## demo: the SAT paper's comparison on sat-vcu1525 -> reports/sat_paper/ (CSV, markdown, plots)
@@ -34,10 +34,16 @@ test: setup
 tiny-report: setup
 	$(VENV)/bin/hwsim report --only tiny
 
-## bench: engine / reference / compile / CLI timings for one ResNet-50 iteration
+## bench: engine / reference / compile / CLI / import timings for one ResNet-50 iteration; sweep rate; monotonicity review
 bench: setup
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_sweep.py
+	$(PY) bench/monotonicity.py
+
+## bench-search: search quality against an exhaustive 3,456-point grid -> reports/search_quality/ (minutes)
+.PHONY: bench-search
+bench-search: setup
+	$(PY) bench/bench_search.py
 
 ## rtl-long: the RTL co-simulation matrix with 10,000 random tiles per configuration (HWSIM_RTL_TILES)
 rtl-long: setup

@@ -195,15 +195,52 @@ def port_cycles(op: GemmOp, dataflow: str, target: ArrayTarget, m, k, n, first_k
     return _port_rate(target, *edge)
 
 
+REFINE = 6
+"""How many of the cost model's best-rated distinct candidates (estimate and tile size) are expanded and timed tile by tile when the cost model
+can time a tile schedule exactly (its `exact` method): the closed-form estimate ranks, the exact time decides."""
+REFINE_TIE = 0.0005
+"""Exact times within 0.05% of the fastest count as a tie, decided by DRAM bytes."""
+REFINE_MARGIN = 1.25
+"""Only candidates the estimate rates within 25% of its best are timed (its misses are smaller than that)."""
+REFINE_MAX_TILES = 4_096
+"""Ops of more tiles than this (per candidate) keep the estimate's choice: expanding several would cost memory."""
+
+
 @lru_cache(maxsize=4096)
 def _best(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
     cand = candidates(op, target)
     keep = np.isin(cand["dataflow"], dataflows)
     cand = {key: val[keep] for key, val in cand.items()}
     est = cost(cand["compute"].astype(np.float64), cand["dram"].astype(np.float64), cand["tiles"].astype(np.float64))
-    i = int(np.argmin(est))  # first minimum: enumeration order makes the choice deterministic
-    return Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
-                   int(cand["n_t"][i]))
+
+    def mapping(i: int) -> Mapping:
+        return Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
+                       int(cand["n_t"][i]))
+
+    exact = getattr(cost, "exact", None)
+    if exact is None or len(est) == 1:
+        return mapping(int(np.argmin(est)))  # first minimum: enumeration order makes the choice deterministic
+    # the estimate ranks (stable: enumeration order on ties), the exact tile-by-tile time of the top few decides
+    # (first minimum again), so a candidate the estimate flatters cannot displace one that is really faster
+    ranked, seen = [], set()
+    for i in np.argsort(est, kind="stable"):  # the top REFINE distinct (estimate, tile size) candidates
+        if ranked and est[i] > REFINE_MARGIN * est[ranked[0]]:
+            break
+        if ranked and cand["tiles"][i] > REFINE_MAX_TILES:
+            continue
+        key = (float(est[i]), int(cand["m_t"][i]), int(cand["k_t"][i]), int(cand["n_t"][i]))
+        if key not in seen:
+            seen.add(key)
+            ranked.append(int(i))
+            if len(ranked) == REFINE:
+                break
+    if len(ranked) == 1 or cand["tiles"][ranked[0]] > REFINE_MAX_TILES:
+        return mapping(ranked[0])
+    scores = np.array([exact(gemm_tiles(op, mapping(i), target)) for i in ranked])
+    # of candidates within REFINE_TIE of the fastest, the one moving the fewest DRAM bytes (first on ties): under
+    # offline scheduling the other unit shares the DRAM, so traffic saved for no time is bandwidth left to it
+    near = [i for i, score in zip(ranked, scores) if score <= scores.min() * (1 + REFINE_TIE)]
+    return mapping(min(near, key=lambda i: cand["dram"][i]))
 
 
 def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
@@ -293,6 +330,24 @@ def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
     return Tiles(*arrays)
 
 
+def split_banks(target: ArrayTarget, a_share: float, c_share: float) -> tuple[ArrayTarget, ArrayTarget]:
+    """(GEMM tiles' target, vector passes' target) when both units run at once (offline scheduling).
+
+    The A and C buffers are banked; vector passes own `a_share` of A's banks and `c_share` of C's, and with
+    them the same share of each buffer's capacity and port bytes per cycle (banks are alike, each with its own
+    ports); GEMM tiles get the rest. So neither unit sees bandwidth the other one uses. B is the array's alone.
+    """
+    def cut(total: int, share: float) -> int:
+        return max(1, int(total * share)) if total else 0
+
+    res_a, res_c = cut(target.a_buffer_bytes, a_share), cut(target.c_buffer_bytes, c_share)
+    port_a, port_c = cut(target.a_port_bytes, a_share), cut(target.c_port_bytes, c_share)
+    vector = replace(target, a_buffer_bytes=res_a, c_buffer_bytes=res_c, a_port_bytes=port_a, c_port_bytes=port_c)
+    gemm = replace(target, a_buffer_bytes=target.a_buffer_bytes - res_a, c_buffer_bytes=target.c_buffer_bytes - res_c,
+                   a_port_bytes=target.a_port_bytes - port_a, c_port_bytes=target.c_port_bytes - port_c)
+    return gemm, vector
+
+
 VECTOR_CHUNK_BYTES = 256 * 1024  # long DRAM bursts, yet small enough to pipeline load, compute and store
 
 
@@ -310,13 +365,18 @@ def vector_tile_count(op: VectorOp, target: ArrayTarget) -> int:
 
 
 def vector_tiles(op: VectorOp, target: ArrayTarget) -> Tiles:
-    """Stream a vector pass in chunks of up to 256 KiB read, double-buffered in the A (in) and C (out) buffers."""
+    """Stream a vector pass in chunks of up to 256 KiB read, double-buffered in the A (in) and C (out) buffers; a
+    chunk takes at least the cycles its elements need on the lanes (and the selector) and its bytes need at the
+    A (read) and C (write) port rates."""
     chunk = _vector_chunk(op, target)
     full, rem = divmod(op.elems, chunk)
     _check_size(op.name, full + (rem > 0))
     elems = np.append(np.full(full, chunk, dtype=np.int64), [rem] if rem else []).astype(np.int64)
     work = np.maximum(_cdiv(np.ceil(elems * op.ops_per_elem).astype(np.int64), target.vector_lanes),
                       _cdiv(elems * op.select_passes, target.select_lanes))
+    # the input is read through the A buffer's ports and the output written through the C buffer's
+    work = np.maximum(work, _port_rate(target, np.ceil(elems * op.read_bytes_per_elem), 0,
+                                       np.ceil(elems * op.write_bytes_per_elem)))
     return Tiles(np.ceil(elems * op.read_bytes_per_elem).astype(np.int64),
                  np.ceil(elems * op.write_bytes_per_elem).astype(np.int64),
                  np.zeros(len(elems), dtype=np.int64),

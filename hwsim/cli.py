@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import warnings
+from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 
@@ -230,6 +231,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--jobs", type=int, default=None, help="local worker processes (default: the CPU count)")
     p.add_argument("--plot", action="store_true", help="also draw the latency-energy Pareto front next to --out "
                                                        "(PNG, PDF, SVG)")
+    p.add_argument("--keep-over-budget", action="store_true",
+                   help="also simulate configs over the board's resource budget (default: the spec's over_budget, "
+                        "prune: list them and skip them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the table as JSON records instead of a summary")
     p.set_defaults(run=_run_sweep)
@@ -240,7 +244,8 @@ def _run_sweep(args) -> int:
 
     if args.jobs is not None and not 1 <= args.jobs <= 1024:
         _bad(f"jobs: {args.jobs} (expected 1 to 1024 worker processes)", "--jobs")
-    table = sweep(args.spec, args.out, scheduler=args.scheduler, jobs=args.jobs, progress=not args.quiet)
+    table = sweep(args.spec, args.out, scheduler=args.scheduler, jobs=args.jobs, progress=not args.quiet,
+                  keep_over_budget=True if args.keep_over_budget else None)
     paths = []
     if args.plot:
         from hwsim.figures.pareto import pareto_plot
@@ -252,8 +257,59 @@ def _run_sweep(args) -> int:
         fits = int(table["fits_board"].sum())
         print(f"{len(table)} points ({table.attrs['computed']} computed, {table.attrs['resumed']} resumed; "
               f"{fits} within the board budget) -> {args.out}")
+        pruned = table.attrs["pruned"]
+        if pruned:
+            from hwsim.sweeps import pruned_path
+
+            print(f"{len(pruned)} configs over the board budget pruned (not simulated; --keep-over-budget runs "
+                  f"them) -> {pruned_path(args.out)}")
+            for entry in pruned[:10]:
+                print(f"  {entry['arch']}: {entry['over']}")
+            if len(pruned) > 10:
+                print(f"  ... and {len(pruned) - 10} more")
         for path in paths:
             print(f"  {path}")
+    return 0
+
+
+def _add_search(sub) -> None:
+    p = sub.add_parser("search", help="multi-objective co-search of architecture, N:M pattern and mapping options",
+                       description="Search a space of architecture fields, methods and mapping options (YAML: "
+                                   "version, arch, space, models, methods, batch, objectives, constraints; see "
+                                   "docs/search.md) with Optuna; write the Pareto set (CSV, markdown), a labelled "
+                                   "figure and one arch file per front design into OUT. Rerunning resumes.",
+                       epilog=EPILOG)
+    p.add_argument("spec", type=Path, help="search spec .yaml")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created; holds the study to resume)")
+    p.add_argument("--trials", type=int_arg("trials", 1, 100_000), default=None,
+                   help="trials in all, resumed ones included (default: the spec's trials)")
+    p.add_argument("--seed", type=int_arg("seed", 0, 2**31 - 1), default=None, help="sampler seed (default: the "
+                                                                                    "spec's seed)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="dask.distributed scheduler address: trials are evaluated on its workers (default: local "
+                        "processes)")
+    p.add_argument("--jobs", type=int_arg("jobs", 1, 1024), default=None,
+                   help="local worker processes (default: the CPU count)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the Pareto set as JSON records instead of a summary")
+    p.set_defaults(run=_run_search)
+
+
+def _run_search(args) -> int:
+    from hwsim.searches import search
+
+    res = search(args.spec, args.out, trials=args.trials, seed=args.seed, scheduler=args.scheduler,
+                 jobs=args.jobs, progress=not args.quiet)
+    if args.json:
+        print(res.front.to_json(orient="records"))
+        return 0
+    c = res.counts
+    print(f"{len(res.trials)} trials ({c['resumed']} resumed; this run: {c['simulated']} simulated, {c['cached']} "
+          f"repeats, {c['over_budget']} over the board budget, {c['invalid']} invalid) -> {args.out}")
+    print(f"Pareto set: {len(res.front)} designs -> {args.out / 'pareto.md'}, {args.out / 'arch'}/D*.yaml")
+    objs = [o for o in ("latency", "energy", "edp", "resources") if o in res.front.columns]
+    for _, row in res.front.iterrows():
+        print(f"  {row['design']}: " + ", ".join(f"{o} {row[o]:.4g}" for o in objs) + f"  {row['arch']}")
     return 0
 
 
@@ -288,8 +344,11 @@ def _add_tiny(sub) -> None:
     p.add_argument("--scheme", default=None, help="full | last-K | bias-only[-K] | MODEL:LABEL (e.g. "
                                                   "mcunet-5fps:99kb) | a scheme .yaml file")
     p.add_argument("--budget", type=float, default=None, metavar="KB",
-                   help="instead of --scheme: search the scheme that updates the most parameters within this "
-                        "analytic extra memory")
+                   help="instead of --scheme: search a scheme within this analytic extra memory: the largest "
+                        "summed accuracy contribution with --contributions, else the most trained parameters")
+    p.add_argument("--contributions", default=None, metavar="FILE",
+                   help="with --budget: per-layer accuracy contributions, a .yaml or .csv file, or a data set .npz "
+                        "(arrays x, y) to measure them on with the numpy int8 trainer (see docs/tiny.md)")
     p.add_argument("--target", default="mcu-stm32f746", help="mcu-stm32f746 | npu-256k | a target .yaml file "
                                                              "(default: %(default)s)")
     p.add_argument("--no-reorder", action="store_true", help="apply every update after the whole backward pass")
@@ -303,16 +362,48 @@ def _add_tiny(sub) -> None:
     p.add_argument("--calibration", default=None, metavar="FILE",
                    help="CSV of measured kernel calls (columns kernel,macs,cycles; kernel pw|conv|dw|linear or "
                         "dx.FAMILY|dw.FAMILY): refit those kernels' rates of the MCU target before timing")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=1,
+                   help="images per step by gradient accumulation: gradients sum into persistent accumulators and "
+                        "the update waits for the last image, so reordering is off (default: %(default)s)")
+    p.add_argument("--momentum", action="store_true", help="keep an SGD momentum buffer per trained parameter "
+                                                           "(default: plain SGD, as the reference)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table (with the "
+                                                       "per-op and per-tensor tables)")
+    p.add_argument("--export", type=Path, default=None, metavar="DIR",
+                   help="write the training graph (training_graph.json) and the arena plan (arena_plan.h) into DIR")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE",
+                   help="draw the memory timeline (bytes alive per op by tensor kind) to FILE (.png, .pdf or .svg)")
     p.set_defaults(run=_run_tiny)
 
 
 def _run_tiny(args) -> int:
     from hwsim.ondevice.api import tiny
 
-    res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
-               classes=args.classes, patches=args.patches, budget_kb=args.budget, calibration=args.calibration,
-               fused_casts=not args.unfused_casts)
+    if args.plot is not None:
+        from hwsim.figures.timeline import PLOT_FORMATS
+
+        output_file(args.plot, "--plot")
+        if args.plot.suffix.lower().lstrip(".") not in PLOT_FORMATS:
+            _bad(f"plot: {show(str(args.plot), 80)} (expected a file name ending in "
+                 f"{', '.join('.' + f for f in PLOT_FORMATS)})", "--plot")
+    # --export: the folder is checked before any work; both files reach it only if the whole run succeeds
+    with staged_folder(args.export, "--export") if args.export is not None else nullcontext() as stage:
+        res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
+                   classes=args.classes, patches=args.patches, budget_kb=args.budget, calibration=args.calibration,
+                   fused_casts=not args.unfused_casts, contributions=args.contributions, batch=args.batch,
+                   momentum=args.momentum)
+        if stage is not None:
+            from hwsim.ondevice.export import export
+
+            export(res, stage)
+    if args.plot is not None:
+        from hwsim.figures.timeline import plot_timeline
+
+        fmt = args.plot.suffix.lower().lstrip(".")
+        atomic_write(args.plot, lambda tmp: plot_timeline(res, tmp, fmt), "--plot")
+    if args.budget is not None and args.contributions is None:
+        print("hwsim: note: --budget without --contributions maximizes the number of trained parameters, not "
+              "accuracy (give --contributions FILE.yaml|FILE.csv|DATA.npz)", file=sys.stderr)
     print(res.to_json() if args.json else res.summary())
     return 0
 
@@ -386,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"hwsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_simulate, _add_tiny, _add_rtl, _add_sweep, _add_report, _add_presets, _add_models, _add_demo):
+    for add in (_add_simulate, _add_tiny, _add_rtl, _add_sweep, _add_search, _add_report, _add_presets, _add_models, _add_demo):
         add(sub)
     return parser
 

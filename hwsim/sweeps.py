@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -47,6 +47,8 @@ class SweepSpec(_Strict):
     models: list[str | ModelEntry] = Field(min_length=1, max_length=1000)
     methods: list[str] = Field(["dense"], min_length=1, max_length=100, description="dense, bdwp:2:8, ...")
     batch: int | list[int] = Field(32, description="batch size, or a list of them (a coordinate)")
+    over_budget: Literal["prune", "keep"] = Field("prune", description="configs over the board's resource budget: "
+                                                                      "listed and not simulated, or simulated")
 
     @field_validator("grid")
     @classmethod
@@ -182,13 +184,24 @@ def _run_keyed(cfg: SATConfig, point: Point, key: str) -> dict:
     return {**run_point(cfg, point), "key": key}
 
 
+def over_budget(configs: dict[tuple, SATConfig]) -> list[dict]:
+    """The grid configs whose resource estimate exceeds their board: their changes, name and what is over."""
+    return [{**dict(changes), "arch": cfg.name, "over": "; ".join(cfg.resources.over)}
+            for changes, cfg in configs.items() if not cfg.resources.fits]
+
+
 def sweep(spec, out: str | Path | None = None, *, scheduler: str | None = None, jobs: int | None = None,
-          progress: bool = True) -> pd.DataFrame:
+          progress: bool = True, keep_over_budget: bool | None = None) -> pd.DataFrame:
     """Run every point of `spec` (file, dict or SweepSpec); resume from `out` if it (or `<out>.part`) exists.
 
     scheduler: a dask.distributed scheduler address ("tcp://host:8786"); default: local processes (`jobs`,
     default the CPU count; 1 runs in this process). Returns the table in point order, with `speedup`.
+    Configs over the board budget are pruned before any simulation (the spec's `over_budget: prune`, the
+    default) and listed in `table.attrs["pruned"]` (and `<out stem>_pruned.csv`); `keep_over_budget=True` (or
+    `over_budget: keep`) simulates them too, flagged `fits_board: false`.
     """
+    if keep_over_budget is not None and not isinstance(keep_over_budget, bool):
+        raise TypeError(f"keep_over_budget: {keep_over_budget!r} (expected True, False or None for the spec's)")
     if scheduler is not None and not isinstance(scheduler, str):
         raise TypeError(f"scheduler: {type(scheduler).__name__} (expected an address string like 'tcp://host:8786')")
     if not isinstance(progress, bool):
@@ -202,6 +215,10 @@ def sweep(spec, out: str | Path | None = None, *, scheduler: str | None = None, 
     if out is not None:
         _check_out(out)
     _, configs, points = plan(spec)
+    keep = spec.over_budget == "keep" if keep_over_budget is None else keep_over_budget
+    pruned = [] if keep else over_budget(configs)
+    if pruned:
+        points = [p for p in points if configs[p.changes].resources.fits]
     keys = [point_key(configs[p.changes], p) for p in points]
     done = _resume(out, set(keys)) if out is not None else {}
     todo = [(p, k) for p, k in zip(points, keys) if k not in done]
@@ -219,12 +236,29 @@ def sweep(spec, out: str | Path | None = None, *, scheduler: str | None = None, 
         bar.close()
         if sink is not None:
             sink.close()
-    table = finish(pd.DataFrame([done[k] for k in keys]), list(spec.grid))
-    table.attrs.update(computed=len(todo), resumed=len(points) - len(todo))
+    rows = [done[k] for k in keys]
+    table = finish(pd.DataFrame(rows) if rows else _empty(spec), list(spec.grid))
+    table.attrs.update(computed=len(todo), resumed=len(points) - len(todo), pruned=pruned)
     if out is not None:
         _write_table(table, out)
         part.unlink(missing_ok=True)
+        listing = pruned_path(out)
+        if pruned:
+            _write_table(pd.DataFrame(pruned), listing)
+        else:
+            listing.unlink(missing_ok=True)
     return table
+
+
+def pruned_path(out: Path) -> Path:
+    """Where the list of pruned configs goes: `<out stem>_pruned.csv` beside the table."""
+    return out.with_name(f"{out.stem}_pruned.csv")
+
+
+def _empty(spec: SweepSpec) -> pd.DataFrame:
+    """The table with no rows (every config pruned)."""
+    return pd.DataFrame(columns=[*spec.grid, "model", "resolution", "classes", "method", "nm", "batch",
+                                 *RESULT_COLUMNS])
 
 
 def finish(table: pd.DataFrame, grid_paths: list[str]) -> pd.DataFrame:
@@ -381,4 +415,5 @@ def _read_yaml(path: Path):
         raise HwsimError(f"spec: {exc}", "sweep spec") from None
 
 
-__all__ = ["ModelEntry", "Point", "SweepSpec", "finish", "load_spec", "plan", "point_key", "run_point", "sweep"]
+__all__ = ["ModelEntry", "Point", "SweepSpec", "finish", "load_spec", "over_budget", "plan", "point_key",
+           "pruned_path", "run_point", "sweep"]

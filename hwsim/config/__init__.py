@@ -106,6 +106,7 @@ def scalesim_preset(dataflow: str, rows: int, cols: int) -> SATConfig:
     base["buffers"] = {"a_kib": big, "b_kib": big, "c_kib": big}
     base["dram"] = {"channels": 64, "mega_transfers": 6400, "bus_bits": 512, "efficiency": 1.0, "latency_ns": 0}
     base["ports"] = {"a_bytes": 0, "b_bytes": 0, "c_bytes": 0}
+    base["tied"] = ()
     base["mapping"] = {"dataflows": [dataflow], "interleave": False, "fill_cycles": rows + cols - 2}
     return SATConfig.model_validate(base)
 
