@@ -48,8 +48,31 @@ _VECTOR_COST: dict[str, tuple[tuple[float, float, float], tuple[float, float, fl
     "batch": ((5, 2, 1), (8, 4, 1)),
     "layer": ((6, 1, 1), (10, 2, 1)),
     "add": ((1, 2, 1), (1, 2, 1)),  # BP: the two gradient branches meet at the block input
+    # element-wise functions exporters emit (BP reads dY and the saved input or output, writes dX)
+    "hsigmoid": ((3, 1, 1), (2, 2, 1)),
+    "leakyrelu": ((2, 1, 1), (2, 2, 1)),
+    "elu": ((4, 1, 1), (3, 2, 1)),
+    "tanh": ((5, 1, 1), (3, 2, 1)),
+    "clip": ((2, 1, 1), (1, 1, 1)),  # a clamp: BP reads its 1-bit mask (CLAMPS)
+    "exp": ((4, 1, 1), (2, 2, 1)),
+    "erf": ((8, 1, 1), (6, 2, 1)),
+    "sqrt": ((4, 1, 1), (3, 2, 1)),
+    "neg": ((1, 1, 1), (1, 1, 1)),
+    "pow": ((2, 1, 1), (3, 2, 1)),
+    "scale": ((1, 1, 1), (1, 1, 1)),  # a fixed scalar: BP scales dY by it
+    "mask": ((1, 1, 1), (1, 1, 1)),  # a fixed mask: BP zeroes the masked gradients
+    # two activations (per output element; BP writes both input gradients, a broadcast one reduced)
+    "mul": ((1, 2, 1), (3, 3, 2)),  # dA = dY*B, dB = dY*A
+    "div": ((1, 2, 1), (5, 3, 2)),  # dA = dY/B, dB = -dY*A/B^2
+    "sub": ((1, 2, 1), (2, 1, 2)),  # dA = dY, dB = -dY
+    "eadd": ((1, 2, 1), (1, 1, 2)),  # a broadcasting add: dA = dB = dY (reduced where broadcast)
+    # a learned tensor (BP also reduces dY into its gradient)
+    "affine.scale": ((1, 1, 1), (3, 2, 1)),  # dX = dY*g, dg = sum(dY*X)
+    "affine.shift": ((1, 1, 1), (2, 1, 1)),  # dX = dY, db = sum(dY)
+    "dropout": ((2, 1, 1), (1, 1, 1)),  # FF draws and writes a 1-bit mask (MASK_BYTES); BP reads it
 }
-CLAMPS = frozenset({"relu", "relu6"})  # also what the array's output stage can apply as results drain
+CLAMPS = frozenset({"relu", "relu6", "clip"})  # also what the array's output stage can apply as results drain
+MASKED = CLAMPS | {"dropout"}  # passes that save a 1-bit mask in FF and read it in BP
 
 
 @dataclass(frozen=True)
@@ -292,17 +315,20 @@ def _update_op(layer, how: Lowering, sparse_ok: bool, red: int, out: int) -> Vec
 def _vector_pass(layer, phase: Phase, how: Lowering) -> VectorOp | None:
     """The vector pass of a weight-free layer, or None for shape-only ops (reshape, slice, ...)."""
     op, eb = layer.op, how.elem_bytes
-    key = {"act": getattr(op, "fn", None), "norm": getattr(op, "norm", None), "add": "add"}.get(op.kind)
+    key = {"act": getattr(op, "fn", None), "norm": getattr(op, "norm", None), "add": "add", "dropout": "dropout",
+           "eltwise": "eadd" if getattr(op, "fn", None) == "add" else getattr(op, "fn", None),
+           "affine": f"affine.{getattr(op, 'fn', '')}"}.get(op.kind)
     out = prod(layer.out_shape)
-    if op.kind == "pool":  # streams the larger input, writes the pooled output; BP the reverse (+ argmax)
+    if op.kind in ("pool", "reduce"):  # streams the larger input, writes the pooled output; BP the reverse
         elems = prod(layer.in_shapes[0])
         ratio = out / elems
-        n_ops, rd, wr = (1, eb, eb * ratio) if phase is Phase.FF else (1, eb * ratio + 1, eb)
+        index = 0 if op.kind == "reduce" and op.fn != "max" else 1  # BP reads the max's position (a pool: always)
+        n_ops, rd, wr = (1, eb, eb * ratio) if phase is Phase.FF else (1, eb * ratio + index, eb)
     elif key in _VECTOR_COST:
         elems = out
         n_ops, rd, wr = (x * y for x, y in zip(_VECTOR_COST[key][phase is Phase.BP], (1, eb, eb)))
-        if phase is Phase.BP and key in CLAMPS:
-            rd += MASK_BYTES
+        if key in MASKED and (phase is Phase.BP or key == "dropout"):
+            rd, wr = (rd + MASK_BYTES, wr) if phase is Phase.BP else (rd, wr + MASK_BYTES)
     else:
         return None
     return VectorOp(f"{layer.name}.{phase.value}", layer.name, phase, how.batch * elems, n_ops, rd, wr)

@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
@@ -78,6 +79,9 @@ def _add_simulate(sub) -> None:
                                                            "energy | edp (default: %(default)s)")
     p.add_argument("--dataflow", default=None, help="fix every GEMM's dataflow: os | ws | is (default: searched)")
     p.add_argument("--sparse-ends", action="store_true", help="also make the first layer and classifier N:M")
+    p.add_argument("--unfold-bn", action="store_true",
+                   help="an .onnx model from an eval-mode export: restore the BatchNorm it folded into each biased "
+                        "convolution, so it costs what the training export costs")
     p.add_argument("--baseline", choices=["dense"], default=None,
                    help="also run the same configuration dense and report speedup and energy saving against it")
     p.add_argument("--strict-budget", action="store_true",
@@ -102,7 +106,8 @@ def _run_simulate(args) -> int:
     if args.csv:
         output_file(args.csv, "--csv", inputs)
     cfg = load_arch_args(args)
-    res = simulate(args.model, cfg, args.method, args.nm, args.batch, phases=args.phases,
+    model = _load_model(args.model, args.unfold_bn) if args.unfold_bn else args.model
+    res = simulate(model, cfg, args.method, args.nm, args.batch, phases=args.phases,
                    resolution=args.resolution, classes=args.classes, pregen=not args.no_pregen,
                    interleave=not args.no_interleave, dense_ends=not args.sparse_ends,
                    fuse=not args.no_fuse, pad=not args.no_pad, offline=not args.no_offline,
@@ -117,6 +122,16 @@ def _run_simulate(args) -> int:
 
         print(summary_text(res, top=args.top))
     return 0
+
+
+def _load_model(path: str, unfold_bn: bool):
+    """A model file read here (not by simulate) because of an importer option; errors name --model."""
+    from hwsim.models import ModelError, load
+
+    try:
+        return load(path, unfold_bn=unfold_bn)
+    except ModelError as exc:
+        _bad(str(exc), "--unfold-bn" if str(exc).startswith("unfold_bn") else "--model")
 
 
 def _bad(what: str, where: str) -> None:
@@ -154,15 +169,30 @@ def _run_presets(args) -> int:
 
 
 def _add_models(sub) -> None:
-    p = sub.add_parser("models", help="list the model zoo",
-                       description="List the model zoo: names, default input and size.", epilog=EPILOG)
-    p.add_argument("--json", action="store_true", help="print the zoo as a JSON list of names")
+    p = sub.add_parser("models", help="list the model zoo, or show what hwsim built from a model file",
+                       description="List the model zoo: names, default input and size. With --inspect FILE (.onnx, "
+                                   ".yaml or SCALE-Sim .csv; or a zoo name): the layer table hwsim built from it "
+                                   "(op, shapes, parameters, MACs per sample) with totals and the importer's notes.",
+                       epilog=EPILOG)
+    p.add_argument("--inspect", metavar="FILE", default=None, help="a model file (or zoo name) to show layer by layer")
+    p.add_argument("--unfold-bn", action="store_true", help="with --inspect of an .onnx file: restore the BatchNorm "
+                                                             "an eval-mode export folded into its convolutions")
+    p.add_argument("--json", action="store_true", help="print the zoo as a JSON list of names; with --inspect, the "
+                                                       "layer table, totals and notes as one JSON object")
     p.set_defaults(run=_run_models)
 
 
 def _run_models(args) -> int:
     from hwsim.models import zoo
 
+    if args.unfold_bn and not args.inspect:
+        _bad("--unfold-bn given without --inspect (expected --inspect FILE.onnx)", "--unfold-bn")
+    if args.inspect:
+        from hwsim.models import inspect
+
+        graph = _load_model(args.inspect, args.unfold_bn)
+        print(json.dumps(inspect.summary(graph)) if args.json else inspect.table(graph))
+        return 0
     if args.json:
         print(json.dumps(zoo.names()))
         return 0
@@ -487,9 +517,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A model warning is one line on stderr, as errors are; anything else as Python prints it."""
+    from hwsim.models.errors import ModelWarning
+
+    if issubclass(category, ModelWarning):
+        print(f"hwsim: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     from hwsim.errors import HwsimError
 
+    warnings.showwarning = _show_warning
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed as one line

@@ -3,8 +3,8 @@
 from hwsim.models import checks
 from hwsim.models.errors import ModelError, show
 from hwsim.models.graph import INPUT, Graph, Layer
-from hwsim.models.ops import (Activation, Add, Conv2d, Linear, MatMul, Norm, Op, Pool, PosEmbed, Reshape, Shape,
-                        Slice)
+from hwsim.models.ops import (Activation, Add, Conv2d, Dropout, Linear, MatMul, Norm, Op, Pool, PosEmbed, Reshape,
+                              Shape, Slice)
 
 
 class GraphBuilder:
@@ -112,6 +112,9 @@ class GraphBuilder:
 
     def posembed(self, x: str, cls_token: bool = True, name: str | None = None) -> str:
         return self.add(PosEmbed(cls_token), x, name=name)
+
+    def dropout(self, x: str, p: float, name: str | None = None) -> str:
+        return self.add(Dropout(p), x, name=name)
 
 
 def _stem(op: Op) -> str:

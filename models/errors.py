@@ -22,3 +22,7 @@ def show(value: object, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, so a message about garbage input stays one short line."""
     text = repr(value).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ModelWarning(UserWarning):
+    """A workload imports, but probably not as the user meant (one line: what, and the fix)."""

@@ -70,13 +70,15 @@ class Graph:
     Construction checks the wiring: unique names, every input produced by an earlier layer (or the graph
     input), shapes matching their producers, and every layer but the last consumed by a later one.
     ``input_grad`` marks a graph cut from inside a network (a transformer block): its input is an
-    activation whose gradient training needs, not data.
+    activation whose gradient training needs, not data. ``notes`` says what an importer folded away or
+    ignored on the way (one line per kind, counted); they are not part of the graph's identity.
     """
 
     name: str
     input_shape: Shape
     layers: tuple[Layer, ...]
     input_grad: bool = False
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         checks.name("graph.name", self.name)

@@ -47,15 +47,19 @@ def check_source(name_or_path: str | os.PathLike) -> None:
         raise ModelError(f"model {error}") from None
 
 
-def load(name_or_path: str | os.PathLike, resolution: int | None = None, classes: int | None = None) -> Graph:
+def load(name_or_path: str | os.PathLike, resolution: int | None = None, classes: int | None = None,
+         unfold_bn: bool = False) -> Graph:
     """A zoo model by name, or a graph file by path (a PathLike, or a string ending in .yaml/.yml, .onnx for
     an ONNX model, .csv for a SCALE-Sim topology, or naming a folder).
 
     A file fixes its own input shape and classifier, so passing ``resolution`` or ``classes`` with a file
-    is an error rather than silently ignored.
+    is an error rather than silently ignored. ``unfold_bn`` (ONNX files only) restores the BatchNorm an
+    eval-mode export folded into its convolutions.
     """
     src = source(name_or_path)
     if not isinstance(src, Path):  # zoo names have no suffix and no folder separator
+        if unfold_bn:
+            raise ModelError(f"unfold_bn: given with zoo model {src!r} (expected an .onnx file)")
         return zoo.build(src, resolution, classes)
     name_or_path = src
     for field, value in (("resolution", resolution), ("classes", classes)):
@@ -63,10 +67,13 @@ def load(name_or_path: str | os.PathLike, resolution: int | None = None, classes
             raise ModelError(f"{field}: {value!r} given with model file {name_or_path} "
                              "(expected none: a graph file fixes its own shapes)")
     suffix = name_or_path.name.lower().rsplit(".", 1)[-1]
+    if unfold_bn and suffix != "onnx":
+        raise ModelError(f"unfold_bn: given with model {name_or_path} (expected an .onnx file: only an ONNX "
+                         "export folds BatchNorm away)")
     if suffix == "onnx":
         from hwsim.models import onnx_import
 
-        return onnx_import.load_file(name_or_path)
+        return onnx_import.load_file(name_or_path, unfold_bn=unfold_bn)
     if suffix == "csv":
         from hwsim.models import scalesim
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from hwsim.models.errors import ModelError
 from hwsim.models.reading import FileInputError, check_file, escape, read_bytes
 
-MAX_ONNX_BYTES = 512 << 20
-"""Largest .onnx file (512 MiB: a ResNet-50 with its weights inside is about 100 MB)."""
-MAX_TENSOR_BYTES = 512 << 20
+MAX_ONNX_BYTES = 1 << 30
+"""Largest .onnx file (1 GiB: a ResNet-50 with its weights inside is about 100 MB, a VGG-16 528 MB)."""
+MAX_TENSOR_BYTES = 1 << 30
 """Most bytes of tensor data a model may declare, inside the file and in external data together."""
 MAX_NODES = 100_000
 """Most nodes in a graph (a ViT-B/16 export has about 2,000)."""

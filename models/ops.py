@@ -29,13 +29,31 @@ def _set(op: object, field: str, value: object) -> None:
     object.__setattr__(op, field, value)
 
 
-def _spatial(shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
-             padding: tuple[int, int]) -> tuple[int, int]:
-    """Output (H, W) of a sliding window (floor mode, as PyTorch)."""
-    h, w = shape[1] + 2 * padding[0], shape[2] + 2 * padding[1]
-    if kernel[0] > h or kernel[1] > w:
-        raise ModelError(f"kernel: {kernel} exceeds the padded input {h}x{w} (expected a kernel that fits)")
-    return (h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1
+def _spatial(shape: Shape, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+             pad_end: tuple[int, int] | None = None, ceil_mode: bool = False) -> tuple[int, int]:
+    """Output (H, W) of a sliding window, as PyTorch and ONNX count it: ``padding`` before (top, left),
+    ``pad_end`` after (bottom, right; None: the same as before); ``ceil_mode`` keeps a last partial window
+    that starts inside the input or the leading padding."""
+    end = padding if pad_end is None else pad_end
+    out = []
+    for i in range(2):
+        size = shape[1 + i] + padding[i] + end[i]
+        if kernel[i] > size:
+            raise ModelError(f"kernel: {kernel} exceeds the padded input {shape[1] + padding[0] + end[0]}x"
+                             f"{shape[2] + padding[1] + end[1]} (expected a kernel that fits)")
+        n = (size - kernel[i] + (stride[i] - 1 if ceil_mode else 0)) // stride[i] + 1
+        if ceil_mode and (n - 1) * stride[i] >= shape[1 + i] + padding[i]:
+            n -= 1
+        out.append(n)
+    return out[0], out[1]
+
+
+def _pad_end(padding: tuple[int, int], pad_end: object) -> tuple[int, int] | None:
+    """``pad_end`` as a pair, or None when it equals ``padding`` (so symmetric ops compare equal)."""
+    if pad_end is None:
+        return None
+    end = checks.pair("pad_end", pad_end, minimum=0)
+    return None if end == padding else end
 
 
 def _image(in_shape: Shape) -> Shape:
@@ -76,7 +94,8 @@ class Op:
 class Conv2d(Op):
     """2-D convolution over a (C, H, W) input; ``groups == in_channels`` is depthwise.
 
-    ``kernel``, ``stride`` and ``padding`` accept an int for a square value.
+    ``kernel``, ``stride`` and ``padding`` accept an int for a square value. ``padding`` is the top/left
+    padding; ``pad_end`` the bottom/right one when it differs (asymmetric 'same' padding of exporters).
     """
 
     in_channels: int
@@ -86,6 +105,7 @@ class Conv2d(Op):
     padding: tuple[int, int] = (0, 0)
     groups: int = 1
     bias: bool = False
+    pad_end: tuple[int, int] | None = None
     kind: ClassVar[str] = "conv2d"
     weighted: ClassVar[bool] = True
 
@@ -97,6 +117,7 @@ class Conv2d(Op):
         _set(self, "padding", checks.pair("padding", self.padding, minimum=0))
         _set(self, "groups", checks.integer("groups", self.groups))
         _set(self, "bias", checks.flag("bias", self.bias))
+        _set(self, "pad_end", _pad_end(self.padding, self.pad_end))
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ModelError(f"groups: {self.groups} does not divide in_channels {self.in_channels} and "
                              f"out_channels {self.out_channels} (expected a common divisor)")
@@ -110,7 +131,7 @@ class Conv2d(Op):
         shape = _image(in_shapes[0])
         if shape[0] != self.in_channels:
             raise ModelError(f"in_channels: {self.in_channels} does not match input channels {shape[0]}")
-        return (self.out_channels, *_spatial(shape, self.kernel, self.stride, self.padding))
+        return (self.out_channels, *_spatial(shape, self.kernel, self.stride, self.padding, self.pad_end))
 
     def macs(self, in_shapes: tuple[Shape, ...]) -> int:
         per_output = (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
@@ -181,7 +202,8 @@ class MatMul(Op):
 class Pool(Op):
     """Max or average pooling over a (C, H, W) input; ``global_`` pools each channel to (C, 1, 1).
 
-    ``stride`` defaults to ``kernel``. A global pool takes no kernel, stride or padding.
+    ``stride`` defaults to ``kernel``. A global pool takes no kernel, stride or padding. ``pad_end`` is the
+    bottom/right padding when it differs from ``padding``; ``ceil_mode`` keeps the last partial window.
     """
 
     mode: str
@@ -189,6 +211,8 @@ class Pool(Op):
     stride: tuple[int, int] | None = None
     padding: tuple[int, int] = (0, 0)
     global_: bool = False
+    pad_end: tuple[int, int] | None = None
+    ceil_mode: bool = False
     kind: ClassVar[str] = "pool"
     MODES: ClassVar[tuple[str, ...]] = ("max", "avg")
 
@@ -196,9 +220,12 @@ class Pool(Op):
         _set(self, "mode", checks.choice("mode", self.mode, self.MODES))
         _set(self, "global_", checks.flag("global_", self.global_))
         _set(self, "padding", checks.pair("padding", self.padding, minimum=0))
+        _set(self, "pad_end", _pad_end(self.padding, self.pad_end))
+        _set(self, "ceil_mode", checks.flag("ceil_mode", self.ceil_mode))
         if self.global_:
             for field, value, unset in (("kernel", self.kernel, None), ("stride", self.stride, None),
-                                        ("padding", self.padding, (0, 0))):
+                                        ("padding", self.padding, (0, 0)), ("pad_end", self.pad_end, None),
+                                        ("ceil_mode", self.ceil_mode, False)):
                 if value != unset:
                     raise ModelError(f"{field}: {show(value)} given for a global pool (expected none)")
             return
@@ -206,14 +233,15 @@ class Pool(Op):
             raise ModelError("kernel: None (expected an integer >= 1 or a pair of them, unless global_)")
         _set(self, "kernel", checks.pair("kernel", self.kernel))
         _set(self, "stride", self.kernel if self.stride is None else checks.pair("stride", self.stride))
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel)):
-            raise ModelError(f"padding: {self.padding} (expected at most half the kernel {self.kernel})")
+        for field, pad in (("padding", self.padding), ("pad_end", self.pad_end or self.padding)):
+            if any(2 * p > k for p, k in zip(pad, self.kernel)):
+                raise ModelError(f"{field}: {pad} (expected at most half the kernel {self.kernel})")
 
     def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
         shape = _image(in_shapes[0])
         if self.global_:
             return (shape[0], 1, 1)
-        return (shape[0], *_spatial(shape, self.kernel, self.stride, self.padding))
+        return (shape[0], *_spatial(shape, self.kernel, self.stride, self.padding, self.pad_end, self.ceil_mode))
 
 
 @dataclass(frozen=True)
@@ -232,11 +260,18 @@ class Add(Op):
 
 @dataclass(frozen=True)
 class Activation(Op):
-    """Element-wise non-linearity (softmax: over the last dimension); shape-preserving."""
+    """Element-wise function of one input (softmax: over the last dimension); shape-preserving.
+
+    Besides the non-linearities: ``clip`` (other bounds than ReLU6), ``scale`` (times, plus, minus or over a
+    fixed scalar), ``mask`` (an attention mask added or filled in), and the unary maths exporters spell out
+    (``exp``, ``erf``, ``sqrt``, ``neg``, ``pow`` by a fixed exponent).
+    """
 
     fn: str
     kind: ClassVar[str] = "act"
-    FUNCTIONS: ClassVar[tuple[str, ...]] = ("relu", "relu6", "gelu", "softmax", "sigmoid", "hswish", "silu")
+    FUNCTIONS: ClassVar[tuple[str, ...]] = ("relu", "relu6", "gelu", "softmax", "sigmoid", "hswish", "silu",
+                                            "hsigmoid", "leakyrelu", "elu", "tanh", "clip", "exp", "erf",
+                                            "sqrt", "neg", "pow", "scale", "mask")
 
     def __post_init__(self) -> None:
         _set(self, "fn", checks.choice("fn", self.fn, self.FUNCTIONS))
@@ -285,17 +320,20 @@ class Reshape(Op):
 
 @dataclass(frozen=True)
 class Slice(Op):
-    """Entries ``start:stop`` of one axis (negative axis counts from the end): qkv split, class token."""
+    """Entries ``start:stop:step`` of one axis (negative axis counts from the end): qkv split, class token,
+    Swin's patch merging (step 2)."""
 
     axis: int
     start: int
     stop: int
+    step: int = 1
     kind: ClassVar[str] = "slice"
 
     def __post_init__(self) -> None:
         _set(self, "axis", checks.integer("axis", self.axis, minimum=-8, maximum=7))
         _set(self, "start", checks.integer("start", self.start, minimum=0))
         _set(self, "stop", checks.integer("stop", self.stop, minimum=self.start + 1))
+        _set(self, "step", checks.integer("step", self.step))
 
     def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
         shape = in_shapes[0]
@@ -305,7 +343,7 @@ class Slice(Op):
         if self.stop > shape[axis]:
             raise ModelError(f"stop: {self.stop} exceeds axis {self.axis} of size {shape[axis]} "
                              f"(expected at most {shape[axis]})")
-        return (*shape[:axis], self.stop - self.start, *shape[axis + 1:])
+        return (*shape[:axis], len(range(self.start, self.stop, self.step)), *shape[axis + 1:])
 
 
 @dataclass(frozen=True)
@@ -372,7 +410,108 @@ class Relayout(Op):
         return self.shape
 
 
+def broadcast(field: str, a: Shape, b: Shape) -> Shape:
+    """The numpy broadcast of two shapes (aligned on the right), or a ModelError naming ``field``."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x, y = (a[-i] if i <= len(a) else 1), (b[-i] if i <= len(b) else 1)
+        if x != y and 1 not in (x, y):
+            raise ModelError(f"{field}: shapes {a} and {b} do not broadcast (expected equal dims or 1 at each "
+                             "position from the right)")
+        out.append(max(x, y))
+    return tuple(reversed(out))
+
+
+@dataclass(frozen=True)
+class Eltwise(Op):
+    """Element-wise ``mul``, ``div``, ``sub`` or ``add`` of two activations, numpy broadcasting: the gate of a
+    squeeze-excitation block (``x * sigmoid(s)``, s of shape (C, 1, 1)), a decomposed LayerNorm."""
+
+    fn: str
+    kind: ClassVar[str] = "eltwise"
+    arity: ClassVar[tuple[int, int | None]] = (2, 2)
+    FUNCTIONS: ClassVar[tuple[str, ...]] = ("mul", "div", "sub", "add")
+
+    def __post_init__(self) -> None:
+        _set(self, "fn", checks.choice("fn", self.fn, self.FUNCTIONS))
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        return broadcast("inputs", *in_shapes)
+
+
+@dataclass(frozen=True)
+class Affine(Op):
+    """An activation times (``scale``) or plus (``shift``) a learned tensor of ``shape``, broadcast onto it:
+    ConvNeXt's layer scale, a per-channel scale, a bias that no GEMM absorbs. Params: the tensor's elements."""
+
+    fn: str
+    shape: tuple[int, ...]
+    kind: ClassVar[str] = "affine"
+    FUNCTIONS: ClassVar[tuple[str, ...]] = ("scale", "shift")
+
+    def __post_init__(self) -> None:
+        _set(self, "fn", checks.choice("fn", self.fn, self.FUNCTIONS))
+        _set(self, "shape", checks.shape("shape", self.shape))
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        out = broadcast("shape", in_shapes[0], self.shape)
+        if out != in_shapes[0]:
+            raise ModelError(f"shape: {self.shape} would grow the input {in_shapes[0]} to {out} (expected a "
+                             "tensor that broadcasts onto the input)")
+        return out
+
+    def params(self, in_shapes: tuple[Shape, ...]) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Dropout(Op):
+    """Training-mode dropout with drop probability ``p``: a vector pass that draws a mask and scales."""
+
+    p: float = 0.5
+    kind: ClassVar[str] = "dropout"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.p, bool) or not isinstance(self.p, (int, float)) or not 0 < self.p < 1:
+            raise ModelError(f"p: {show(self.p)} (expected a drop probability between 0 and 1, exclusive)")
+        _set(self, "p", float(self.p))
+
+
+@dataclass(frozen=True)
+class Reduce(Op):
+    """``mean``, ``sum`` or ``max`` over ``axes`` (negative count from the end); ``keepdims`` keeps them as 1s.
+
+    A reduction over the spatial axes of an image is a global pool; this op is the rest: a mean over the
+    channels or features (a LayerNorm spelled out, RMSNorm)."""
+
+    fn: str
+    axes: tuple[int, ...]
+    keepdims: bool = True
+    kind: ClassVar[str] = "reduce"
+    FUNCTIONS: ClassVar[tuple[str, ...]] = ("mean", "sum", "max")
+
+    def __post_init__(self) -> None:
+        _set(self, "fn", checks.choice("fn", self.fn, self.FUNCTIONS))
+        if (not isinstance(self.axes, (tuple, list)) or not self.axes
+                or len(set(self.axes)) != len(self.axes)):
+            raise ModelError(f"axes: {show(self.axes)} (expected a non-empty list of distinct axes)")
+        _set(self, "axes", tuple(checks.integer("axes", a, minimum=-8, maximum=7) for a in self.axes))
+        _set(self, "keepdims", checks.flag("keepdims", self.keepdims))
+
+    def _infer(self, in_shapes: tuple[Shape, ...]) -> Shape:
+        shape = in_shapes[0]
+        if any(not -len(shape) <= a < len(shape) for a in self.axes):
+            raise ModelError(f"axes: {self.axes} (expected axes of the input shape {shape})")
+        axes = {a % len(shape) for a in self.axes}
+        if len(axes) != len(self.axes):
+            raise ModelError(f"axes: {self.axes} name an axis twice (expected distinct axes)")
+        if self.keepdims:
+            return tuple(1 if i in axes else d for i, d in enumerate(shape))
+        out = tuple(d for i, d in enumerate(shape) if i not in axes)
+        return out or (1,)
+
+
 OPS: dict[str, type[Op]] = {op.kind: op for op in
                              (Conv2d, Linear, MatMul, Pool, Add, Activation, Norm, Reshape, Slice, PosEmbed, Concat,
-                              Relayout)}
+                              Relayout, Eltwise, Affine, Dropout, Reduce)}
 """Every op class by its ``kind``."""

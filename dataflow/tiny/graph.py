@@ -113,6 +113,9 @@ def int8_graph(graph) -> tuple[Node, ...]:
         kind, op = layer.op.kind, layer.op
         inputs = tuple(alias[i] for i in layer.inputs)
         src = by_name.get(inputs[0])
+        if kind == "dropout":  # the int8 graph is what runs forward on the device: dropout is the identity there
+            alias[layer.name] = inputs[0]
+            continue
         if kind == "norm":
             if op.norm != "batch" or src is None or src.kind != "conv" or consumers.get(layer.inputs[0], 0) != 1:
                 raise GraphError(f"model: {graph.name} is not a CNN ({op.norm} norm {layer.name!r} cannot be folded "

@@ -11,7 +11,7 @@ from functools import partial
 from hwsim.models import checks
 from hwsim.models.errors import ModelError, show
 from hwsim.models.graph import Graph
-from hwsim.models.zoo import bert, mobilenet, resnet, tiny, vgg, vit
+from hwsim.models.zoo import bert, efficientnet, mobilenet, resnet, tiny, vgg, vit
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ _ENTRIES: tuple[tuple[ModelInfo, Builder], ...] = (
     (ModelInfo("mobilenetv2", "MobileNetV2 width 1.0, torchvision layout", 224, 1000), mobilenet.mobilenetv2),
     *((ModelInfo(f"mobilenetv2-w{w:g}", f"MobileNetV2 width multiplier {w:g}, torchvision layout", 224, 1000),
        partial(mobilenet.mobilenetv2, width=w)) for w in (0.35, 0.5, 1.4)),
+    (ModelInfo("efficientnet-b0", "EfficientNet-B0, torchvision layout: MBConv blocks with squeeze-excitation, SiLU, "
+               "stochastic depth (a scale pass in training), Dropout(0.2) before the classifier", 224, 1000),
+     efficientnet.efficientnet_b0),
     (ModelInfo("mcunet-5fps", _TINY.format("MCUNet-5FPS", 160), 128, 1000),
      partial(tiny.from_table, "mcunet-5fps")),
     (ModelInfo("mbv2-w0.35", _TINY.format("MobileNetV2-w0.35", 112), 128, 1000),

@@ -11,7 +11,9 @@ def conv_bn_act(b: GraphBuilder, x: str, out_channels: int, kernel: int, *, name
 
 
 def classifier(b: GraphBuilder, x: str, classes: int, *, pool: str = "avg", bias: bool = True,
-               name: str = "fc") -> str:
-    """Global pooling, flatten, then a Linear to ``classes``."""
-    pooled = b.global_pool(x, pool, name=f"{pool}pool")
-    return b.linear(b.flatten(pooled, name="flatten"), classes, bias=bias, name=name)
+               name: str = "fc", dropout: float | None = None) -> str:
+    """Global pooling, flatten, dropout with probability ``dropout`` (if given), then a Linear to ``classes``."""
+    x = b.flatten(b.global_pool(x, pool, name=f"{pool}pool"), name="flatten")
+    if dropout:
+        x = b.dropout(x, dropout, name="dropout")
+    return b.linear(x, classes, bias=bias, name=name)

@@ -28,7 +28,7 @@ def _inverted_residual(b: GraphBuilder, x: str, out_channels: int, stride: int, 
 
 def mobilenetv2(resolution: int, classes: int, width: float = 1.0) -> Graph:
     """MobileNetV2: 3x3/2 stem, 17 inverted residual blocks, 1x1 conv to 1280 (scaled up only for
-    width > 1), global average pool, Linear (dropout not modelled). BatchNorm and ReLU6 throughout."""
+    width > 1), global average pool, Dropout(0.2), Linear. BatchNorm and ReLU6 throughout."""
     b = GraphBuilder("mobilenetv2" if width == 1.0 else f"mobilenetv2-w{width:g}", (3, resolution, resolution))
     x = conv_bn_act(b, "input", _divisible(32 * width), 3, stride=2, act="relu6", name="stem")
     index = 0
@@ -38,5 +38,5 @@ def mobilenetv2(resolution: int, classes: int, width: float = 1.0) -> Graph:
                                    f"block{index}")
             index += 1
     x = conv_bn_act(b, x, _divisible(1280 * max(1.0, width)), 1, act="relu6", name="head")
-    classifier(b, x, classes)
+    classifier(b, x, classes, dropout=0.2)
     return b.build()

@@ -1,7 +1,7 @@
 """Op validation, shape inference and cost counts."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim.models import ModelError
@@ -125,7 +125,7 @@ def test_shape_preserving_ops_and_norm_params():
     assert Activation("softmax").out_shape(((8, 65, 65),)) == (8, 65, 65)
     assert Norm("batch").params(((64, 8, 8),)) == 128
     assert Norm("layer").params(((65, 512),)) == 1024
-    raises(["fn: 'tanh'", "relu6"], Activation, "tanh")
+    raises(["fn: 'mish'", "relu6"], Activation, "mish")
     raises(["norm: 'group'", "batch, layer"], Norm, "group")
 
 
@@ -156,3 +156,41 @@ def test_ops_are_frozen_and_hashable():
     assert conv == Conv2d(3, 8, (3, 3)) and hash(conv) == hash(Conv2d(3, 8, (3, 3)))
     with pytest.raises(AttributeError):
         conv.groups = 2
+
+
+def test_ceil_mode_keeps_a_last_window_only_if_it_starts_inside():
+    """PyTorch's rule, worked by hand: 5 + 1 + 1 padded, kernel 2, stride 2 -> windows at 0, 2, 4 (6 would start
+    in the trailing padding, so it is dropped); floor mode also gives 3. 112, kernel 3, stride 2: floor 55,
+    ceil 56 (the window at 110 starts inside)."""
+    from hwsim.models.ops import Pool
+
+    assert Pool("max", 2, 2, 1, ceil_mode=True).out_shape(((1, 5, 5),)) == (1, 3, 3)
+    assert Pool("max", 3, 2, ceil_mode=True).out_shape(((1, 112, 112),)) == (1, 56, 56)
+    assert Pool("max", 3, 2).out_shape(((1, 112, 112),)) == (1, 55, 55)
+    assert Pool("max", 3, 2, 0, pad_end=(1, 0)).out_shape(((1, 112, 112),)) == (1, 56, 55)
+
+
+def test_pad_end_equal_to_padding_is_the_symmetric_op():
+    from hwsim.models.ops import Conv2d
+
+    assert Conv2d(3, 8, 3, 1, 1, pad_end=(1, 1)) == Conv2d(3, 8, 3, 1, 1)
+    raises(["pad_end: -1"], Conv2d, 3, 8, 3, pad_end=-1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 7), st.integers(1, 4), st.integers(0, 3), st.integers(0, 3), st.booleans())
+def test_window_count_matches_enumerating_the_windows(size, kernel, stride, begin, end, ceil):
+    """Count the windows one by one: they start every ``stride`` in the padded input; floor mode keeps those
+    that fit; ceil mode also one that runs past the end by less than a stride (what rounding the division up
+    adds), then drops the last window if it starts in the trailing padding (PyTorch's rule)."""
+    from hwsim.models.ops import _spatial
+
+    padded = size + begin + end
+    if kernel > padded or 2 * max(begin, end) > kernel:  # a pool pads at most half its kernel (Pool checks it)
+        return
+    starts = range(0, padded, stride)
+    fits = [t for t in starts if t + kernel <= padded + (stride - 1 if ceil else 0)]
+    if ceil and fits[-1] >= size + begin:
+        fits.pop()
+    assert _spatial((1, size, size), (kernel, kernel), (stride, stride), (begin, begin), (end, end), ceil) == \
+        (len(fits), len(fits))
