@@ -16,14 +16,16 @@ needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None,
                                     reason="Icarus Verilog not installed (apt-get install iverilog)")
 
 
-def small_config(rows: int, cols: int, width: int, mults: int = 2, depth: int | None = None) -> SATConfig:
-    """sat-small with another array shape, operand width (int8: operand_bytes 1) and PE pipeline depth."""
+def small_config(rows: int, cols: int, width: int | str, mults: int = 2, depth: int | None = None) -> SATConfig:
+    """sat-small with another array shape, operand format (8, 16 or 'int8', 'int16', 'fp16') and PE pipeline depth."""
+    dtype = f"int{width}" if isinstance(width, int) else width
+    floating, bits = dtype.startswith("fp"), int(dtype.lstrip("intfp"))
     data = load_arch("sat-small").model_dump()
-    data["name"] = f"sat-small-{rows}x{cols}-int{width}"
+    data["name"] = f"sat-small-{rows}x{cols}-{dtype}"
     data["array"] = {**data["array"], "rows": rows, "cols": cols, "mults_per_pe": mults}
     if depth is not None:
         data["array"]["pipeline_depth"] = depth
-    data["precision"] = {**data["precision"], "operand_bytes": width // 8}
+    data["precision"] = {**data["precision"], "operand_bytes": bits // 8, "operand_type": "float" if floating else "int"}
     return SATConfig.model_validate(data)
 
 
