@@ -1,14 +1,13 @@
 """Design-space sweeps: a grid of config changes x models x methods, on local processes or a Dask cluster.
 
-Every point is keyed by a hash of what determines its result (the base config, the changes, the model, the
-method, the batch and the hwsim version). Points stream to `<out>.part` (one JSON line each, flushed) as they
+Every point is keyed by a hash of what determines its result (the resolved config, the contents of the model
+file, the method, the batch and the cost model's version: `hwsim.keys`). Points stream to `<out>.part` (one JSON line each, flushed) as they
 finish; at the end the full table, with `speedup` over the matching dense point, replaces `<out>` atomically.
 A rerun with the same `--out` reads both files and computes only the missing points, so a sweep killed at any
 moment finishes with every point exactly once.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -159,12 +158,12 @@ def plan(spec: SweepSpec) -> tuple[SATConfig, dict[tuple, SATConfig], list[Point
 
 
 def point_key(cfg: SATConfig, point: Point) -> str:
-    """What determines a point's numbers: the full derived config, the workload, the method, the version."""
-    from hwsim.cli import _version
+    """What determines a point's numbers: the resolved config, the workload's contents, the method, the batch
+    and the cost model's version (hwsim.keys)."""
+    from hwsim.keys import arch_digest, model_digest, result_key
 
-    blob = json.dumps({"cfg": cfg.model_dump(mode="json"), "point": point.coords(), "hwsim": _version()},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+    return result_key(arch=arch_digest(cfg), model=model_digest(point.model), resolution=point.resolution,
+                      classes=point.classes, method=point.method, nm=point.nm, batch=point.batch)
 
 
 def run_point(cfg: SATConfig, point: Point) -> dict:
