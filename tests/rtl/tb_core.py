@@ -157,7 +157,8 @@ async def random_tiles(dut):
         # one tile in four is long: up to the full buffer depth, so every bit of the count registers is used
         long_tile = t % 4 == 3
         if mode == "os":
-            lo, hi = (cfg["a_depth"] // 2 + 1, cfg["a_depth"]) if long_tile else (1, min(cfg["a_depth"], cfg["max_steps"]))
+            depth = min(cfg["a_depth"], cfg["b_depth"])  # an OS step reads one word of each buffer
+            lo, hi = (depth // 2 + 1, depth) if long_tile else (1, min(depth, cfg["max_steps"]))
             steps = hi if long_tile and t % 8 == 7 else int(rng.integers(lo, hi + 1))
             m_rows, k = R, steps * ks
             count, beats, b_count = steps, R, steps
