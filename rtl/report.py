@@ -10,29 +10,52 @@ from hwsim.config import SATConfig, load_arch
 
 @dataclass(frozen=True)
 class Point:
-    """One synthesized design: an architecture (a preset, optionally with another array shape) and an N:M."""
+    """One synthesized design: an architecture (a preset, optionally with another array shape, multipliers per PE
+    and operand format) and an N:M."""
 
     arch: str
     rows: int | None = None
     cols: int | None = None
     nm: str = "2:8"
+    dtype: str | None = None  # "int8", "int16", "fp16"; None: the preset's
+    mults: int | None = None
 
     def config(self) -> SATConfig:
         cfg = load_arch(self.arch)
-        if self.rows is None:
-            return cfg
         data = cfg.model_dump()
-        data["array"] = {**data["array"], "rows": self.rows, "cols": self.cols}
-        data["name"] = f"{cfg.name} {self.rows}x{self.cols}"
+        label = []
+        if self.rows is not None:
+            data["array"] = {**data["array"], "rows": self.rows, "cols": self.cols}
+            label.append(f"{self.rows}x{self.cols}")
+        if self.mults is not None:
+            data["array"] = {**data["array"], "mults_per_pe": self.mults}
+            label.append(f"m{self.mults}")
+        if self.dtype is not None:
+            bits = int(self.dtype.lstrip("intfp"))
+            data["precision"] = {**data["precision"], "operand_bytes": bits // 8,
+                                 "operand_type": "float" if self.dtype.startswith("fp") else "int"}
+            label.append(self.dtype)
+        if not label:
+            return cfg
+        data["name"] = f"{cfg.name} {' '.join(label)}"
         return SATConfig.model_validate(data)
 
 
-# sat-small and two larger arrays, each with the N:M activation muxes (2:8) and without (dense)
-DEFAULT_POINTS = tuple(Point("sat-small", r, r, nm) if r != 4 else Point("sat-small", nm=nm)
+# sat-small and two larger arrays, each with the N:M activation muxes (2:8) and without (dense): int16
+DEFAULT_POINTS = tuple(Point("sat-small", r, r, nm, dtype="int16") if r != 4 else Point("sat-small", nm=nm,
+                                                                                        dtype="int16")
                        for r in (4, 6, 8) for nm in ("2:8", "dense"))
+# the resource estimate's calibration set: 2x2 arrays of 2, 4 and 8 multipliers per PE in int8, int16 and fp16
+# (2:8), dense beside 2:8 for the mux cost, and a 3x3 array for the part that does not scale with PEs
+CALIBRATION_POINTS = tuple([Point("sat-small", 2, 2, "2:8", dtype=d, mults=m) for d in ("int8", "int16", "fp16")
+                            for m in (2, 8, 4)]
+                           + [Point("sat-small", 2, 2, "dense", dtype=d, mults=2) for d in ("int16", "fp16")]
+                           + [Point("sat-small", 3, 3, "2:8", dtype="int16", mults=2)])
+# held out of the fit (predicted, then compared): the 4-multiplier PEs of every operand format
+HELD_OUT_MULTS = 4
 
 
-def _synth_one(point: Point) -> dict:
+def _synth_one(point: Point, family: str = "xcup") -> dict:
     from hwsim.rtl.export import CORE_TOP, core_verilog
     from hwsim.rtl.params import CoreParams
     from hwsim.rtl.synth import synth_xilinx
@@ -42,10 +65,11 @@ def _synth_one(point: Point) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         v = Path(tmp) / f"{CORE_TOP}.v"
         v.write_text(core_verilog(p))
-        res = synth_xilinx(v, CORE_TOP)
+        res = synth_xilinx(v, CORE_TOP, family=family)
     pes = p.rows * p.cols
     return {"config": cfg.name, "rows": p.rows, "cols": p.cols, "PEs": pes, "mults_per_pe": p.mults,
-            "nm": p.nm_text, "width": p.width, "k_step": p.k_step, **res, "LUT_logic": res["LUT"] - res["LUTRAM"],
+            "nm": p.nm_text, "dtype": p.dtype, "width": p.width, "pipeline_depth": p.pe_latency, "k_step": p.k_step,
+            **res, "LUT_logic": res["LUT"] - res["LUTRAM"],
             "LUT_per_PE": res["LUT"] / pes, "logic_LUT_per_PE": (res["LUT"] - res["LUTRAM"]) / pes,
             "FF_per_PE": res["FF"] / pes, "DSP_per_PE": res["DSP"] / pes}
 
