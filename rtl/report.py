@@ -47,10 +47,11 @@ DEFAULT_POINTS = tuple(Point("sat-small", r, r, nm, dtype="int16") if r != 4 els
                        for r in (4, 6, 8) for nm in ("2:8", "dense"))
 # the resource estimate's calibration set: 2x2 arrays of 2, 4 and 8 multipliers per PE in int8, int16 and fp16
 # (2:8), dense beside 2:8 for the mux cost, and a 3x3 array for the part that does not scale with PEs
-CALIBRATION_POINTS = tuple([Point("sat-small", 2, 2, "2:8", dtype=d, mults=m) for d in ("int8", "int16", "fp16")
-                            for m in (2, 8, 4)]
+_CAL = [("int8", 2), ("int8", 8), ("int16", 2), ("int16", 8), ("fp16", 2), ("int8", 4), ("int16", 4), ("fp16", 4)]
+CALIBRATION_POINTS = tuple([Point("sat-small", 2, 2, "2:8", dtype=d, mults=m) for d, m in _CAL]
                            + [Point("sat-small", 2, 2, "dense", dtype=d, mults=2) for d in ("int16", "fp16")]
-                           + [Point("sat-small", 3, 3, "2:8", dtype="int16", mults=2)])
+                           + [Point("sat-small", 3, 3, "2:8", dtype="int16", mults=2),
+                              Point("sat-small", 2, 2, "2:8", dtype="fp16", mults=8)])
 # held out of the fit (predicted, then compared): the 4-multiplier PEs of every operand format
 HELD_OUT_MULTS = 4
 
