@@ -179,3 +179,41 @@ def _md(df) -> str:
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
     body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, sep, *body])
+
+
+def row_config(row) -> SATConfig:
+    """The configuration a synthesized row (calibration.csv / resources.csv) was generated from."""
+    return Point("sat-small", int(row.rows), int(row.cols), row.nm, dtype=row.dtype, mults=int(row.mults_per_pe)) \
+        .config()
+
+
+def _features(row) -> tuple[dict, dict]:
+    """The regressors of the LUT and FF rules of hwsim.resources for one synthesized row."""
+    from math import ceil
+
+    from hwsim.resources import LUT_PER_MULT
+
+    group = None if row.nm == "dense" else int(row.nm.split(":")[1])
+    keep = 1 if group is None else int(row.nm.split(":")[0])
+    pes, mults, bits = int(row.PEs), int(row.mults_per_pe), int(row.width)
+    per_mult = {f"mult_{fmt}": pes * mults * (row.dtype == fmt) for fmt in LUT_PER_MULT}
+    k_step = mults // min(keep, mults) * group if group else mults
+    lut = {**per_mult, "mux": pes * mults * (ceil(group / 4) * bits if group else 0), "pe": pes, "fixed": 1}
+    ff = {**per_mult, "link": pes * k_step * bits, "pe": pes, "fixed": 1}
+    return lut, ff
+
+
+def calibrate(df, held_out_mults: int = HELD_OUT_MULTS) -> dict:
+    """Least-squares constants of the LUT (logic LUTs) and FF rules over the rows not held out (the
+    `held_out_mults`-multiplier PEs are left for checking the fit)."""
+    import numpy as np
+
+    fit = df[df.mults_per_pe != held_out_mults]
+    out = {}
+    for kind, target, pos in (("LUT", "LUT_logic", 0), ("FF", "FF", 1)):
+        feats = [_features(r)[pos] for r in fit.itertuples(index=False)]
+        names = list(feats[0])
+        x = np.array([[f[n] for n in names] for f in feats], dtype=float)
+        coef, *_ = np.linalg.lstsq(x, fit[target].to_numpy(dtype=float), rcond=None)
+        out[kind] = {n: round(float(c), 1) for n, c in zip(names, coef)}
+    return out
