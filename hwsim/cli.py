@@ -100,7 +100,7 @@ def _run_simulate(args) -> int:
     if args.json:
         print(res.to_json())
     else:
-        from hwsim.report import summary_text
+        from hwsim.summary import summary_text
 
         print(summary_text(res, top=args.top))
     return 0
@@ -177,7 +177,7 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> int:
-    from hwsim.paper import run_paper_comparison
+    from hwsim.studies.sat_paper import run_paper_comparison
 
     cfg = load_arch_args(args)  # a bad spec fails before any work
     with staged_folder(args.out, "--out") as stage:  # files reach --out only if the whole run succeeds
@@ -228,7 +228,7 @@ def _run_sweep(args) -> int:
 
 
 def _add_report(sub) -> None:
-    from hwsim.reporting import SECTIONS
+    from hwsim.studies import SECTIONS
 
     p = sub.add_parser("report", help="regenerate every table and figure under reports/ with a markdown index",
                        description="Regenerate every report section (" + ", ".join(s.name for s in SECTIONS) +
@@ -242,7 +242,7 @@ def _add_report(sub) -> None:
 
 
 def _run_report(args) -> int:
-    from hwsim.reporting import run_reports
+    from hwsim.studies import run_reports
 
     index = run_reports(args.out, args.only, progress=not args.quiet)
     print(f"wrote {index}")

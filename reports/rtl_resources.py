@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from hwsim.rtl.report import DEFAULT_POINTS, ecp5_fmax, nm_cost, synth_resources, write_report
+from hwsim.rtl.synthesis_table import DEFAULT_POINTS, ecp5_fmax, nm_cost, synth_resources, write_report
 
 
 def main() -> int:

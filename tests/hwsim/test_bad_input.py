@@ -117,17 +117,17 @@ def test_out_over_long_name(capsys, tmp_path):
 # Output folders and files: nothing left behind on error, no partial file.
 
 def test_failed_demo_leaves_no_folder(capsys, tmp_path, monkeypatch):
-    import hwsim.paper
+    import hwsim.studies.sat_paper
 
     def broken_plots(df, out, *args):
         (out / "speedup.png").write_bytes(b"partial")
         raise HwsimError("plots: broken on purpose", "test")
 
-    monkeypatch.setattr(hwsim.paper, "plots", broken_plots)
-    monkeypatch.setattr(hwsim.paper, "run_all", lambda *a, **k: _tiny_frame())
-    monkeypatch.setattr(hwsim.paper, "sensitivity", lambda *a, **k: None)
-    monkeypatch.setattr(hwsim.paper, "ablation", lambda *a, **k: None)
-    monkeypatch.setattr(hwsim.paper, "markdown", lambda *a, **k: "md")
+    monkeypatch.setattr(hwsim.studies.sat_paper, "plots", broken_plots)
+    monkeypatch.setattr(hwsim.studies.sat_paper, "run_all", lambda *a, **k: _tiny_frame())
+    monkeypatch.setattr(hwsim.studies.sat_paper, "sensitivity", lambda *a, **k: None)
+    monkeypatch.setattr(hwsim.studies.sat_paper, "ablation", lambda *a, **k: None)
+    monkeypatch.setattr(hwsim.studies.sat_paper, "markdown", lambda *a, **k: "md")
     out = tmp_path / "new" / "deeper"
     code, _, err = cli(capsys, "demo", "--quiet", "--out", str(out))
     assert_one_line(code, err, "broken on purpose")
@@ -252,13 +252,13 @@ def test_subprocess_has_no_traceback(tmp_path):
 
 
 def test_demo_out_with_a_non_utf8_name(capsys, tmp_path, monkeypatch):
-    import hwsim.paper
+    import hwsim.studies.sat_paper
 
     def fake_run(out, arch="sat-vcu1525", batch=None, progress=True):
         (Path(out) / "results.csv").write_text("a\n1\n")
         return f"wrote {Path(out) / 'results.csv'}"
 
-    monkeypatch.setattr(hwsim.paper, "run_paper_comparison", fake_run)
+    monkeypatch.setattr(hwsim.studies.sat_paper, "run_paper_comparison", fake_run)
     out = tmp_path / os.fsdecode(b"caf\xe9")
     code, stdout, err = cli(capsys, "demo", "--quiet", "--out", str(out))
     assert code == 0 and err == "" and "caf\\xe9" in stdout

@@ -129,7 +129,7 @@ def test_mappings_are_cached_by_shape_and_configuration():
 
 
 def test_committed_mapping_report_is_current():
-    from hwsim.mapping_report import dataflow_table, markdown
+    from hwsim.studies.mapping import dataflow_table, markdown
 
     path = Path(__file__).resolve().parents[2] / "reports" / "sat_paper" / "mapping.md"
     assert path.read_text() == markdown(dataflow_table("sat-vcu1525"), "sat-vcu1525")

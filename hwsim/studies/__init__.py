@@ -1,4 +1,5 @@
-"""`hwsim report`: regenerate every table and figure under reports/ and write their markdown index.
+"""Studies: the analyses behind reports/. This module is the `hwsim report` driver: it regenerates every table
+and figure under reports/ and writes their markdown index.
 
 Each section is a function that writes into its own folder and returns the files it wrote; the index
 (reports/README.md) lists every section with its description and its files.
@@ -30,7 +31,7 @@ class Section:
 
 
 def _sat_paper(out: Path, progress: bool) -> list[Path]:
-    from hwsim.paper import run_paper_comparison
+    from hwsim.studies.sat_paper import run_paper_comparison
 
     summary = run_paper_comparison(out, progress=progress)
     return [Path(line.removeprefix("wrote ")) for line in summary.splitlines() if line.startswith("wrote ")]
@@ -60,7 +61,7 @@ def _sweep_example(out: Path, progress: bool) -> list[Path]:
 
 
 def _tiny(out: Path, progress: bool) -> list[Path]:
-    from hwsim.ondevice.report import write_report
+    from hwsim.studies.tiny import write_report
 
     return write_report(out)
 

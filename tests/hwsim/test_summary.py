@@ -5,7 +5,7 @@ import pytest
 
 import hwsim
 from hwsim.cli import main
-from hwsim.report import _label, layer_groups, summary_text
+from hwsim.summary import _label, layer_groups, summary_text
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hwsim.paper import (ABLATION, PARTS, WORKLOADS, ablation, ablation_table, gap_table, ideal_bdwp, markdown,
+from hwsim.studies.sat_paper import (ABLATION, PARTS, WORKLOADS, ablation, ablation_table, gap_table, ideal_bdwp, markdown,
                          run_all, sensitivity, speedup_table)
 
 
@@ -48,7 +48,7 @@ def test_report_states_the_average(results):
     assert f"BDWP 2:8 average: {avg:.2f}x" in text
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_readme_table_is_what_the_code_gives(results):

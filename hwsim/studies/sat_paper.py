@@ -361,9 +361,9 @@ def run_paper_comparison(out: str | Path, arch="sat-vcu1525", batch: int | None 
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "results.csv", index=False, float_format="%.6g")
     (out / "comparison.md").write_text(markdown(df, cfg.name, sens, abl, shipped))
-    from hwsim import mapping_report
+    from hwsim.studies import mapping as mapping_study
 
-    (out / "mapping.md").write_text(mapping_report.markdown(mapping_report.dataflow_table(cfg), cfg.name))
+    (out / "mapping.md").write_text(mapping_study.markdown(mapping_study.dataflow_table(cfg), cfg.name))
     written = [out / "results.csv", out / "comparison.md", out / "mapping.md",
                *plots(df, out, cfg.name, shipped, abl)]
     avg = speedup_table(df).loc["average", "bdwp 2:8"]

@@ -150,7 +150,7 @@ def write_report(out: Path, df, cost, fmax: dict | None) -> list[Path]:
                   f"{fmax['LUT4']} LUT4, {fmax['FF']} FF, {fmax['MULT18']} MULT18X18D, {fmax['DP16KD']} DP16KD.",
                   ""]
     lines += ["A resource estimate (for the simulator's design-space sweeps) can be set beside these counts with "
-              "`hwsim.rtl.report.synth_resources()`, which returns this table as a DataFrame.", ""]
+              "`hwsim.rtl.synthesis_table.synth_resources()`, which returns this table as a DataFrame.", ""]
     (out / "resources.md").write_text("\n".join(lines))
 
     fig, axes = figure(1, 2, figsize=(9, 3.6))
