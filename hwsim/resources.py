@@ -29,6 +29,7 @@ LUT_CORE_FIXED = 100.0           # the controller, counters, output stream and b
 FF_PER_MULT = {"int8": 40.0, "int16": 70.0, "fp16": 100.0}  # operand, product and weight registers
 FF_PER_LINK_BIT = 1.0            # per forwarded activation bit (k step x operand bits) of a PE
 FF_CONTROL_PER_PE = 40.0         # accumulator and the flags of every stage
+HELD_OUT_MULTS = 4                # the calibration's held-out PEs: every format at 4 multipliers
 FF_CORE_FIXED = 60.0             # the controller's state, counters, address and output registers
 # Beyond the calibrated PE array:
 DSPS_PER_VECTOR_LANE = 3         # FP32 fused multiply-add: 2 DSPs for the 24x24 product, 1 for the add
@@ -41,6 +42,38 @@ DESIGN_KEEP = 2                  # board estimate: PEs sized for 2:M (the paper'
 def operand_format(cfg) -> str:
     """int8, int16, fp16, ... (the RTL's dtype naming)."""
     return cfg.precision.operand_name
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Estimated use. `fits` compares every resource against the board's budget."""
+
+    dsp: int
+    lut: int
+    ff: int
+    bram: int
+    uram: int
+    budget: dict
+
+    @property
+    def utilization(self) -> dict[str, float]:
+        return {k: getattr(self, k) / v if v else (0.0 if getattr(self, k) == 0 else float("inf"))
+                for k, v in self.budget.items()}
+
+    @property
+    def fits(self) -> bool:
+        return all(u <= 1.0 for u in self.utilization.values())
+
+    @property
+    def over(self) -> list[str]:
+        """The resources over budget, as 'dsp 9,600/6,840'."""
+        return [f"{k} {getattr(self, k):,}/{v:,}" for k, v in self.budget.items() if getattr(self, k) > v]
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k != "budget"}
+        out.update({f"{k}_util": round(u, 4) for k, u in self.utilization.items()})
+        out["fits_board"] = self.fits
+        return out
 
 
 def _per_mult(table: dict, cfg) -> float:
