@@ -89,7 +89,8 @@ def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
                                       "precision.operand_type": "float" if r.dtype.startswith("fp") else "int"})
         est = core_estimate(cfg, r.nm)
         rows.append({"config": r.config, "nm": r.nm, "dtype": r.dtype, "mults": int(r.mults_per_pe),
-                     "held_out": bool(r.mults_per_pe == HELD_OUT_MULTS), "PEs": int(r.PEs), "LUT_synth": int(r.LUT_logic),
+                     "held_out": bool(r.mults_per_pe == HELD_OUT_MULTS), "PEs": int(r.PEs),
+                     "LUT_synth": int(r.LUT_logic),
                      "LUT_est": est["LUT_est"], "FF_synth": int(r.FF), "FF_est": est["FF_est"],
                      "DSP_synth": int(r.DSP), "DSP_est": est["DSP_est"]})
     table = pd.DataFrame(rows)

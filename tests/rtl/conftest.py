@@ -27,7 +27,8 @@ def small_config(rows: int, cols: int, width: int | str, mults: int = 2, depth: 
     data["array"] = {**data["array"], "rows": rows, "cols": cols, "mults_per_pe": mults}
     if depth is not None:
         data["array"]["pipeline_depth"] = depth
-    data["precision"] = {**data["precision"], "operand_bytes": bits // 8, "operand_type": "float" if floating else "int"}
+    data["precision"] = {**data["precision"], "operand_bytes": bits // 8,
+                         "operand_type": "float" if floating else "int"}
     return SATConfig.model_validate(data)
 
 

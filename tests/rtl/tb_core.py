@@ -1,7 +1,7 @@
 """cocotb bench for sat_core: random tiles through the Verilog and through hwsim.functional; bit-identical
-outputs (int32, or fp32 bit patterns for fp16 cores), and per tile the cycles from first buffer read to last output beat equal the simulator's
-`tile_compute_cycles` plus the cycles the bench held the output back. Parameters come as JSON in
-HWSIM_RTL_CFG (written by test_core.py); numpy is seeded from cocotb.RANDOM_SEED."""
+outputs (int32, or fp32 bit patterns for fp16 cores), and per tile the cycles from first buffer read to last
+output beat equal the simulator's `tile_compute_cycles` plus the cycles the bench held the output back.
+Parameters come as JSON in HWSIM_RTL_CFG (written by test_core.py); numpy is seeded from cocotb.RANDOM_SEED."""
 import json
 import os
 

@@ -32,7 +32,8 @@ def bench_config(cfg, nm: str, max_steps: int = 12) -> dict:
 
     ks = target.k_step(None if nm == "dense" else NM.parse(nm))
     return {"rows": p.rows, "cols": p.cols, "mults": p.mults, "keep": p.keep, "group": p.group, "dense": p.dense,
-            "width": p.width, "floating": p.floating, "idx_width": p.idx_width, "a_depth": p.a_depth, "b_depth": p.b_depth, "k_step": ks,
+            "width": p.width, "floating": p.floating, "idx_width": p.idx_width, "a_depth": p.a_depth,
+            "b_depth": p.b_depth, "k_step": ks,
             "fill_cycles": cfg.fill_cycles, "modes": ["os", "ws"], "max_steps": max_steps}
 
 
