@@ -86,9 +86,9 @@ def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
         cfg = load_arch("sat-small", {"array.rows": int(r.rows), "array.cols": int(r.cols),
                                       "array.mults_per_pe": int(r.mults_per_pe),
                                       "precision.operand_bytes": int(r.width) // 8,
-                                      "precision.operand_type": "float" if r.dtype.startswith("fp") else "int"})
+                                      "precision.operand_type": "float" if r["dtype"].startswith("fp") else "int"})
         est = core_estimate(cfg, r.nm)
-        rows.append({"config": r.config, "nm": r.nm, "dtype": r.dtype, "mults": int(r.mults_per_pe),
+        rows.append({"config": r.config, "nm": r.nm, "dtype": r["dtype"], "mults": int(r.mults_per_pe),
                      "held_out": bool(r.mults_per_pe == HELD_OUT_MULTS), "PEs": int(r.PEs),
                      "LUT_synth": int(r.LUT_logic),
                      "LUT_est": est["LUT_est"], "FF_synth": int(r.FF), "FF_est": est["FF_est"],
