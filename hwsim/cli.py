@@ -267,6 +267,12 @@ def _add_tiny(sub) -> None:
     p.add_argument("--classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
     p.add_argument("--patches", type=int, default=None, help="patch grid of the frozen head (1 = off; "
                                                              "default: the target's)")
+    p.add_argument("--unfused-casts", action="store_true",
+                   help="the reference compiler's un-fused graph: cast int8 weights (before each transposed conv) "
+                        "and saved inputs (before each weight gradient) to fp32 copies in SRAM")
+    p.add_argument("--calibration", default=None, metavar="FILE",
+                   help="CSV of measured kernel calls (columns kernel,macs,cycles; kernel pw|conv|dw|linear or "
+                        "dx.FAMILY|dw.FAMILY): refit those kernels' rates of the MCU target before timing")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(run=_run_tiny)
 
@@ -275,7 +281,8 @@ def _run_tiny(args) -> int:
     from hwsim.ondevice.api import tiny
 
     res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
-               classes=args.classes, patches=args.patches, budget_kb=args.budget)
+               classes=args.classes, patches=args.patches, budget_kb=args.budget, calibration=args.calibration,
+               fused_casts=not args.unfused_casts)
     print(res.to_json() if args.json else res.summary())
     return 0
 

@@ -8,7 +8,7 @@ Backward, per op, and what it keeps from the forward pass:
 =============  ==============================================================================
 op             backward and what it needs
 =============  ==============================================================================
-clamp          dX = dY * mask: a 1-bit mask of the clamped output (in place on dY)
+clamp          dX = dY * mask: a 1-bit mask of the output of every requantized conv (in place on dY)
 conv / linear  bias grad: dY only; weight grad: the saved input, only the updated channels;
                data grad: the weights (frozen: read from Flash; trained: the SRAM copy)
 depthwise      as conv, per channel (weight grad needs only the updated channels of the input)
@@ -173,7 +173,8 @@ class Precision:
 
 @dataclass(frozen=True)
 class Tensor:
-    """A buffer of the training step. ``persistent``: lives through the whole step (trainable copies)."""
+    """A buffer of the training step. ``persistent``: lives through the whole step (trainable copies).
+    Kind ``cast``: an fp32 copy of int8 weights or a saved input made by an un-fused cast op."""
 
     name: str
     nbytes: int
@@ -181,7 +182,7 @@ class Tensor:
     layer: str
     persistent: bool = False
 
-    KINDS = ("input", "act", "saved", "mask", "grad", "wgrad", "param")
+    KINDS = ("input", "act", "saved", "mask", "grad", "wgrad", "param", "cast")
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS or isinstance(self.nbytes, bool) or not isinstance(self.nbytes, int) \
@@ -256,30 +257,37 @@ class TrainingGraph:
 
 
 def training_graph(graph, scheme, reorder: bool = True, precision: Precision = Precision(),
-                   patches: int = 1, inplace_dw: bool = True) -> TrainingGraph:
+                   patches: int = 1, inplace_dw: bool = True, fused_casts: bool = True) -> TrainingGraph:
     """Derive the training step of ``graph`` (a models.Graph CNN) under ``scheme`` (a Scheme or its spelling).
 
     ``patches`` > 1 runs the frozen head of the network patch by patch on a ``patches`` x ``patches`` grid
     (MCUNetV2-style; see :func:`patch_stage`), which only the forward pass's memory and MACs see.
     ``inplace_dw``: depthwise convs overwrite their input (forward) and dY (backward, stride 1) channel by
     channel, as TinyEngine's in-place depthwise kernels.
+    ``fused_casts``: the fp32 backward kernels convert int8 weights and saved inputs as they load them (the
+    default, as the calibrated kernels); False: the reference compiler's un-fused graph, where a cast op first
+    writes an fp32 copy of the weights before each transposed conv and of the saved input before each weight
+    gradient (``relay.cast(..., "float32")`` of every argument in tiny-training's compilation/autodiff/diff_ops.py),
+    each an SRAM buffer of 4 bytes per element alive from the cast to the kernel that reads it.
     """
     if isinstance(patches, bool) or not isinstance(patches, int) or patches < 1:
         raise ValueError(f"patches: {patches!r} (expected an integer >= 1; 1 = no patch-based stage)")
     nodes = int8_graph(graph)
     n_convs = sum(n.kind == "conv" for n in nodes)
     scheme = parse_scheme(scheme, n_convs, graph.name)
-    if not isinstance(inplace_dw, bool):
-        raise ValueError(f"inplace_dw: {inplace_dw!r} (expected True or False)")
-    return _Builder(graph.name, nodes, scheme, reorder, precision, patches, inplace_dw).build()
+    for name, value in (("inplace_dw", inplace_dw), ("fused_casts", fused_casts)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}: {value!r} (expected True or False)")
+    return _Builder(graph.name, nodes, scheme, reorder, precision, patches, inplace_dw, fused_casts).build()
 
 
 class _Builder:
     def __init__(self, model: str, nodes: tuple[Node, ...], scheme: Scheme, reorder: bool, p: Precision,
-                 patches: int = 1, inplace_dw: bool = True) -> None:
+                 patches: int = 1, inplace_dw: bool = True, fused_casts: bool = True) -> None:
         self.model, self.nodes, self.scheme, self.reorder, self.p = model, nodes, scheme, reorder, p
         self.patches = patches
         self.inplace_dw = inplace_dw
+        self.fused_casts = fused_casts
         self.stage: PatchStage | None = None
         self.saved_act: dict[str, str] = {}  # weighted node -> the activation tensor its weight gradient reads
         self.consumers: dict[str, int] = {}
@@ -304,6 +312,12 @@ class _Builder:
             return None
         channels = n.op.in_channels if n.depthwise or n.op.groups == 1 else n.op.in_channels
         return updated_channels(channels, r)
+
+    def requantized(self, n: Node) -> bool:
+        """An int8 output requantized from the int32 accumulator: the clamp to [-128, 127] (or the folded
+        ReLU/ReLU6 range) saturates, so its backward needs a 1-bit mask whether or not a ReLU was folded in.
+        Every conv and every int8 linear layer; not the fp32 classifier."""
+        return n.kind == "conv" or (n.kind == "linear" and n.name != self.classifier)
 
     def bias_trained(self, n: Node) -> bool:
         if n.kind == "linear":
@@ -350,6 +364,9 @@ class _Builder:
         self.params = params
         if self.patches > 1:
             self.stage = patch_stage(self.nodes, needs, self.patches, p.act)
+        self.nodes_by = {n.name: n for n in self.nodes}
+        if self.stage is not None:
+            self.stage_input = self.nodes_by[self.stage.nodes[0]].inputs[0]
         for n in self.nodes:
             self.forward_op(n)
         if backward:
@@ -381,8 +398,16 @@ class _Builder:
         inplace = (self.inplace_dw and n.depthwise and not in_stage and self.consumers.get(n.inputs[0]) == 1
                    and ins[0] != "input" and self.weight_channels(n) != n.in_channels)
         extra = []
+        if in_stage:
+            # every patch reads the stage input and writes its tile of the stage output: both live across
+            # every op of the stage (created at its first op, read by each)
+            last = self.nodes_by[stage.nodes[-1]]
+            if n.name == stage.nodes[0]:
+                self.add(last.name, last.out_elems * p.act, "act", last.name)
+            ins = tuple(dict.fromkeys((*ins, self.act_of[self.stage_input])))
         if in_stage and n.name != stage.nodes[-1]:  # an intermediate of the stage: lives in the patch buffer
             out = self.add("patch.buffer", stage.buffer_bytes, "act", "patch-stage")
+            extra.append(stage.nodes[-1])  # this patch's tile of the stage output
         elif inplace:  # in-place depthwise: channel c's output overwrites channel c's input via a 1-channel buffer
             out = ins[0]
             extra.append(self.add(f"{n.name}.tmp", n.out_shape[1] * n.out_shape[2] * p.act, "act", n.name))
@@ -409,7 +434,7 @@ class _Builder:
                 if ch < n.in_channels:  # keep only the updated channels: a slice copy
                     writes.append(self.add(f"{n.name}.saved", ch * math.prod(n.in_shape[1:]) * p.act, "saved",
                                            n.name))
-        if n.clamp and self.needs[n.name]:
+        if self.requantized(n) and self.needs[n.name]:
             writes.append(self.add(f"{n.name}.mask", math.ceil(n.out_elems / 8), "mask", n.name))
             self.saved.append(Saved(n.name, "mask", n.out_elems))
         if n.kind == "pool" and n.op.mode == "max" and self.needs[n.name]:
@@ -439,7 +464,7 @@ class _Builder:
             if n.kind == "reshape":
                 self.contribute(grad, n.inputs[0], g, n)
                 continue
-            if n.clamp:
+            if self.requantized(n):
                 self.emit(n, "clamp", "clamp", (g, f"{n.name}.mask"), (g,), elems=n.out_elems)
             if n.kind in ("conv", "linear"):
                 self.weighted_backward(n, g, grad)
@@ -491,6 +516,8 @@ class _Builder:
             self.update(n, "b", bg, n.out_channels)
         if ch is not None:
             saved = f"{n.name}.saved" if f"{n.name}.saved" in self.tensors else self.saved_act[n.name]
+            if not self.fused_casts and n.kind != "linear":  # un-fused: an fp32 copy of the saved input first
+                saved = self.cast(n, "saved", saved, ch * math.prod(n.in_shape[1:]), 0)
             elems = self.weight_slice(n, ch)
             # reordered: the update is fused into the weight-gradient kernel, one output channel at a time,
             # so only one channel's gradient is ever buffered; otherwise the whole gradient waits for the step
@@ -513,9 +540,17 @@ class _Builder:
         whole = w is not None and self.weight_slice(n, self.weight_channels(n)) == n.weight_elems
         if out != g:
             self.add(out, n.in_elems * p.grad, "grad", n.name)
-        self.emit(n, "dx", f"dx.{fam}", (g,) + ((w,) if w else ()), (out,), macs=n.macs,
-                  flash_bytes=0 if whole else n.weight_elems * (p.classifier if fam == "linear" else p.weight),
+        flash = 0 if whole else n.weight_elems * (p.classifier if fam == "linear" else p.weight)
+        if not self.fused_casts and fam != "linear":  # un-fused: the int8 weights cast to an fp32 copy first
+            w, flash = self.cast(n, "w", w, n.weight_elems, flash), 0
+        self.emit(n, "dx", f"dx.{fam}", (g,) + ((w,) if w else ()), (out,), macs=n.macs, flash_bytes=flash,
                   gemm=_gemm_dx(n), a_reuse=1.0 if fam == "linear" else float(n.op.kernel[0] * n.op.kernel[1]))
+
+    def cast(self, n: Node, what: str, src: str | None, elems: int, flash: int) -> str:
+        """An un-fused cast op: ``elems`` int8 values (from ``src`` in SRAM, or ``flash`` bytes) to fp32."""
+        out = self.add(f"{n.name}.{what}.f32", elems * 4, "cast", n.name)
+        self.emit(n, f"cast.{what}", "cast", (src,) if src else (), (out,), elems=elems, flash_bytes=flash)
+        return out
 
     def update(self, n: Node, which: str, gradient: str, elems: int) -> None:
         param = self.params[(n.name, which)]

@@ -16,7 +16,7 @@ DEFAULT_CLASSES = 10  # the reference compiles its training graphs for a 10-clas
 
 def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True, *, resolution: int | None = None,
          classes: int | None = DEFAULT_CLASSES, patches: int | None = None,
-         budget_kb: float | None = None) -> TinyResult:
+         budget_kb: float | None = None, calibration=None, fused_casts: bool = True) -> TinyResult:
     """One training step (batch 1) of ``model`` under ``scheme`` on ``target``.
 
     model: zoo name, YAML file or Graph (a CNN). scheme: ``full``, ``last-K``, ``bias-only[-K]``,
@@ -24,12 +24,24 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
     target: ``mcu-stm32f746``, ``npu-256k`` or a target .yaml. reorder: apply each update as soon as its
     gradient exists. patches: grid of the patch-based frozen head (default: the target's; 1 = off).
     budget_kb: instead of a scheme, search the one that updates the most parameters within this analytic
-    extra memory (see hwsim.dataflow.tiny.search).
+    extra memory (see hwsim.dataflow.tiny.search). calibration: a CSV of measured kernel calls (``kernel,
+    macs, cycles``; see hwsim.ondevice.calibration.read_measurements): the MCU target's rates of the measured
+    kernels are refitted from it before timing. fused_casts: False gives the reference compiler's un-fused graph
+    (an fp32 copy of the int8 weights before each transposed conv and of the saved input before each weight
+    gradient, each a cast op and an SRAM buffer).
     Raises HwsimError (a ValueError) naming the argument on bad input.
     """
-    if not isinstance(reorder, bool):
-        raise HwsimError(f"reorder: {reorder!r} (expected True or False)", "reorder=")
+    for name, value in (("reorder", reorder), ("fused_casts", fused_casts)):
+        if not isinstance(value, bool):
+            raise HwsimError(f"{name}: {value!r} (expected True or False)", f"{name}=")
     tgt = load_target(target)
+    calib = None
+    if calibration is not None:
+        from hwsim.ondevice.calibration import read_measurements, refit_from_measurements
+        if not isinstance(tgt, MCUTarget):
+            raise HwsimError(f"calibration: {str(calibration)!r} for target {tgt.name} (expected an MCU target: "
+                             "the NPU is timed by the SAT engine)", "--calibration")
+        tgt, calib = refit_from_measurements(tgt, read_measurements(calibration))
     graph = _graph(model, resolution, classes)
     grid = tgt.patches if patches is None else patches
     if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
@@ -44,7 +56,7 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
                 scheme, _ = search_scheme(graph, budget_kb, precision)
             except SchemeError as exc:
                 raise HwsimError(str(exc), "--budget") from None
-        tg = training_graph(graph, scheme, reorder, precision, grid)
+        tg = training_graph(graph, scheme, reorder, precision, grid, fused_casts=fused_casts)
     except SchemeError as exc:
         raise HwsimError(str(exc), "--scheme") from None
     except GraphError as exc:
@@ -63,7 +75,8 @@ def tiny(model, scheme=None, target: str = "mcu-stm32f746", reorder: bool = True
         sram_budget_kb=float(tgt.sram_budget_kb), flash_budget_kb=float(tgt.flash_kb),
         trained_params=tg.trained_params, macs=int(table["macs"].sum()),
         patch_stage=f"{tg.stage.nodes[0]}..{tg.stage.nodes[-1]} in {grid}x{grid} patches" if tg.stage else None,
-        ops=table, tensors=tensors, scheme_spec=tg.scheme)
+        ops=table, tensors=tensors, scheme_spec=tg.scheme,
+        calibration=None if calib is None else calib.to_dict("records"), patches=grid, fused_casts=fused_casts)
 
 
 def _graph(model, resolution, classes):

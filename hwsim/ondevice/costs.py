@@ -10,19 +10,44 @@ from hwsim.ondevice.targets import MCUTarget, NPUTarget
 _PHASE = {"forward": Phase.FF, "backward": Phase.BP, "update": Phase.WU}
 
 
-def mcu_cycles(op, target: MCUTarget) -> int:
-    """Cycles of one kernel call on the MCU (see the preset for every rate and its reason)."""
+def mcu_terms(op, target: MCUTarget) -> tuple[float, float, float]:
+    """One kernel call's cycles split as (int8 SIMD MAC work, fp32 MAC work, everything else).
+
+    The two MAC terms are MACs / rate of the op's family: int8 forward kernels always; backward kernels
+    (data and weight gradient) run as int8 SIMD kernels when the target's gradients are int8 (``precision.grad``
+    1, their outputs requantized), else on the fp32 FPU (2: fp16 storage, converted per output element).
+    Everything else: requantization of a forward conv's outputs (recomputed patch halos included), element-wise
+    passes, the optimizer, Flash bytes and the per-call overhead.
+    The calibration (:mod:`hwsim.ondevice.calibration`) fits the two MAC terms' scales.
+    """
     rates = target.macs_per_cycle
-    kernel = op.kernel
+    cyc = target.elementwise_cycles
+    int8 = fp32 = 0.0
+    rest = op.flash_bytes * target.flash_cycles_per_byte + target.op_overhead_cycles
     if op.phase == "update":
-        work = op.elems * target.update_cycles_per_param
+        rest += op.elems * target.update_cycles_per_param
     elif op.gemm is not None:
-        stage, _, family = kernel.rpartition(".")
-        table = {"": rates.forward, "dx": rates.dx, "dw": rates.dw}[stage]
-        work = op.macs / getattr(table, family)
+        stage, _, family = op.kernel.rpartition(".")
+        outputs = op.macs / op.gemm[1]  # one output per k MACs (patch recompute included)
+        if stage == "":
+            int8 = op.macs / getattr(rates.forward, family)
+            if family != "linear":  # the fp32 classifier is not requantized
+                rest += outputs * cyc.get("requantize", 0.0)
+        elif target.precision.grad == 1:  # int8 gradients: SIMD kernels, outputs requantized to int8
+            int8 = op.macs / getattr(rates.forward, family)
+            rest += outputs * cyc.get("requantize", 0.0)
+        else:
+            fp32 = op.macs / getattr({"dx": rates.dx, "dw": rates.dw}[stage], family)
+            if target.precision.grad == 2:
+                rest += outputs * cyc.get("cast", 0.0)
     else:
-        work = op.elems * target.elementwise_cycles.get(kernel, 1.0)
-    return int(round(work + op.flash_bytes * target.flash_cycles_per_byte + target.op_overhead_cycles))
+        rest += op.elems * cyc.get(op.kernel, 1.0)
+    return int8, fp32, rest
+
+
+def mcu_cycles(op, target: MCUTarget) -> int:
+    """Cycles of one kernel call on the MCU (see the preset for every rate and its source)."""
+    return int(round(sum(mcu_terms(op, target))))
 
 
 def mcu_table(ops, target: MCUTarget) -> pd.DataFrame:

@@ -36,6 +36,9 @@ class TinyResult:
     ops: pd.DataFrame = field(repr=False, compare=False)
     tensors: pd.DataFrame = field(repr=False, compare=False)
     scheme_spec: object = field(default=None, repr=False)  # the resolved Scheme (depth, layers, ratios)
+    calibration: list | None = field(default=None, repr=False)  # kernels refitted from --calibration, if any
+    patches: int = 1  # the patch grid asked for (the stage it produced: ``patch_stage``)
+    fused_casts: bool = True  # False: the reference's un-fused casts to fp32 before the backward kernels
 
     def __post_init__(self) -> None:
         for name in ("analytic_extra_kb", "peak_sram_kb", "max_live_kb", "flash_kb", "latency_ms", "energy_mj"):
@@ -80,7 +83,10 @@ class TinyResult:
             "scheme_spec": None if self.scheme_spec is None else {
                 "bias_update_depth": self.scheme_spec.bias_depth, "weight_layers": list(self.scheme_spec.weight_layers),
                 "ratios": list(self.scheme_spec.ratios)},
+            "options": {"patches": self.patches, "fused_casts": self.fused_casts, "inplace_depthwise": True},
             "phases": phases,
+            **({"calibration": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+                                for row in self.calibration]} if self.calibration is not None else {}),
             "peak_op": self.ops["name"].iloc[int(self.ops["live_bytes"].to_numpy().argmax())],
             "peak_tensors": [{"name": r.name, "kind": r.kind, "kb": round(r.bytes / KB, 3)}
                              for r in peak.itertuples()],
@@ -95,6 +101,9 @@ class TinyResult:
         lines = [f"{'model':18s} {d['model']}", f"{'scheme':18s} {d['scheme']}{self._scheme_detail}",
                  f"{'target':18s} {d['target']}",
                  f"{'reorder':18s} {'yes' if d['reorder'] else 'no'}",
+                 f"{'options':18s} patches {self.patches}x{self.patches}"
+                 f"{' (' + self.patch_stage + ')' if self.patch_stage else ' (no patch stage)'}, casts "
+                 f"{'fused' if self.fused_casts else 'un-fused'}, in-place depthwise",
                  f"{'analytic_extra_kb':18s} {d['analytic_extra_kb']:10.1f}  saved activations + masks + "
                  "trainable copies",
                  f"{'peak_sram_kb':18s} {d['peak_sram_kb']:10.1f}  planned arena (budget {self.sram_budget_kb:g})",
@@ -102,6 +111,9 @@ class TinyResult:
                  f"{'latency_ms':18s} {d['latency_ms']:10.2f}  per training image",
                  f"{'energy_mj':18s} {d['energy_mj']:10.3f}",
                  f"{'fits':18s} {'yes' if d['fits'] else 'NO'}",
+                 *([f"{'calibration':18s} refitted " + ", ".join(f"{c['kernel']} {c['rate_before']:.3g} -> "
+                                                            f"{c['rate']:.3g} MAC/cycle ({c['calls']} calls)"
+                                                            for c in self.calibration)] if self.calibration else []),
                  f"{'trained_params':18s} {d['trained_params']:10d}",
                  "", f"peak at {d['peak_op']}:"]
         lines += [f"  {t['name']:28s} {t['kind']:7s} {t['kb']:8.1f} KB" for t in d["peak_tensors"][:8]]

@@ -15,7 +15,7 @@ from hwsim.config.sat import SATConfig
 from hwsim.errors import ConfigError
 
 FAMILIES = ("pw", "conv", "dw", "linear")
-ELEMENTWISE = ("clamp", "add", "pool", "gpool", "act", "copy", "accumulate", "loss", "bias")
+ELEMENTWISE = ("clamp", "add", "pool", "gpool", "act", "copy", "accumulate", "loss", "bias", "requantize", "cast")
 
 
 class _Frozen(BaseModel):

@@ -146,3 +146,112 @@ def test_patch_stage_by_hand():
     assert stage.nodes == ("c0", "c1") and stage.buffer_bytes == 50
     assert stage.recompute["c0"] == pytest.approx(1.5625) and stage.recompute["c1"] == 1.0
     assert patch_stage(nodes, needs, 9) is None  # no split helps when patches exceed the output size
+
+
+def _patch_graph():
+    b = GraphBuilder("p", (1, 8, 8))
+    x = b.act(b.conv("input", 2, 3, bias=True, name="c0"), "relu6", name="c0.r")
+    x = b.act(b.conv(x, 2, 3, stride=2, bias=True, name="c1"), "relu6", name="c1.r")
+    x = b.conv(x, 4, 1, bias=True, name="c2")
+    b.linear(b.flatten(b.global_pool(x, name="gp"), name="fl"), 2, name="fc")
+    return b.build()
+
+
+def test_patch_stage_input_and_output_live_across_every_patch():
+    """The graph of test_patch_stage_by_hand, classifier-only update, 2x2 patches: the stage is c0, c1 (ops 0, 1).
+    Every patch reads the input (64 B) and writes its tile of c1's output (2x4x4 = 32 B), so both live at ops 0
+    and 1, next to the patch buffer (50 B) and the classifier's fp32 copies (4x2 weights + 2 biases = 40 B):
+    186 B alive at each stage op. (The bug: the input died after op 0 and c1 appeared at op 1: 154 / 122 B.)"""
+    tg = training_graph(_patch_graph(), Scheme("s", 0), patches=2)
+    assert tg.stage.nodes == ("c0", "c1")
+    lives = {life.name: (life.start, life.end) for life in lifetimes(tg.tensors, tg.ops)}
+    assert lives["input"] == (0, 1)
+    assert lives["c1"][0] == 0 and lives["c1"][1] >= 1
+    assert lives["patch.buffer"] == (0, 1)
+    plan = plan_arena(lifetimes(tg.tensors, tg.ops), len(tg.ops))
+    assert plan.live[0] == plan.live[1] == 64 + 32 + 50 + 40
+
+
+def test_every_requantized_conv_keeps_a_mask():
+    """int8 requantization clamps every conv's output to [-128, 127], ReLU folded in or not: a conv without
+    ReLU still needs its 1-bit mask (8x8x8 outputs = 64 B) and a clamp in backward, so folding a ReLU or not
+    does not change the memory."""
+    def graph(relu: bool):
+        b = GraphBuilder("m", (3, 8, 8))
+        x = b.act(b.conv("input", 4, 3, bias=True, name="conv0"), "relu6", name="conv0.r")
+        x = b.conv(x, 8, 1, bias=True, name="conv1")
+        x = b.act(x, "relu6", name="conv1.r") if relu else x
+        b.linear(b.flatten(b.global_pool(x, name="gp"), name="fl"), 2, name="fc")
+        return b.build()
+
+    plain, folded = (training_graph(graph(relu), Scheme("s", 1)) for relu in (False, True))
+    assert plain.tensor["conv1.mask"].nbytes == 64
+    assert "conv1.clamp" in [op.name for op in plain.ops]
+    assert plain.analytic_extra_bytes == folded.analytic_extra_bytes
+    assert "fc.mask" not in plain.tensor  # the fp32 classifier is not requantized
+
+
+def _doc_order(label: str) -> list[str]:
+    from pathlib import Path
+
+    import re
+    text = (Path(__file__).resolve().parents[2] / "docs" / "tiny.md").read_text()
+    line = next(line for line in text.splitlines() if line.startswith(label))
+    return re.findall(r"`([^`]+)`", line.split(":", 1)[1])
+
+
+def test_docs_give_the_backward_order_the_code_runs():
+    """docs/tiny.md states the per-conv backward order; the ops of a dense conv and of a stride-1 in-place
+    depthwise conv (weights, bias and data gradient all needed, reordered) come out in that order."""
+    b = GraphBuilder("o", (4, 8, 8))
+    x = b.act(b.conv("input", 8, 1, bias=True, name="pw0"), "relu6", name="pw0.r")
+    x = b.act(b.conv(x, 8, 3, groups=8, bias=True, name="dw1"), "relu6", name="dw1.r")
+    x = b.act(b.conv(x, 8, 1, bias=True, name="pw2"), "relu6", name="pw2.r")
+    b.linear(b.flatten(b.global_pool(x, name="gp"), name="fl"), 2, name="fc")
+    tg = training_graph(b.build(), Scheme("s", 3, (1, 2), (1.0, 1.0)), reorder=True)
+
+    def order(layer):
+        return [op.name[len(layer) + 1:] for op in tg.ops if op.layer == layer and op.phase != "forward"]
+
+    assert order("pw2") == _doc_order("Backward order of a conv")
+    assert order("dw1") == _doc_order("Backward order of an in-place depthwise conv")
+
+
+def test_unfused_casts_by_hand():
+    """small(), biases of both convs and conv1's weights trained. Un-fused (the reference compiler's graph):
+    conv1's int8 weights (8 x 4 = 32) are cast to an fp32 copy (128 B) right before its transposed conv, and
+    its saved input (conv0's output, 4 x 8 x 8 = 256) to an fp32 copy (1024 B) right before its weight
+    gradient; each copy lives from its cast to the kernel reading it. Fused: no cast op, no copy."""
+    fused = training_graph(small(), Scheme("s", 2, (1,), (1.0,)))
+    tg = training_graph(small(), Scheme("s", 2, (1,), (1.0,)), fused_casts=False)
+    assert not any(t.kind == "cast" for t in fused.tensors)
+    order = [op.name[len("conv1."):] for op in tg.ops if op.layer == "conv1" and op.phase != "forward"]
+    assert order == ["clamp", "cast.w", "dx", "db", "update.b", "cast.saved", "dW", "update.w"]
+    assert (tg.tensor["conv1.w.f32"].nbytes, tg.tensor["conv1.saved.f32"].nbytes) == (128, 1024)
+    ops = {op.name: (t, op) for t, op in enumerate(tg.ops)}
+    lives = {life.name: (life.start, life.end) for life in lifetimes(tg.tensors, tg.ops)}
+    assert lives["conv1.w.f32"] == (ops["conv1.cast.w"][0], ops["conv1.dx"][0])
+    assert lives["conv1.saved.f32"] == (ops["conv1.cast.saved"][0], ops["conv1.dW"][0])
+    assert "conv1.w.f32" in ops["conv1.dx"][1].reads and ops["conv1.cast.w"][1].elems == 32
+    assert "conv1.saved.f32" in ops["conv1.dW"][1].reads and ops["conv1.cast.saved"][1].elems == 256
+
+
+@pytest.mark.parametrize("model", ["mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3"])
+@pytest.mark.parametrize("patches", [2, 4])
+def test_patch_stage_tensors_live_at_every_stage_op(model, patches):
+    """On the backbones: the input and the stage output are alive at every op of the patch stage, every op's
+    reads are alive when it runs, and a requantized conv that backprop passes through has its mask."""
+    scheme = {"mcunet-5fps": "99kb", "mbv2-w0.35": "99kb", "proxyless-w0.3": "98kb"}[model]
+    tg = training_graph(zoo.build(model, 128, 10), scheme, patches=patches, fused_casts=False)
+    lives = {life.name: life for life in lifetimes(tg.tensors, tg.ops)}
+    stage_ops = [t for t, op in enumerate(tg.ops) if op.phase == "forward" and op.layer in tg.stage.nodes]
+    for name in ("input", tg.stage.nodes[-1]):
+        assert lives[name].start <= stage_ops[0] and lives[name].end >= stage_ops[-1], name
+    for t, op in enumerate(tg.ops):
+        for name in op.reads:
+            assert lives[name].start <= t <= lives[name].end, (op.name, name)
+    for op in tg.ops:
+        if op.kernel == "clamp":
+            assert f"{op.layer}.mask" in op.reads
+    convs_back = {op.layer for op in tg.ops if op.phase == "backward" and op.kernel.startswith(("dx.", "dw."))}
+    assert all(f"{c}.mask" in lives for c in convs_back if not c.startswith("classifier"))

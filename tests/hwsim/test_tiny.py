@@ -211,3 +211,25 @@ def test_budget_errors(kwargs, where):
     with pytest.raises(HwsimError) as info:
         hwsim.tiny("mcunet-5fps", **kwargs)
     assert info.value.where == where
+
+
+def test_unfused_casts_option(capsys):
+    """`--unfused-casts`: the options say so, the fp32 copies raise the peak, and the step is slower by the cast
+    ops' own cycles (4 per element + 400 per call; the Flash reads move from the kernels to the casts)."""
+    assert main(["tiny", "--model", "mbv2-w0.35", "--scheme", "99kb", "--unfused-casts", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["options"] == {"patches": 4, "fused_casts": False, "inplace_depthwise": True}
+    fused = hwsim.tiny("mbv2-w0.35", "99kb")
+    unfused = hwsim.tiny("mbv2-w0.35", "99kb", fused_casts=False)
+    assert d["peak_sram_kb"] == pytest.approx(unfused.peak_sram_kb, abs=1e-3)
+    assert unfused.peak_sram_kb > fused.peak_sram_kb
+    casts = unfused.ops[unfused.ops["kernel"] == "cast"]
+    assert len(casts) > 0
+    extra = unfused.ops["cycles"].sum() - fused.ops["cycles"].sum()
+    want = 4 * sum(op.elems for op in _cast_ops("mbv2-w0.35", "99kb")) + 400 * len(casts)
+    assert extra == pytest.approx(want, abs=2 * len(casts))
+
+
+def _cast_ops(model, scheme):
+    tg = training_graph(zoo.build(model, 128, 10), scheme, True, patches=4, fused_casts=False)
+    return [op for op in tg.ops if op.kernel == "cast"]
