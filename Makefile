@@ -4,14 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench report docs clean tiny-report rtl-long rtl-report parity
+.PHONY: setup demo test bench report docs clean tiny-report rtl-long rtl-report rtl-layers parity
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,onnx,rtl]"
+	$(PY) -m pip install --quiet -e ".[test,onnx,rtl,search]"
 	touch $@
 
 ## demo: the SAT paper's comparison on sat-vcu1525 -> reports/sat_paper/ (CSV, markdown, plots)
@@ -34,14 +34,24 @@ test: setup
 tiny-report: setup
 	$(VENV)/bin/hwsim report --only tiny
 
-## bench: engine / reference / compile / CLI timings for one ResNet-50 iteration
+## bench: engine / reference / compile / CLI / import timings for one ResNet-50 iteration; sweep rate; monotonicity review
 bench: setup
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_sweep.py
+	$(PY) bench/monotonicity.py
+
+## bench-search: search quality against an exhaustive 3,456-point grid -> reports/search_quality/ (minutes)
+.PHONY: bench-search
+bench-search: setup
+	$(PY) bench/bench_search.py
 
 ## rtl-long: the RTL co-simulation matrix with 10,000 random tiles per configuration (HWSIM_RTL_TILES)
 rtl-long: setup
 	HWSIM_RTL_TILES=$${HWSIM_RTL_TILES:-10000} $(PY) -m pytest -n 2 tests/rtl/test_core.py $(RTL_LONG_ARGS)
+
+## rtl-layers: every whole-layer RTL case (ResNet-18 conv, ViT linear; OS, WS; dense, 2:8) on Icarus (minutes)
+rtl-layers: setup
+	HWSIM_RTL_LAYERS=all $(PY) -m pytest -n 2 tests/rtl/test_layer.py $(RTL_LONG_ARGS)
 
 ## rtl-report: synthesized resources and ECP5 Fmax of the SAT core -> reports/rtl/ (Debian yosys; minutes)
 rtl-report: setup

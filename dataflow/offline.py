@@ -1,7 +1,9 @@
 """Offline scheduling: which op needs which tensor, and an op order that lets the units overlap.
 
 `dependencies` reads the dependency graph off the lowering: an op waits for the ops that write the tensors it
-reads (activations forward, gradients backward, the weight gradient before its update). Shape-only layers
+reads (activations forward, gradients backward, the weight gradient before its update), and a layer's optimizer
+step also waits for the same layer's BP GEMMs, which read the weights (or their pre-generated N:M copies) that
+the step overwrites: a write-after-read dependency, since the weights are not double-buffered. Shape-only layers
 (reshape, slice, concat, relayout) and fused activations pass tensors through; a tensor written by several
 ops (a gradient summed over branches, a strided BP split into sub-pixel GEMMs) waits for all of them.
 
@@ -63,8 +65,9 @@ def dependencies(graph, ops: list[Op], how) -> list[tuple[int, ...]]:
             deps[j] |= grad[name] | act[name] | inputs_act
         for j in wu:
             deps[j] |= grad[name] | inputs_act
+        reads_w = {j for j in bp if isinstance(ops[j], GemmOp)}  # BP GEMMs read the weights the update rewrites
         for j in upd:
-            deps[j] |= set(wu or bp) or grad[name]
+            deps[j] |= (set(wu) or set(bp) or grad[name]) | reads_w
         if name in fused:  # the producer's BP pass applies this activation's derivative
             grad[fused[name]] |= grad[name]
             continue

@@ -195,15 +195,52 @@ def port_cycles(op: GemmOp, dataflow: str, target: ArrayTarget, m, k, n, first_k
     return _port_rate(target, *edge)
 
 
+REFINE = 6
+"""How many of the cost model's best-rated distinct candidates (estimate and tile size) are expanded and timed tile by tile when the cost model
+can time a tile schedule exactly (its `exact` method): the closed-form estimate ranks, the exact time decides."""
+REFINE_TIE = 0.0005
+"""Exact times within 0.05% of the fastest count as a tie, decided by DRAM bytes."""
+REFINE_MARGIN = 1.25
+"""Only candidates the estimate rates within 25% of its best are timed (its misses are smaller than that)."""
+REFINE_MAX_TILES = 4_096
+"""Ops of more tiles than this (per candidate) keep the estimate's choice: expanding several would cost memory."""
+
+
 @lru_cache(maxsize=4096)
 def _best(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
     cand = candidates(op, target)
     keep = np.isin(cand["dataflow"], dataflows)
     cand = {key: val[keep] for key, val in cand.items()}
     est = cost(cand["compute"].astype(np.float64), cand["dram"].astype(np.float64), cand["tiles"].astype(np.float64))
-    i = int(np.argmin(est))  # first minimum: enumeration order makes the choice deterministic
-    return Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
-                   int(cand["n_t"][i]))
+
+    def mapping(i: int) -> Mapping:
+        return Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
+                       int(cand["n_t"][i]))
+
+    exact = getattr(cost, "exact", None)
+    if exact is None or len(est) == 1:
+        return mapping(int(np.argmin(est)))  # first minimum: enumeration order makes the choice deterministic
+    # the estimate ranks (stable: enumeration order on ties), the exact tile-by-tile time of the top few decides
+    # (first minimum again), so a candidate the estimate flatters cannot displace one that is really faster
+    ranked, seen = [], set()
+    for i in np.argsort(est, kind="stable"):  # the top REFINE distinct (estimate, tile size) candidates
+        if ranked and est[i] > REFINE_MARGIN * est[ranked[0]]:
+            break
+        if ranked and cand["tiles"][i] > REFINE_MAX_TILES:
+            continue
+        key = (float(est[i]), int(cand["m_t"][i]), int(cand["k_t"][i]), int(cand["n_t"][i]))
+        if key not in seen:
+            seen.add(key)
+            ranked.append(int(i))
+            if len(ranked) == REFINE:
+                break
+    if len(ranked) == 1 or cand["tiles"][ranked[0]] > REFINE_MAX_TILES:
+        return mapping(ranked[0])
+    scores = np.array([exact(gemm_tiles(op, mapping(i), target)) for i in ranked])
+    # of candidates within REFINE_TIE of the fastest, the one moving the fewest DRAM bytes (first on ties): under
+    # offline scheduling the other unit shares the DRAM, so traffic saved for no time is bandwidth left to it
+    near = [i for i, score in zip(ranked, scores) if score <= scores.min() * (1 + REFINE_TIE)]
+    return mapping(min(near, key=lambda i: cand["dram"][i]))
 
 
 def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
@@ -254,43 +291,88 @@ def tile_select_cycles(k, n, group: int, lanes: int, latency: int):
     return group * _cdiv(_cdiv(k, group) * n, lanes) + latency
 
 
-def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
-    """Expand a mapping into per-tile loads, stores, selection and compute, in loop order."""
-    R, C, ks = target.rows, target.cols, target.k_step(op.nm)
-    eb, acc, bb = target.elem_bytes, target.acc_bytes, _b_bytes(op, target)
-    ab = eb / op.a_reuse
+@dataclass(frozen=True)
+class TileWalk:
+    """Where each tile of a GEMM sits and what it reuses, in execution order (one op group): the part of the
+    schedule that both the engine's per-tile arrays (`gemm_tiles`) and the RTL's tile program are built from."""
+
+    m0: np.ndarray  # first row, reduction position and column of the tile
+    k0: np.ndarray
+    n0: np.ndarray
+    m: np.ndarray  # the tile's extents (the last tile along an axis may be partial)
+    k: np.ndarray
+    n: np.ndarray
+    new_a: np.ndarray  # bool: another A tile than the previous tile's (loaded)
+    new_b: np.ndarray
+    new_c: np.ndarray  # another C block than the previous tile's
+    first_k: np.ndarray  # the first k tile of its C block (no partial sums before it)
+    final_k: np.ndarray  # the last k tile of its C block
+    last_c: np.ndarray  # the next tile works on another C block: this one is written out
+
+    def __len__(self) -> int:
+        return len(self.m)
+
+
+def tile_walk(op: GemmOp, mp: Mapping) -> TileWalk:
+    """The tiles of one group of `op` under `mp`, walked in the mapping's loop order (outer -> inner)."""
     sizes = {"m": (op.m, mp.m_t), "k": (op.k, mp.k_t), "n": (op.n, mp.n_t)}
     trips = [_cdiv(sizes[ax][0], sizes[ax][1]) for ax in mp.order]
     _check_size(op.name, prod(trips) * op.groups)
     grid = np.indices(trips).reshape(len(trips), -1)
     idx = {ax: grid[i] for i, ax in enumerate(mp.order)}
     ext = {ax: np.minimum(sizes[ax][1], sizes[ax][0] - idx[ax] * sizes[ax][1]) for ax in "mkn"}
-    m, k, n = ext["m"], ext["k"], ext["n"]
 
     def changed(axes: str) -> np.ndarray:
-        diff = np.zeros(len(m), dtype=bool)
+        diff = np.zeros(len(ext["m"]), dtype=bool)
         diff[0] = True
         for ax in axes:
             diff[1:] |= idx[ax][1:] != idx[ax][:-1]
         return diff
 
-    new_a, new_b, new_c = changed("mk"), changed("kn"), changed("mn")
-    last_c = np.append(new_c[1:], True)  # the next tile works on another C block: write this one out
-    final_k = idx["k"] == trips[mp.order.index("k")] - 1
-    first_k = idx["k"] == 0
-    load = (new_a * np.ceil(m * k * ab).astype(np.int64) + new_b * np.ceil(k * n * bb).astype(np.int64)
-            + (new_c & ~first_k) * m * n * acc)  # A, B, and partial sums when k is not innermost
-    store = last_c * m * n * np.where(final_k, eb, acc)
+    new_c = changed("mn")
+    return TileWalk(idx["m"] * mp.m_t, idx["k"] * mp.k_t, idx["n"] * mp.n_t, ext["m"], ext["k"], ext["n"],
+                    changed("mk"), changed("kn"), new_c, idx["k"] == 0,
+                    idx["k"] == trips[mp.order.index("k")] - 1, np.append(new_c[1:], True))
+
+
+def gemm_tiles(op: GemmOp, mp: Mapping, target: ArrayTarget) -> Tiles:
+    """Expand a mapping into per-tile loads, stores, selection and compute, in loop order."""
+    R, C, ks = target.rows, target.cols, target.k_step(op.nm)
+    eb, acc, bb = target.elem_bytes, target.acc_bytes, _b_bytes(op, target)
+    ab = eb / op.a_reuse
+    w = tile_walk(op, mp)
+    m, k, n = w.m, w.k, w.n
+    load = (w.new_a * np.ceil(m * k * ab).astype(np.int64) + w.new_b * np.ceil(k * n * bb).astype(np.int64)
+            + (w.new_c & ~w.first_k) * m * n * acc)  # A, B, and partial sums when k is not innermost
+    store = w.last_c * m * n * np.where(w.final_k, eb, acc)
     group = op.nm.group if op.nm is not None else 1
-    select = np.where(new_b & op.select_on_load,
+    select = np.where(w.new_b & op.select_on_load,
                       op.select_passes * tile_select_cycles(k, n, group, target.select_lanes, target.select_latency),
                       0)
     compute = tile_compute_cycles(mp.dataflow, m, k, n, R, C, ks, target.fill_cycles, target.interleave)
-    compute = np.maximum(compute, port_cycles(op, mp.dataflow, target, m, k, n, first_k))
+    compute = np.maximum(compute, port_cycles(op, mp.dataflow, target, m, k, n, w.first_k))
     arrays = [a.astype(np.int64) for a in (load, store, select, compute)]
     if op.groups > 1:
         arrays = [np.tile(a, op.groups) for a in arrays]
     return Tiles(*arrays)
+
+
+def split_banks(target: ArrayTarget, a_share: float, c_share: float) -> tuple[ArrayTarget, ArrayTarget]:
+    """(GEMM tiles' target, vector passes' target) when both units run at once (offline scheduling).
+
+    The A and C buffers are banked; vector passes own `a_share` of A's banks and `c_share` of C's, and with
+    them the same share of each buffer's capacity and port bytes per cycle (banks are alike, each with its own
+    ports); GEMM tiles get the rest. So neither unit sees bandwidth the other one uses. B is the array's alone.
+    """
+    def cut(total: int, share: float) -> int:
+        return max(1, int(total * share)) if total else 0
+
+    res_a, res_c = cut(target.a_buffer_bytes, a_share), cut(target.c_buffer_bytes, c_share)
+    port_a, port_c = cut(target.a_port_bytes, a_share), cut(target.c_port_bytes, c_share)
+    vector = replace(target, a_buffer_bytes=res_a, c_buffer_bytes=res_c, a_port_bytes=port_a, c_port_bytes=port_c)
+    gemm = replace(target, a_buffer_bytes=target.a_buffer_bytes - res_a, c_buffer_bytes=target.c_buffer_bytes - res_c,
+                   a_port_bytes=target.a_port_bytes - port_a, c_port_bytes=target.c_port_bytes - port_c)
+    return gemm, vector
 
 
 VECTOR_CHUNK_BYTES = 256 * 1024  # long DRAM bursts, yet small enough to pipeline load, compute and store
@@ -310,13 +392,18 @@ def vector_tile_count(op: VectorOp, target: ArrayTarget) -> int:
 
 
 def vector_tiles(op: VectorOp, target: ArrayTarget) -> Tiles:
-    """Stream a vector pass in chunks of up to 256 KiB read, double-buffered in the A (in) and C (out) buffers."""
+    """Stream a vector pass in chunks of up to 256 KiB read, double-buffered in the A (in) and C (out) buffers; a
+    chunk takes at least the cycles its elements need on the lanes (and the selector) and its bytes need at the
+    A (read) and C (write) port rates."""
     chunk = _vector_chunk(op, target)
     full, rem = divmod(op.elems, chunk)
     _check_size(op.name, full + (rem > 0))
     elems = np.append(np.full(full, chunk, dtype=np.int64), [rem] if rem else []).astype(np.int64)
     work = np.maximum(_cdiv(np.ceil(elems * op.ops_per_elem).astype(np.int64), target.vector_lanes),
                       _cdiv(elems * op.select_passes, target.select_lanes))
+    # the input is read through the A buffer's ports and the output written through the C buffer's
+    work = np.maximum(work, _port_rate(target, np.ceil(elems * op.read_bytes_per_elem), 0,
+                                       np.ceil(elems * op.write_bytes_per_elem)))
     return Tiles(np.ceil(elems * op.read_bytes_per_elem).astype(np.int64),
                  np.ceil(elems * op.write_bytes_per_elem).astype(np.int64),
                  np.zeros(len(elems), dtype=np.int64),

@@ -18,6 +18,7 @@ _LAZY = {
     "ConfigError": "hwsim.errors",
     "HwsimError": "hwsim.errors",
     "sweep": "hwsim.sweeps",
+    "search": "hwsim.searches",
     "tiny": "hwsim.ondevice.api",
     "TinyResult": "hwsim.ondevice.result",
 }

@@ -5,10 +5,12 @@ import argparse
 import json
 import os
 import sys
+from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 
-from hwsim.inputs import MAX_BATCH, MAX_DIM, MAX_TOP, atomic_write, int_arg, output_file, show, staged_folder
+from hwsim.inputs import MAX_BATCH, MAX_DIM, MAX_PATCHES, MAX_TOP, int_arg, show
+from hwsim.outputs import atomic_write, input_paths, output_file, output_folder, staged_folder
 
 EPILOG = "Exit codes: 0 success, 2 bad input (one line: 'hwsim: error: <what> (<where>)'), 1 internal error."
 
@@ -20,9 +22,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(_fail(f"{message} ({self.prog})"))
 
 
-def _fail(line: str) -> int:
-    print(f"hwsim: error: {line}", file=sys.stderr)
-    return 2
+def _fail(line: str, code: int = 2) -> int:
+    """Print the one error line, every control character escaped (a name from a user or a file cannot forge
+    a line or drive the terminal), and return the exit code."""
+    from hwsim.models.reading import escape
+
+    print(f"hwsim: error: {escape(line)}", file=sys.stderr)
+    return code
 
 
 def add_arch_options(p, default: str | None = "sat-vcu1525") -> None:
@@ -84,10 +90,17 @@ def _add_simulate(sub) -> None:
 
 
 def _run_simulate(args) -> int:
+    from hwsim import models
+
+    try:  # a missing, special or oversized model file fails before the simulator is imported
+        models.check_source(args.model)
+    except models.ModelError as exc:
+        _bad(str(exc), "--model")
     from hwsim.simulation import simulate
 
+    inputs = input_paths(args.model, args.arch)
     if args.csv:
-        output_file(args.csv, "--csv")
+        output_file(args.csv, "--csv", inputs)
     cfg = load_arch_args(args)
     res = simulate(args.model, cfg, args.method, args.nm, args.batch, phases=args.phases,
                    resolution=args.resolution, classes=args.classes, pregen=not args.no_pregen,
@@ -96,7 +109,7 @@ def _run_simulate(args) -> int:
                    baseline=args.baseline, strict_budget=args.strict_budget,
                    objective=args.objective, dataflow=args.dataflow)
     if args.csv:
-        atomic_write(args.csv, res.to_csv, "--csv")
+        atomic_write(args.csv, res.to_csv, "--csv", inputs)
     if args.json:
         print(res.to_json())
     else:
@@ -180,7 +193,8 @@ def _run_demo(args) -> int:
     from hwsim.studies.sat_paper import run_paper_comparison
 
     cfg = load_arch_args(args)  # a bad spec fails before any work
-    with staged_folder(args.out, "--out") as stage:  # files reach --out only if the whole run succeeds
+    output_folder(args.out, "--out", input_paths(args.arch))  # before the comparison runs, not after
+    with staged_folder(args.out, "--out", input_paths(args.arch)) as stage:  # files reach --out only on success
         summary = run_paper_comparison(stage, arch=cfg, batch=args.batch, progress=not args.quiet)
     shown = os.fsencode(args.out).decode("utf-8", "backslashreplace")  # a non-UTF-8 name still prints
     print(summary.replace(str(stage), shown))
@@ -200,6 +214,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--jobs", type=int, default=None, help="local worker processes (default: the CPU count)")
     p.add_argument("--plot", action="store_true", help="also draw the latency-energy Pareto front next to --out "
                                                        "(PNG, PDF, SVG)")
+    p.add_argument("--keep-over-budget", action="store_true",
+                   help="also simulate configs over the board's resource budget (default: the spec's over_budget, "
+                        "prune: list them and skip them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the table as JSON records instead of a summary")
     p.set_defaults(run=_run_sweep)
@@ -210,20 +227,78 @@ def _run_sweep(args) -> int:
 
     if args.jobs is not None and not 1 <= args.jobs <= 1024:
         _bad(f"jobs: {args.jobs} (expected 1 to 1024 worker processes)", "--jobs")
-    table = sweep(args.spec, args.out, scheduler=args.scheduler, jobs=args.jobs, progress=not args.quiet)
+    stem = args.out.with_name(args.out.stem + "_pareto")
+    if args.plot:  # the figures' places are checked with the table's, before any point runs
+        from hwsim.figures.style import FORMATS
+
+        for fmt in FORMATS:
+            output_file(stem.with_name(f"{stem.name}.{fmt}"), "--plot", input_paths(args.spec))
+    table = sweep(args.spec, args.out, scheduler=args.scheduler, jobs=args.jobs, progress=not args.quiet,
+                  keep_over_budget=True if args.keep_over_budget else None)
     paths = []
     if args.plot:
         from hwsim.figures.pareto import pareto_plot
 
-        paths = pareto_plot(table, args.out.with_name(args.out.stem + "_pareto"))
+        paths = pareto_plot(table, stem)
     if args.json:
         print(table.to_json(orient="records"))
     else:
         fits = int(table["fits_board"].sum())
         print(f"{len(table)} points ({table.attrs['computed']} computed, {table.attrs['resumed']} resumed; "
               f"{fits} within the board budget) -> {args.out}")
+        pruned = table.attrs["pruned"]
+        if pruned:
+            from hwsim.sweeps import pruned_path
+
+            print(f"{len(pruned)} configs over the board budget pruned (not simulated; --keep-over-budget runs "
+                  f"them) -> {pruned_path(args.out)}")
+            for entry in pruned[:10]:
+                print(f"  {entry['arch']}: {entry['over']}")
+            if len(pruned) > 10:
+                print(f"  ... and {len(pruned) - 10} more")
         for path in paths:
             print(f"  {path}")
+    return 0
+
+
+def _add_search(sub) -> None:
+    p = sub.add_parser("search", help="multi-objective co-search of architecture, N:M pattern and mapping options",
+                       description="Search a space of architecture fields, methods and mapping options (YAML: "
+                                   "version, arch, space, models, methods, batch, objectives, constraints; see "
+                                   "docs/search.md) with Optuna; write the Pareto set (CSV, markdown), a labelled "
+                                   "figure and one arch file per front design into OUT. Rerunning resumes.",
+                       epilog=EPILOG)
+    p.add_argument("spec", type=Path, help="search spec .yaml")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created; holds the study to resume)")
+    p.add_argument("--trials", type=int_arg("trials", 1, 100_000), default=None,
+                   help="trials in all, resumed ones included (default: the spec's trials)")
+    p.add_argument("--seed", type=int_arg("seed", 0, 2**31 - 1), default=None, help="sampler seed (default: the "
+                                                                                    "spec's seed)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="dask.distributed scheduler address: trials are evaluated on its workers (default: local "
+                        "processes)")
+    p.add_argument("--jobs", type=int_arg("jobs", 1, 1024), default=None,
+                   help="local worker processes (default: the CPU count)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the Pareto set as JSON records instead of a summary")
+    p.set_defaults(run=_run_search)
+
+
+def _run_search(args) -> int:
+    from hwsim.searches import search
+
+    res = search(args.spec, args.out, trials=args.trials, seed=args.seed, scheduler=args.scheduler,
+                 jobs=args.jobs, progress=not args.quiet)
+    if args.json:
+        print(res.front.to_json(orient="records"))
+        return 0
+    c = res.counts
+    print(f"{len(res.trials)} trials ({c['resumed']} resumed; this run: {c['simulated']} simulated, {c['cached']} "
+          f"repeats, {c['over_budget']} over the board budget, {c['invalid']} invalid) -> {args.out}")
+    print(f"Pareto set: {len(res.front)} designs -> {args.out / 'pareto.md'}, {args.out / 'arch'}/D*.yaml")
+    objs = [o for o in ("latency", "energy", "edp", "resources") if o in res.front.columns]
+    for _, row in res.front.iterrows():
+        print(f"  {row['design']}: " + ", ".join(f"{o} {row[o]:.4g}" for o in objs) + f"  {row['arch']}")
     return 0
 
 
@@ -258,31 +333,69 @@ def _add_tiny(sub) -> None:
     p.add_argument("--scheme", default=None, help="full | last-K | bias-only[-K] | MODEL:LABEL (e.g. "
                                                   "mcunet-5fps:99kb) | a scheme .yaml file")
     p.add_argument("--budget", type=float, default=None, metavar="KB",
-                   help="instead of --scheme: search the scheme that updates the most parameters within this "
-                        "analytic extra memory")
+                   help="instead of --scheme: search a scheme within this analytic extra memory: the largest "
+                        "summed accuracy contribution with --contributions, else the most trained parameters")
+    p.add_argument("--contributions", default=None, metavar="FILE",
+                   help="with --budget: per-layer accuracy contributions, a .yaml or .csv file, or a data set .npz "
+                        "(arrays x, y) to measure them on with the numpy int8 trainer (see docs/tiny.md)")
     p.add_argument("--target", default="mcu-stm32f746", help="mcu-stm32f746 | npu-256k | a target .yaml file "
                                                              "(default: %(default)s)")
     p.add_argument("--no-reorder", action="store_true", help="apply every update after the whole backward pass")
-    p.add_argument("--resolution", type=int, default=None, help="input resolution; default: the model's own")
-    p.add_argument("--classes", type=int, default=10, help="classifier outputs (default: %(default)s)")
-    p.add_argument("--patches", type=int, default=None, help="patch grid of the frozen head (1 = off; "
-                                                             "default: the target's)")
+    p.add_argument("--resolution", type=int_arg("resolution", 1, MAX_DIM), default=None,
+                   help="input resolution; default: the model's own")
+    p.add_argument("--classes", type=int_arg("classes", 1, MAX_DIM), default=None,
+                   help="classifier outputs of a zoo model (default: 10; a model file fixes its own)")
+    p.add_argument("--patches", type=int_arg("patches", 1, MAX_PATCHES), default=None,
+                   help=f"patch grid of the frozen head, 1 to {MAX_PATCHES} (1 = off; default: the target's)")
     p.add_argument("--unfused-casts", action="store_true",
                    help="the reference compiler's un-fused graph: cast int8 weights (before each transposed conv) "
                         "and saved inputs (before each weight gradient) to fp32 copies in SRAM")
     p.add_argument("--calibration", default=None, metavar="FILE",
                    help="CSV of measured kernel calls (columns kernel,macs,cycles; kernel pw|conv|dw|linear or "
                         "dx.FAMILY|dw.FAMILY): refit those kernels' rates of the MCU target before timing")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--batch", type=int_arg("batch", 1, MAX_BATCH), default=1,
+                   help="images per step by gradient accumulation: gradients sum into persistent accumulators and "
+                        "the update waits for the last image, so reordering is off (default: %(default)s)")
+    p.add_argument("--momentum", action="store_true", help="keep an SGD momentum buffer per trained parameter "
+                                                           "(default: plain SGD, as the reference)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table (with the "
+                                                       "per-op and per-tensor tables)")
+    p.add_argument("--export", type=Path, default=None, metavar="DIR",
+                   help="write the training graph (training_graph.json) and the arena plan (arena_plan.h) into DIR")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE",
+                   help="draw the memory timeline (bytes alive per op by tensor kind) to FILE (.png, .pdf or .svg)")
     p.set_defaults(run=_run_tiny)
 
 
 def _run_tiny(args) -> int:
     from hwsim.ondevice.api import tiny
 
-    res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
-               classes=args.classes, patches=args.patches, budget_kb=args.budget, calibration=args.calibration,
-               fused_casts=not args.unfused_casts)
+    inputs = input_paths(args.model, args.scheme, args.target, args.calibration, args.contributions)
+    if args.plot is not None:
+        from hwsim.figures.timeline import PLOT_FORMATS
+
+        output_file(args.plot, "--plot", inputs)
+        if args.plot.suffix.lower().lstrip(".") not in PLOT_FORMATS:
+            _bad(f"plot: {show(str(args.plot), 80)} (expected a file name ending in "
+                 f"{', '.join('.' + f for f in PLOT_FORMATS)})", "--plot")
+    # --export: the folder is checked before any work; both files reach it only if the whole run succeeds
+    with staged_folder(args.export, "--export", inputs) if args.export is not None else nullcontext() as stage:
+        res = tiny(args.model, args.scheme, args.target, not args.no_reorder, resolution=args.resolution,
+                   classes=args.classes, patches=args.patches, budget_kb=args.budget, calibration=args.calibration,
+                   fused_casts=not args.unfused_casts, contributions=args.contributions, batch=args.batch,
+                   momentum=args.momentum)
+        if stage is not None:
+            from hwsim.ondevice.export import export
+
+            export(res, stage)
+    if args.plot is not None:
+        from hwsim.figures.timeline import plot_timeline
+
+        fmt = args.plot.suffix.lower().lstrip(".")
+        atomic_write(args.plot, lambda tmp: plot_timeline(res, tmp, fmt), "--plot", inputs)
+    if args.budget is not None and args.contributions is None:
+        print("hwsim: note: --budget without --contributions maximizes the number of trained parameters, not "
+              "accuracy (give --contributions FILE.yaml|FILE.csv|DATA.npz)", file=sys.stderr)
     print(res.to_json() if args.json else res.summary())
     return 0
 
@@ -304,11 +417,24 @@ def _add_rtl(sub) -> None:
                         "7-series (DSP48E1) (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress lines (stage, elapsed) on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object (the sidecar plus synthesis results)")
+    g = p.add_argument_group("tile program (rtl/program.py): lower one GEMM op of a model to the layer machine")
+    g.add_argument("--program", metavar="MODEL", help="model (zoo name or file) whose op --op is lowered; writes "
+                                                       "program.json and sat_layer.v instead of the core")
+    g.add_argument("--op", help="the op's name as `hwsim simulate --json` lists it (e.g. layer1.0.conv1.ff)")
+    g.add_argument("--method", default="bdwp", help="training method (default: %(default)s)")
+    g.add_argument("--batch", type=int, default=1, help="batch (default: %(default)s)")
+    g.add_argument("--resolution", type=int, default=None, help="input resolution")
+    g.add_argument("--dataflow", choices=("os", "ws"), default=None, help="fix the dataflow (default: searched "
+                                                                          "among os and ws)")
     p.set_defaults(run=_run_rtl)
 
 
 def _run_rtl(args) -> int:
     cfg = load_arch_args(args)
+    if args.program:
+        from hwsim.rtl.cli_program import run_program
+
+        return run_program(args, cfg, _bad)
     try:
         from hwsim.rtl.export import CORE_TOP, export
         from hwsim.rtl.params import CoreParams
@@ -322,20 +448,20 @@ def _run_rtl(args) -> int:
         yosys_path()
         if args.synth == "ecp5":
             nextpnr_path()
-    if args.out.exists() and not args.out.is_dir():
-        _bad(f"out: {str(args.out)!r} is a file (expected a folder)", "--out")
+    inputs = input_paths(args.arch)
+    output_folder(args.out, "--out", inputs)  # before elaboration: a bad folder costs nothing
+    from hwsim.rtl.export import check_size
+
+    check_size(params)
     progress = None if args.quiet else Progress()
-    try:
-        info = export(cfg, params.nm_text, args.out, progress=progress)
-    except OSError as exc:
-        _bad(f"out: cannot write {str(args.out)!r}: {exc.strerror or exc}", "--out")
-    if args.synth:
-        vfile = args.out / f"{CORE_TOP}.v"
-        res = (synth_xilinx(vfile, CORE_TOP, family=args.family, progress=progress) if args.synth == "xilinx"
-               else synth_ecp5(vfile, CORE_TOP, freq_mhz=cfg.clock_mhz, progress=progress))
-        info["synth"] = {"flow": args.synth, CORE_TOP: res}
-        atomic_write(args.out / f"synth_{args.synth}.json",
-                     lambda tmp: tmp.write_text(json.dumps(info["synth"], indent=2) + "\n"), "--out")
+    with staged_folder(args.out, "--out", inputs) as stage:  # every file or none reaches --out
+        info = export(cfg, params.nm_text, stage, progress=progress)
+        if args.synth:
+            vfile = stage / f"{CORE_TOP}.v"
+            res = (synth_xilinx(vfile, CORE_TOP, family=args.family, progress=progress) if args.synth == "xilinx"
+                   else synth_ecp5(vfile, CORE_TOP, freq_mhz=cfg.clock_mhz, progress=progress))
+            info["synth"] = {"flow": args.synth, CORE_TOP: res}
+            (stage / f"synth_{args.synth}.json").write_text(json.dumps(info["synth"], indent=2) + "\n")
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -367,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"hwsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_simulate, _add_tiny, _add_rtl, _add_sweep, _add_report, _add_presets, _add_models, _add_demo):
+    for add in (_add_simulate, _add_tiny, _add_rtl, _add_sweep, _add_search, _add_report, _add_presets, _add_models, _add_demo):
         add(sub)
     return parser
 
@@ -380,15 +506,29 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error already printed as one line
         return exc.code if isinstance(exc.code, int) else 0
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a full disk or closed pipe shows here, not as a traceback at interpreter exit
+        return code
     except HwsimError as exc:
         return _fail(str(exc))
     except BrokenPipeError:
+        _silence_stdout()
         return 0
     except OSError as exc:  # a user's path the checks did not foresee: still one line, not a traceback
-        if exc.filename is None:
-            raise
+        if exc.filename is None:  # writing the output failed (standard output on a full disk, say)
+            _silence_stdout()
+            return _fail(f"output: cannot be written: {exc.strerror or exc} (standard output)", 1)
         return _fail(f"{show(str(exc.filename), 80)}: {exc.strerror or exc} (a path given to hwsim {args.command})")
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so the interpreter's final flush cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (captured in tests): nothing to flush
+        pass
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ DESIGN_KEEP = 2                  # board estimate: PEs sized for 2:M (the paper'
 def operand_format(cfg) -> str:
     """int8, int16, fp16, ... (the RTL's dtype naming)."""
     return cfg.precision.operand_name
+BLOCK_PORT_BYTES = 8             # data bytes per port of a memory block at its widest: URAM288 72-bit and
+                                 # BRAM36 512x72 both carry 64 data bits (the rest is ECC/parity)
 
 
 @dataclass(frozen=True)
@@ -194,9 +196,15 @@ def core_estimate(cfg, nm: str) -> dict:
             "DSP_est": ceil(mults * DSPS_PER_MULT.get(operand_format(cfg), DSPS_PER_MULT_OTHER))}
 
 
+def buffer_banks(board, kib: int) -> tuple[int, int]:
+    """(blocks, data bytes per port) of a `kib` buffer on `board`: UltraRAM when the device has it (dense, 32 KiB
+    blocks), else block RAM; each block is a bank with its own ports."""
+    block_kib = board.uram_kib if board.uram else board.bram_kib
+    return ceil(kib / block_kib), BLOCK_PORT_BYTES
+
+
 def _memories(cfg) -> tuple[int, int]:
-    """Buffers go to UltraRAM when the device has it (dense, 32 KiB blocks), else to block RAM."""
+    """Buffers go to UltraRAM when the device has it, else to block RAM (see buffer_banks)."""
     board, sizes = cfg.board, (cfg.buffers.a_kib, cfg.buffers.b_kib, cfg.buffers.c_kib)
-    if board.uram:
-        return 0, sum(ceil(kib / board.uram_kib) for kib in sizes)
-    return sum(ceil(kib / board.bram_kib) for kib in sizes), 0
+    blocks = sum(buffer_banks(board, kib)[0] for kib in sizes)
+    return (0, blocks) if board.uram else (blocks, 0)

@@ -3,18 +3,27 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+import numpy as np
 
 from hwsim.energy import COMPONENTS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PHASES = ("ff", "bp", "wu")
 
 
 @dataclass(frozen=True)
 class Result:
-    """One simulated training (or inference) iteration. `ops` has one row per op in execution order."""
+    """One simulated training (or inference) iteration. `ops` has one row per op in execution order.
+
+    The table is held as columns (name -> one value per op) and becomes a pandas DataFrame on first use of `ops`,
+    so totals, phases and JSON need no pandas (`hwsim simulate --json` does not import it).
+    """
 
     model: str
     arch: str
@@ -22,7 +31,7 @@ class Result:
     nm: str | None
     batch: int
     clock_hz: float
-    ops: pd.DataFrame = field(repr=False)
+    columns: dict = field(repr=False)
     options: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)   # the arch's resource estimate (hwsim.resources)
     arch_base: str | None = None                    # the preset/file `arch` was derived from, if any
@@ -45,9 +54,18 @@ class Result:
         """1 - energy / baseline energy (None without a baseline)."""
         return self.baseline["energy_saving"] if self.baseline else None
 
+    @cached_property
+    def ops(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.columns)
+
+    def _sum(self, column: str, rows=slice(None)):
+        return np.asarray(self.columns[column])[rows].sum()
+
     @property
     def cycles(self) -> int:
-        return int(self.ops["cycles"].sum())
+        return int(self._sum("cycles"))
 
     @property
     def seconds(self) -> float:
@@ -55,33 +73,39 @@ class Result:
 
     @property
     def energy_j(self) -> float:
-        return float(self.ops["energy_j"].sum())
+        return float(self._sum("energy_j"))
 
     @property
     def dram_bytes(self) -> int:
-        return int(self.ops["dram_bytes"].sum())
+        return int(self._sum("dram_bytes"))
 
     @property
     def macs(self) -> int:
-        return int(self.ops["macs"].sum())
+        return int(self._sum("macs"))
 
     @property
     def energy_breakdown(self) -> dict[str, float]:
-        return {c: float(self.ops[f"e_{c}"].sum()) for c in COMPONENTS}
+        return {c: float(self._sum(f"e_{c}")) for c in COMPONENTS}
 
     @property
     def phases(self) -> dict[str, dict]:
         """Cycles, seconds, energy and DRAM bytes per phase (phases not simulated are absent)."""
         out = {}
-        for phase, rows in self.ops.groupby("phase", sort=False):
-            cyc = int(rows["cycles"].sum())
-            out[phase] = {"cycles": cyc, "seconds": cyc / self.clock_hz, "energy_j": float(rows["energy_j"].sum()),
-                          "dram_bytes": int(rows["dram_bytes"].sum())}
+        phase_of = np.asarray(self.columns["phase"])
+        for phase in PHASES:
+            rows = phase_of == phase
+            if rows.any():
+                cyc = int(self._sum("cycles", rows))
+                out[phase] = {"cycles": cyc, "seconds": cyc / self.clock_hz,
+                              "energy_j": float(self._sum("energy_j", rows)),
+                              "dram_bytes": int(self._sum("dram_bytes", rows))}
         return {p: out[p] for p in PHASES if p in out}
 
     def to_dict(self) -> dict:
         """The JSON object of `hwsim simulate --json`; every key is described in docs/json-output.md."""
-        layers = json.loads(self.ops.drop(columns=[f"e_{c}" for c in COMPONENTS]).to_json(orient="records"))
+        keep = [c for c in self.columns if not c.startswith("e_") or c[2:] not in COMPONENTS]
+        values = [np.asarray(self.columns[c]).tolist() for c in keep]  # Python ints, floats and strings
+        layers = [dict(zip(keep, row)) for row in zip(*values)]
         return {
             "model": self.model, "arch": self.arch, "arch_base": self.arch_base, "method": self.method, "nm": self.nm,
             "batch": self.batch,

@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 
 from hwsim import models
 from hwsim.dataflow.lowering import Lowering, lower
@@ -14,7 +13,7 @@ from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, priorities, to_csr, units
 from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
-                                   map_gemm, vector_tile_count, vector_tiles)
+                                   map_gemm, split_banks, vector_tile_count, vector_tiles)
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
@@ -24,7 +23,6 @@ from hwsim.result import Result
 
 ENGINES = {"numba": run_pipeline, "reference": run_reference}
 OFFLINE_ENGINES = {"numba": run_offline, "reference": run_offline_reference}
-VECTOR_RESERVE = 512 * 1024  # of the A and C buffers, kept for vector passes under offline scheduling
 
 MAX_RUN_TILES = 8_000_000
 """Whole-run budget on the schedule: every op's tiles together (a ResNet-50 iteration at batch 4096 has 3.3 M)."""
@@ -65,6 +63,18 @@ class RooflineCost:
         energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
         return energy if self.objective == "energy" else energy * cycles
 
+    def exact(self, tiles: Tiles) -> float:
+        """The objective of one op's tile schedule timed exactly, alone, by the tile pipeline engine (the mapper
+        asks this of its best-rated candidates)."""
+        offsets = np.array([0, len(tiles)], dtype=np.int64)
+        cycles = float(run_pipeline(offsets, tiles.load_bytes, tiles.store_bytes, tiles.select_cycles,
+                                    tiles.compute_cycles, float(self.bytes_per_cycle), int(self.latency))[0][0])
+        if self.objective == "latency":
+            return cycles
+        dram = float(tiles.load_bytes.sum() + tiles.store_bytes.sum())
+        energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
+        return energy if self.objective == "energy" else energy * cycles
+
 
 def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
              resolution: int | None = None, classes: int | None = None, pregen: bool = True,
@@ -90,6 +100,11 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     _check_arguments(model, arch, method, nm, batch, phases, resolution, classes, engine,
                      {"pregen": pregen, "interleave": interleave, "dense_ends": dense_ends, "fuse": fuse,
                       "pad": pad, "offline": offline, "strict_budget": strict_budget})
+    if baseline is not None:
+        check_type("baseline", baseline, (str,), "'dense' or None")
+    check_type("objective", objective, (str,), f"one of: {', '.join(OBJECTIVES)}")
+    if dataflow is not None:
+        check_type("dataflow", dataflow, (str,), "os, ws, is or None")
     if baseline not in (None, "dense"):
         raise HwsimError(f"baseline: {baseline!r} (expected 'dense' or None)", "--baseline")
     cfg = load_arch(arch)
@@ -216,20 +231,20 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
                    dataflows: tuple[str, ...] = DATAFLOWS) -> Schedule:
     """Map every GEMM (tile search through the roofline cost model) and chunk every vector pass.
 
-    Under offline scheduling a vector pass may run beside a GEMM, so the A and C buffers are split: the vector
-    passes get VECTOR_RESERVE of each (at most a quarter), the GEMM tiles the rest.
+    Under offline scheduling a vector pass may run beside a GEMM, so the A and C buffers are split by banks: the
+    vector passes own `vector.a_share` and `vector.c_share` of them, capacity and port bandwidth, the GEMM tiles
+    the rest (`tiling.split_banks`).
     """
     target = replace(cfg.target, interleave=interleave)
     vector_target = target
     if offline:
-        res_a = min(VECTOR_RESERVE, target.a_buffer_bytes // 4)
-        res_c = min(VECTOR_RESERVE, target.c_buffer_bytes // 4)
-        vector_target = replace(target, a_buffer_bytes=res_a, c_buffer_bytes=res_c)
-        target = replace(target, a_buffer_bytes=target.a_buffer_bytes - res_a,
-                         c_buffer_bytes=target.c_buffer_bytes - res_c)
+        target, vector_target = split_banks(target, cfg.vector.a_share, cfg.vector.c_share)
     e = cfg.energy
-    cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, objective, e.dram_byte_pj + e.sram_byte_pj,
-                        cfg.static_w / cfg.clock_hz * 1e12)
+    if objective == "latency":  # energy prices do not enter: points differing only in them share every mapping
+        cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
+    else:
+        cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, objective,
+                            e.dram_byte_pj + e.sram_byte_pj, cfg.static_w / cfg.clock_hz * 1e12)
     keys = {True: _relevant(True, target, cost), False: _relevant(False, vector_target, cost)}
     plain = {True: (target, cost), False: (vector_target, cost)}
     plans, total = [], 0
@@ -336,8 +351,8 @@ def _too_many_tiles(total: int, mapped: int, ops: int) -> None:
                      "for the whole run: use a smaller batch, resolution or model)", "--batch/--resolution/--model")
 
 
-def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.DataFrame:
-    """One row per op: what it is, how it was mapped, its timing, traffic and energy (built in one go)."""
+def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> dict:
+    """The per-op table as columns: what each op is, how it was mapped, its timing, traffic and energy."""
     starts = sched.offsets[:-1]
     cols = {key: [row[key] for row in sched.rows] for key in sched.rows[0]}
     cols["tiles"] = np.diff(sched.offsets)
@@ -351,7 +366,7 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> pd.Data
     parts = {f"e_{comp}": np.array([e[comp] for e in energy]) for comp in COMPONENTS}
     cols.update(parts)
     cols["energy_j"] = np.sum(list(parts.values()), axis=0)
-    return pd.DataFrame(cols)
+    return cols
 
 
 @lru_cache(maxsize=256)
@@ -371,13 +386,13 @@ def _zoo_graph(name: str, resolution, classes):
 
 def _topology_sparsity(model, cfg: SATConfig) -> tuple:
     """A SCALE-Sim topology's sparsity column as per-layer N:M specs (for sparse methods; 1:1 rows are dense)."""
-    if not (isinstance(model, str) and model.lower().endswith(".csv")):
+    if isinstance(model, models.Graph) or not models.is_topology(model):
         return ()
     from hwsim.dataflow.sparsity import NM
     from hwsim.models import scalesim
 
     try:
-        topo = scalesim.read(model)
+        topo = scalesim.read(models.source(model))
     except models.ModelError as exc:
         raise HwsimError(str(exc), "--model") from None
     if not topo.sparsity:
@@ -388,7 +403,7 @@ def _topology_sparsity(model, cfg: SATConfig) -> tuple:
         try:
             nm = NM.parse(ratio) if ratio else None
         except SparsityError as exc:
-            raise HwsimError(f"model {model}: layer {layer.name!r} sparsity {exc}", "--model") from None
+            raise HwsimError(f"model {models.source(model)}: layer {layer.name!r} sparsity {exc}", "--model") from None
         if nm is not None:
             cfg.check_nm(nm)
         out.append((layer.name, nm))
@@ -399,9 +414,10 @@ def _graph(model, resolution, classes):
     if isinstance(model, models.Graph):
         return model
     try:
-        if _CACHING and isinstance(model, str) and model in models.zoo.names():
-            return _zoo_graph(model, resolution, classes)
-        return models.load(str(model), resolution=resolution, classes=classes)
+        src = models.source(model)
+        if _CACHING and isinstance(src, str) and src in models.zoo.names():
+            return _zoo_graph(src, resolution, classes)
+        return models.load(src, resolution=resolution, classes=classes)
     except models.ModelError as exc:
         field = str(exc).split(":", 1)[0]
         raise HwsimError(str(exc), f"--{field}" if field in ("resolution", "classes") else "--model") from None

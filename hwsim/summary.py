@@ -10,8 +10,9 @@ from hwsim.result import Result
 LAYER_LEGEND = (
     "  columns: x = layers in the row (repeated layers of identical cost share a row, [a-b] spanning their\n"
     "  numbers); cycles = per layer, over its ops in every phase; share = the row's layers' part of all cycles;\n"
-    "  stall = part of the layer's cycles the array sat idle waiting for a tile's operands (DRAM load or N:M\n"
-    "  selection on load); DRAM MB = per layer, bytes read + written / 1e6; GMACs = per layer, MACs / 1e9"
+    "  stall = part of the layer's time on its unit (busy + stall) the unit sat idle waiting for a tile's\n"
+    "  operands (DRAM load or N:M selection on load); DRAM MB = per layer, bytes read + written / 1e6;\n"
+    "  GMACs = per layer, MACs / 1e9"
 )
 
 
@@ -38,7 +39,7 @@ def summary_text(res: Result, top: int = 15) -> str:
     for row in groups.head(top).itertuples():
         label = row.label if len(row.label) <= 36 else row.label[:16] + "..." + row.label[-17:]
         lines.append(f"  {label:36s} {row.count:4d} {row.cycles:14,d} {row.total / res.cycles:7.1%} "
-                     f"{row.stall / max(row.cycles, 1):7.1%} {row.dram / 1e6:11,.1f} {row.macs / 1e9:9,.3f}")
+                     f"{row.stall / max(row.busy + row.stall, 1):7.1%} {row.dram / 1e6:11,.1f} {row.macs / 1e9:9,.3f}")
     if len(groups) > top:
         rest = int(groups["count"].iloc[top:].sum())
         lines.append(f"  ... {len(groups) - top} more rows ({rest} layers; --top N to show more, --csv FILE for "
@@ -65,16 +66,17 @@ def _extras(res: Result) -> list[str]:
 
 def layer_groups(ops: pd.DataFrame) -> pd.DataFrame:
     """One row per group of layers that share a name pattern (digits as '#') and an identical cost, costliest
-    first: columns label, count, and per-layer cycles, stall, dram, macs, and the group's total cycles."""
+    first: columns label, count, and per-layer cycles, stall, busy, dram, macs, and the group's total cycles."""
     per_layer = ops.groupby("layer", sort=False).agg(
-        cycles=("cycles", "sum"), stall=("stall_cycles", "sum"), dram=("dram_bytes", "sum"), macs=("macs", "sum"))
+        cycles=("cycles", "sum"), stall=("stall_cycles", "sum"), busy=("busy_cycles", "sum"), dram=("dram_bytes", "sum"),
+        macs=("macs", "sum"))
     per_layer["pattern"] = [_DIGITS.sub("#", str(name)) for name in per_layer.index]
-    keys = ["pattern", "cycles", "stall", "dram", "macs"]
+    keys = ["pattern", "cycles", "stall", "busy", "dram", "macs"]
     grouped = per_layer.reset_index().groupby(keys, sort=False).agg(count=("layer", "size")).reset_index()
     names = per_layer.reset_index().groupby(keys, sort=False)["layer"].agg(list).reset_index(drop=True)
     grouped["label"] = [_label(list(group)) for group in names]
     grouped["total"] = grouped["cycles"] * grouped["count"]
-    cols = ["label", "count", "cycles", "stall", "dram", "macs", "total"]
+    cols = ["label", "count", "cycles", "stall", "busy", "dram", "macs", "total"]
     return grouped.sort_values("total", ascending=False, kind="stable")[cols].reset_index(drop=True)
 
 

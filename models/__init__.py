@@ -8,6 +8,6 @@ from hwsim.models import zoo
 from hwsim.models.builder import GraphBuilder
 from hwsim.models.errors import ModelError
 from hwsim.models.graph import Graph, Layer
-from hwsim.models.loading import load
+from hwsim.models.loading import check_source, is_topology, load, source
 
-__all__ = ["Graph", "GraphBuilder", "Layer", "ModelError", "load", "zoo"]
+__all__ = ["Graph", "GraphBuilder", "Layer", "ModelError", "check_source", "is_topology", "load", "source", "zoo"]

@@ -8,6 +8,11 @@ class ModelError(ValueError):
     as-is. Callers that know more context prepend it with :meth:`prefixed` (e.g. ``layer 'conv3'.``).
     """
 
+    def __init__(self, message: object = "") -> None:
+        from hwsim.models.reading import escape
+
+        super().__init__(escape(message))  # a name from a file cannot forge a line or drive a terminal
+
     def prefixed(self, prefix: str) -> "ModelError":
         """The same error with ``prefix`` put in front of its message."""
         return ModelError(f"{prefix}{self}")

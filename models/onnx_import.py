@@ -32,16 +32,13 @@ _ACTS = {"Relu": "relu", "Sigmoid": "sigmoid", "Gelu": "gelu", "HardSwish": "hsw
 def load_file(path: str | Path) -> Graph:
     """Read the ONNX model at ``path`` and convert it (errors: one ModelError line naming the file)."""
     try:
-        import onnx
+        import onnx  # noqa: F401
     except ImportError:
         raise ModelError(f"model file {path}: reading ONNX needs the onnx package "
                          "(expected it installed: pip install 'hwsim[onnx]')") from None
-    try:
-        model = onnx.load(str(path))
-    except FileNotFoundError:
-        raise ModelError(f"model file {path}: not found (expected an existing .onnx file)") from None
-    except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError and friends on garbage
-        raise ModelError(f"model file {path}: not a readable ONNX model ({_one_line(error)})") from None
+    from hwsim.models.onnx_checks import read_model
+
+    model = read_model(path)  # bounded, external data sized first, structure and attributes checked
     try:
         return from_model(model, default_name=Path(path).stem)
     except ModelError as error:
@@ -52,6 +49,9 @@ def from_model(model, default_name: str = "model") -> Graph:
     """Convert an in-memory ``onnx.ModelProto``."""
     from onnx import shape_inference
 
+    from hwsim.models.onnx_checks import check_model
+
+    check_model(model)
     try:
         model = shape_inference.infer_shapes(model, data_prop=True)
     except Exception as error:  # noqa: BLE001 - inference errors come as several onnx exception types

@@ -28,10 +28,15 @@ from hwsim.models.builder import GraphBuilder
 from hwsim.models.errors import ModelError
 from hwsim.models.graph import Graph
 from hwsim.models.ops import Conv2d, Linear, Relayout
+from hwsim.models.reading import FileInputError, read_text
 
 CONV_HEADER = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
                "Num Filter", "Strides")
 GEMM_HEADER = ("Layer", "M", "N", "K")
+MAX_CSV_BYTES = 4 << 20
+"""Largest topology file (4 MiB: a 1,000-layer topology is about 60 KB)."""
+MAX_ROWS = 10_000
+"""Most layers in a topology (the simulator schedules at most 10,000 ops per run)."""
 _NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 
 
@@ -50,12 +55,10 @@ def load_file(path: str | Path) -> Graph:
 
 def read(path: str | Path) -> Topology:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelError(f"model file {path}: not found (expected an existing .csv topology)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise ModelError(f"model file {path}: cannot be read ({' '.join(str(error).split())[:120]})") from None
+    try:  # a regular file of bounded size, before any parsing
+        text = read_text(path, MAX_CSV_BYTES, "a .csv topology")
+    except FileInputError as error:
+        raise ModelError(f"model {error}") from None
     try:
         return parse(text, name=path.stem)
     except ModelError as error:
@@ -64,11 +67,19 @@ def read(path: str | Path) -> Topology:
 
 def parse(text: str, name: str = "topology") -> Topology:
     """Parse topology ``text`` (either form, told apart by the header)."""
-    rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)]
+    rows = []
+    for row in csv.reader(io.StringIO(text)):
+        if any(c.strip() for c in row):
+            rows.append([c.strip() for c in row])
+            if len(rows) > MAX_ROWS + 1:
+                raise ModelError(f"rows: more than {MAX_ROWS:,} layers (expected at most {MAX_ROWS:,})")
     if not rows:
         raise ModelError("header: missing (expected a SCALE-Sim topology: 'Layer name, IFMAP Height, ...' or "
                          "'Layer, M, N, K')")
     header = [c.lower() for c in rows[0] if c]
+    if any(_is_number(c) for c in header[1:]):
+        raise ModelError(f"header: missing, the first row {rows[0][:8]} holds numbers (expected a header row, "
+                         f"{', '.join(CONV_HEADER)} or {', '.join(GEMM_HEADER)}, before the layers)")
     gemm = header[1:4] == ["m", "n", "k"]
     if not gemm and len(header) < len(CONV_HEADER):
         raise ModelError(f"header: {rows[0]} (expected the conv form {', '.join(CONV_HEADER)} or the GEMM form "
@@ -113,6 +124,14 @@ def parse(text: str, name: str = "topology") -> Topology:
         if nm is not None:
             sparsity[layer] = nm
     return Topology(builder.build(), sparsity)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _ceil_pad(extent: int, stride: int) -> int:

@@ -7,13 +7,16 @@ stack. Here the text is first composed into PyYAML's node graph, where an alias 
 nothing; that graph is measured as if every alias were expanded, and refused past the caps. Only then are
 Python values constructed. Every refusal is a :class:`YAMLInputError` with a one-line message.
 
-Imports nothing else of the project, so ``hwsim.models`` and ``hwsim`` can both use it.
+A mapping that names the same key twice is refused too (PyYAML keeps the last one silently). Files are read
+through :mod:`hwsim.models.reading` (regular files only, size checked first). Imports nothing above
+``hwsim.models``, so ``hwsim.models`` and ``hwsim`` can both use it.
 """
 
 import os
-import stat
 
 import yaml
+
+from hwsim.models.reading import FileInputError, one_line, read_bytes, show_path
 
 MAX_BYTES = 512 * 1024
 """Largest document read (512 KiB: a 500-layer model file is about 30 KB; parsing 512 KiB takes about 1 s)."""
@@ -67,45 +70,13 @@ def load_file(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES, max_nodes:
     naming the path (OS errors such as a name too long, a directory or no permission included)."""
     shown = show_path(path)
     try:
-        if not (stat.S_ISREG(os.stat(path).st_mode) or stat.S_ISDIR(os.stat(path).st_mode)):
-            raise YAMLInputError(f"file {shown}: not a regular file (expected a .yaml file)")  # a FIFO would block
-        with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise YAMLInputError(f"file {shown}: not found (expected an existing .yaml file)") from None
-    except IsADirectoryError:
-        raise YAMLInputError(f"file {shown}: is a directory (expected a .yaml file)") from None
-    except OSError as error:
-        raise YAMLInputError(f"file {shown}: cannot be read ({one_line(error.strerror or error)})") from None
-    except (ValueError, TypeError) as error:  # a NUL in the path, a path of the wrong type
-        raise YAMLInputError(f"file {shown}: cannot be read ({one_line(error)})") from None
-    if len(data) > max_bytes:
-        raise YAMLInputError(f"file {shown}: larger than {max_bytes:,} bytes (expected a smaller YAML file)")
+        data = read_bytes(path, max_bytes, "a .yaml file")
+    except FileInputError as error:
+        raise YAMLInputError(str(error)) from None
     try:
         return load(_decode(data), max_bytes=max_bytes, max_nodes=max_nodes, max_depth=max_depth)
     except YAMLInputError as error:
         raise YAMLInputError(f"file {shown}: {error}") from None
-
-
-def show_path(path: object, limit: int = 80) -> str:
-    """A path for a one-line message: as is if printable (else its repr), cut to ``limit`` characters so an
-    over-long name stays readable."""
-    try:
-        text = os.fsdecode(path)
-    except TypeError:
-        text = repr(path)
-    if not text.isprintable():
-        text = repr(text)
-    if len(text) <= limit:
-        return text
-    tail = limit * 2 // 3  # the end of a path (its file name) says the most
-    return text[: limit - tail - 3] + "..." + text[-tail:]
-
-
-def one_line(text: object, limit: int = 120) -> str:
-    """``text`` on one line of at most ``limit`` characters."""
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _invalid(error: yaml.MarkedYAMLError) -> YAMLInputError:
@@ -147,6 +118,8 @@ def _measure(root: yaml.Node, max_nodes: int, max_depth: int) -> None:
         if key in open_ids:
             raise YAMLInputError("YAML document: an alias refers to its own anchor (expected a finite document)")
         open_ids.add(key)
+        if isinstance(node, yaml.MappingNode):
+            _check_unique_keys(node)
         size, height = 1, 0
         kids = node.value if isinstance(node, yaml.SequenceNode) else [p for pair in node.value for p in pair]
         for kid in kids:
@@ -161,3 +134,16 @@ def _measure(root: yaml.Node, max_nodes: int, max_depth: int) -> None:
         return size, height
 
     walk(root, 0)
+
+
+def _check_unique_keys(node: yaml.MappingNode) -> None:
+    """Refuse a mapping that names a (scalar) key twice: PyYAML would keep the last value without a word."""
+    seen: dict[tuple[str, str], int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        if (key.tag, key.value) in seen:
+            first = seen[key.tag, key.value] + 1
+            raise YAMLInputError(f"YAML document: key {one_line(repr(key.value), 60)} appears twice (lines {first} "
+                                 f"and {key.start_mark.line + 1}; expected each key once)")
+        seen[key.tag, key.value] = key.start_mark.line

@@ -7,7 +7,9 @@ A[0..rows-1, s*k_step .. (s+1)*k_step-1] (row i in bits i*k_step*width ..); WS, 
 column j: `mults` lanes of (value, in-group index), lane l at bits (j*mults + l)*b_lane_width.
 
 Commands (accepted while `busy` is low): `load_w` preloads the WS weights from B words 0..rows-1
-(rows + 1 cycles); `start` with `mode` (0 OS, 1 WS) and `count` (OS: k steps; WS: rows of A) runs a tile.
+(rows + 1 cycles); `start` with `mode` (0 OS, 1 WS) and `count` (OS: k steps; WS: rows of A) runs a tile; a start
+with count 0 is ignored (nothing runs, no beat is emitted). `busy` stays high until the last beat has been taken
+(an output beat still held back counts): a host that starts the next tile once `busy` is low loses nothing.
 The first buffer read happens the cycle after `start`; the tile's cycles, first read to last beat, inclusive,
 are `tile_cycles(mode, count)` plus one per cycle the output is held back (valid and not ready): the whole
 pipeline stalls then, so no result is dropped. OS emits `rows` beats, WS `count` beats; `last` marks the end.
@@ -102,7 +104,7 @@ class SATCore(wiring.Component):
 
         with gated.Switch(state):
             with gated.Case(0):
-                with gated.If(self.start):
+                with gated.If(self.start & (self.count != 0)):  # count 0 is refused: nothing to run
                     gated.d.sync += [state.eq(1), ws.eq(self.mode), count.eq(self.count), c.eq(0)]
                     os_start = MEM_LATENCY + arr.os_row_offset(0)
                     with gated.If(self.mode):

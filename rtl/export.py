@@ -12,6 +12,32 @@ from hwsim.rtl.progress import Progress, stage
 CORE_TOP, SELECTOR_TOP = "sat_core", "sat_selector"
 
 
+MAX_MULTIPLIERS = 4096
+"""Largest core elaborated: the paper-scale sat-vcu1525 (32 x 32 PEs x 4 multipliers) takes about 5 minutes and
+a few hundred MB in Amaranth (README, `make rtl-long`); elaboration grows with the multiplier count."""
+MAX_BUFFER_BITS = 32 << 20
+"""Largest A + B tile buffers elaborated (32 Mbit; sat-vcu1525's halves hold 24 Mbit): Amaranth builds memory
+initial contents bit by bit, so a 1 GiB buffer alone would exhaust memory."""
+
+
+def elaboration_size(p: CoreParams) -> tuple[int, int]:
+    """The estimate of elaboration size checked before any work: (multipliers, A + B buffer bits)."""
+    return p.rows * p.cols * p.mults, p.a_depth * p.a_word + p.b_depth * p.b_word
+
+
+def check_size(p: CoreParams) -> None:
+    """Refuse, in milliseconds, a core too big to elaborate in minutes and memory a workstation has."""
+    from hwsim.errors import ConfigError
+
+    mults, bits = elaboration_size(p)
+    if mults > MAX_MULTIPLIERS:
+        raise ConfigError(f"array: {p.rows}x{p.cols} PEs x {p.mults} = {mults:,} multipliers (expected at most "
+                          f"{MAX_MULTIPLIERS:,} for RTL: the paper-scale core takes minutes already)", "--arch")
+    if bits > MAX_BUFFER_BITS:
+        raise ConfigError(f"buffers: A and B halves hold {bits / 8 / 1024:,.0f} KiB (expected at most "
+                          f"{MAX_BUFFER_BITS // 8 // 1024:,} KiB for RTL elaboration)", "--arch")
+
+
 def _convert(component, name: str) -> str:
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     from amaranth.back import verilog
@@ -95,7 +121,8 @@ Core protocol (all inputs sampled on the rising edge):
 2. WS only: pulse `load_w`; the weights of B words 0..{rows_m1} enter the PEs in {preload} cycles.
 3. Pulse `start` with `mode` (0 output-stationary, 1 weight-stationary) and `count` (OS: k steps; WS: rows of A).
 4. Results stream on `out__valid/out__ready/out__payload` (payload = {cols} {acc_dtype} values, column 0 in the low
-   bits, then a `last` bit). Back-pressure stalls the whole core; nothing is lost.
+   bits, then a `last` bit). Back-pressure stalls the whole core; nothing is lost. `busy` stays high until the
+   last beat has been taken; start the next tile (or load) once it is low. A `start` with count 0 is ignored.
 
 A tile takes `count + {fill}` cycles from the first buffer read to the last beat (OS: count = k steps,
 WS: count = rows of A, at least {rows}), plus one per cycle the output is held back. PE pipeline depth:
@@ -114,6 +141,7 @@ def export(cfg: SATConfig, nm: str, out: Path, progress: "Progress | None" = Non
     """Write the Verilog, sidecar JSON and README into `out` (created); return the sidecar dict. With `progress`,
     each generation step reports its stage and elapsed time (a paper-scale core takes minutes)."""
     p = CoreParams.from_config(cfg, nm)
+    check_size(p)
     shape = f"{p.rows}x{p.cols} PEs x {p.mults} {p.dtype}"
     with stage(progress, f"export {CORE_TOP} ({shape}; Amaranth elaboration and Verilog)"):
         texts = {f"{CORE_TOP}.v": core_verilog(p)}

@@ -182,7 +182,7 @@ class Tensor:
     layer: str
     persistent: bool = False
 
-    KINDS = ("input", "act", "saved", "mask", "grad", "wgrad", "param", "cast")
+    KINDS = ("input", "act", "saved", "mask", "grad", "wgrad", "param", "cast", "optim")  # optim: momentum buffers
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS or isinstance(self.nbytes, bool) or not isinstance(self.nbytes, int) \

@@ -103,6 +103,9 @@ def published_names() -> list[str]:
     return [f"{m}:{label}" for m, table in published().items() for label in table]
 
 
+MAX_SCHEME_BYTES = 64 * 1024
+"""Largest scheme file (a scheme lists at most a few hundred layer indices and ratios: a few KB)."""
+
 _LAST = re.compile(r"last-(\d+)$")
 _BIAS = re.compile(r"bias-only(?:-(\d+))?$")
 
@@ -150,14 +153,12 @@ def _published(spec: str, model: str) -> Scheme:
 
 
 def _from_file(path: Path) -> Scheme:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SchemeError(f"scheme: file {str(path)!r} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SchemeError(f"scheme: cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    except yaml.YAMLError as exc:
-        raise SchemeError(f"scheme: {str(path)!r} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    from hwsim.models.yamlsafe import YAMLInputError, load_file
+
+    try:  # bounded like every YAML reader: size, file type, aliases, depth, duplicate keys
+        data = load_file(path, max_bytes=MAX_SCHEME_BYTES)
+    except YAMLInputError as exc:
+        raise SchemeError(f"scheme: {exc}") from None
     fields = {"bias_update_depth", "weight_layers", "ratios"}
     if not isinstance(data, dict) or "bias_update_depth" not in data:
         raise SchemeError(f"scheme: {str(path)!r} (expected a mapping with bias_update_depth, weight_layers, ratios)")

@@ -9,7 +9,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 
 from hwsim.config.sat import SATConfig, validate
 from hwsim.errors import ConfigError
@@ -49,6 +48,12 @@ def load_arch(spec: str | Path | SATConfig, overrides: Iterable[str] | dict | No
     return cfg
 
 
+SET_MAX_NODES = 1_000
+"""Most values one --set value may hold (the longest list field, selector group sizes, has a handful)."""
+SET_MAX_DEPTH = 8
+"""Deepest nesting of one --set value."""
+
+
 def parse_set(text: str) -> tuple[str, Any]:
     """'array.rows=64' -> ('array.rows', 64): the value is read as a YAML scalar or list, like in a spec file."""
     if not isinstance(text, str) or "=" not in text:
@@ -57,10 +62,14 @@ def parse_set(text: str) -> tuple[str, Any]:
     path = path.strip()
     if len(raw) > 1000:
         raise ConfigError(f"set: value for {path} is {len(raw)} characters long (expected a short value)", "--set")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else raw
-    except yaml.YAMLError:
-        value = raw
+    from hwsim.models.yamlsafe import YAMLInputError, load
+
+    try:  # bounded like every YAML reader: aliases, depth, count, duplicate keys
+        value = load(raw, max_nodes=SET_MAX_NODES, max_depth=SET_MAX_DEPTH) if raw.strip() else raw
+    except YAMLInputError as exc:
+        if "invalid YAML" not in str(exc):
+            raise ConfigError(f"set: value for {path}: {exc}", "--set") from None
+        value = raw  # not YAML: the text itself (the field's validation says whether it fits)
     return path, value
 
 
@@ -106,6 +115,7 @@ def scalesim_preset(dataflow: str, rows: int, cols: int) -> SATConfig:
     base["buffers"] = {"a_kib": big, "b_kib": big, "c_kib": big}
     base["dram"] = {"channels": 64, "mega_transfers": 6400, "bus_bits": 512, "efficiency": 1.0, "latency_ns": 0}
     base["ports"] = {"a_bytes": 0, "b_bytes": 0, "c_bytes": 0}
+    base["tied"] = ()
     base["mapping"] = {"dataflows": [dataflow], "interleave": False, "fill_cycles": rows + cols - 2}
     return SATConfig.model_validate(base)
 

@@ -22,6 +22,17 @@ from hwsim.errors import ConfigError
 KIB = 1024
 MAX_KIB = 1 << 24  # 16 GiB: more on-chip SRAM than any FPGA or accelerator die holds
 
+BANKS = "banks"
+"""The value that ties a port width to its buffer's banking (in a spec, `--set` or `derive`)."""
+TIES = {
+    "ports.a_bytes": ("buffers.a_kib", 1),
+    "ports.b_bytes": ("buffers.b_kib", 1),
+    "ports.c_bytes": ("buffers.c_kib", 2),
+}
+"""Fields that may follow from others: port width = banks of the buffer x a block's port width x ports used
+toward the array (C reads partial sums out and writes them back at once: both ports of each dual-port block;
+A and B keep the second port for the DMA). Banks and block widths: hwsim.resources.buffer_banks."""
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
@@ -45,7 +56,10 @@ class BufferSpec(_Frozen):
 
 
 class PortSpec(_Frozen):
-    """Bytes per cycle the ports of each buffer move to or from the array (banks x width); 0: not limited."""
+    """Bytes per cycle the ports of each buffer move to or from the array (banks x width); 0: not limited.
+
+    In a spec, `banks` instead of a number ties the width to the buffer's banking (see `TIES`), so it follows
+    the buffer size when a sweep or a search changes it."""
 
     a_bytes: int = Field(0, ge=0, le=1 << 20, description="A buffer (activations) to the array's row edge")
     b_bytes: int = Field(0, ge=0, le=1 << 20, description="B buffer (weights, compressed under N:M) to the column "
@@ -86,6 +100,13 @@ class VectorSpec(_Frozen):
 
     lanes: int = Field(ge=1, le=65_536, description="FP32 lanes, one element op per lane per cycle")
     latency: int = Field(ge=0, le=10_000, description="pipeline latency in cycles, paid once per pass")
+    # issue 12a: the banks of the A and C buffers that vector passes own under offline scheduling
+    a_share: float = Field(0.25, gt=0, le=0.5, description="fraction of the A buffer's banks (capacity and port "
+                                                           "bytes) kept for vector-pass input under offline "
+                                                           "scheduling; GEMM tiles get the rest")
+    c_share: float = Field(0.25, gt=0, le=0.5, description="fraction of the C buffer's banks (capacity and port "
+                                                           "bytes) kept for vector-pass output under offline "
+                                                           "scheduling; GEMM tiles get the rest")
 
 
 class SelectorSpec(_Frozen):
@@ -160,9 +181,35 @@ class SATConfig(_Frozen):
     board: BoardSpec
     ports: PortSpec = PortSpec()
     mapping: MappingSpec = MappingSpec()
+    tied: tuple[Literal["ports.a_bytes", "ports.b_bytes", "ports.c_bytes"], ...] = Field(
+        (), max_length=3, strict=False, description="fields computed from others (listed by the loader where a "
+                                                    "spec writes `banks`; an explicit value unties a field)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tie_markers(cls, data: Any) -> Any:
+        """`ports.x_bytes: banks` -> the field is tied (listed in `tied`) and computed after validation."""
+        if not isinstance(data, dict) or not isinstance(data.get("ports"), dict):
+            return data
+        ports, tied = dict(data["ports"]), list(data.get("tied", ()))
+        for field, value in data["ports"].items():
+            if isinstance(value, str) and value == BANKS:
+                ports[field] = 0
+                if f"ports.{field}" not in tied:
+                    tied.append(f"ports.{field}")
+        return {**data, "ports": ports, "tied": tuple(tied)}
 
     @model_validator(mode="after")
     def _check(self) -> SATConfig:
+        if self.tied:
+            values = {path.split(".")[1]: self.tied_value(path) for path in self.tied}
+            for field, value in values.items():
+                if value > 1 << 20:
+                    source = TIES[f"ports.{field}"][0]
+                    raise ValueError(f"ports.{field}: {value} bytes/cycle from the banking of {source} (expected at "
+                                     f"most {1 << 20}; give the width explicitly)")
+            if any(getattr(self.ports, f) != v for f, v in values.items()):
+                return self.model_copy(update={"ports": self.ports.model_copy(update=values)})._check()
         for m in self.selector.group_sizes:
             if not 2 <= m <= 64:
                 raise ValueError(f"selector.group_sizes: {m} (expected group sizes M from 2 to 64)")
@@ -191,16 +238,45 @@ class SATConfig(_Frozen):
         if not isinstance(changes, dict):
             raise TypeError(f"changes: {type(changes).__name__} (expected a dict of 'section.field' -> value)")
         data = self.model_dump()
+        if "tied" in changes:
+            raise ConfigError("tied: cannot be set (expected `banks` as a port width to tie it, a number to untie "
+                              "it)", "derive")
+        tied = list(self.tied)
         for path, value in changes.items():
             _assign(data, path, value)
+            if path in tied and not (isinstance(value, str) and value == BANKS):
+                tied.remove(path)  # an explicit value wins over the tie
+        data["tied"] = tuple(tied)
         if not changes:
             return self
         label = ",".join(f"{p}={_show(v)}" for p, v in sorted(changes.items()) if p not in ("name", "description"))
         data["name"] = name or changes.get("name") or (f"{self.name}[{label}]" if label else self.name)
-        if "description" not in changes:
-            data["description"] = f"{self.description} (derived: {label})" if label else self.description
         data["derived_from"] = self.derived_from or self.name
-        return validate(data, f"derived from {self.name}")
+        out = validate(data, f"derived from {self.name}")
+        if "description" not in changes and label:
+            notes = [label] + self._tie_notes(out, changes)
+            out = out.model_copy(update={"description": f"{self.description} (derived: {'; '.join(notes)})"[:2000]})
+        return out
+
+    def tied_value(self, path: str) -> int:
+        """What a tied field follows from: the banks of its buffer x a block's port bytes x ports used."""
+        from hwsim.resources import buffer_banks
+
+        source, ports = TIES[path]
+        banks, port_bytes = buffer_banks(self.board, getattr(self.buffers, source.split(".")[1]))
+        return banks * port_bytes * ports
+
+    def _tie_notes(self, out: SATConfig, changes: dict) -> list[str]:
+        """What moved with the changes (tied fields) and what an explicit value overrides."""
+        notes = []
+        for path, (source, _) in TIES.items():
+            field = path.split(".")[1]
+            old, new = getattr(self.ports, field), getattr(out.ports, field)
+            if path in out.tied and old != new:
+                notes.append(f"{path} follows {source}: {old} -> {new}")
+            elif path in changes and path not in out.tied and (path in self.tied or source in changes):
+                notes.append(f"{path}={new} overrides the {out.tied_value(path)} its banking gives")
+        return notes
 
     @property
     def is_derived(self) -> bool:
@@ -220,7 +296,9 @@ class SATConfig(_Frozen):
 
     @property
     def dram_latency_cycles(self) -> int:
-        return ceil(self.dram.latency_ns * 1e-9 * self.clock_hz)
+        """Whole cycles of DRAM latency: ns x MHz / 1000 rounded up, after rounding away float noise in the
+        product (150 ns at 200 MHz is 30 cycles, not ceil(30.000000000000004) = 31)."""
+        return ceil(round(self.dram.latency_ns * self.clock_mhz / 1000, 6))
 
     @property
     def fill_cycles(self) -> int:

@@ -61,8 +61,13 @@ def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.nd
     ready op and runs it to its end; the vector engine picks the most urgent ready op again at every chunk, so a
     long optimizer step yields to a pass the array waits for. Each op's tiles go as in `run_reference`; a unit's
     double-buffer slots carry over from op to op (the next op's first tiles load under the current op's last).
-    The DMA queue and the selector are shared: tiles issue in time order, the unit whose next load can start
-    first going first (the array on ties). Returns per op: start, end, busy and stall cycles.
+
+    The DMA engine and the selector are shared. DMA requests are served one at a time in the order their data is
+    ready (first come, first served): a load when its buffer slot is free and its op's inputs are finished, a
+    store when its tile's compute has ended. Ties: the array before the vector engine, then each unit's own
+    order (tile t's store after tile t+1's load and before tile t+2's, as in `run_reference`). So a store never
+    holds the queue for data that is not there yet, and a unit's store always precedes its load into the same
+    slot: at most two stores per unit are ever waiting. Returns per op: start, end, busy and stall cycles.
     """
     n_ops = len(op_offsets) - 1
     start = np.zeros(n_ops, dtype=np.int64)
@@ -72,27 +77,50 @@ def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.nd
     nxt = [int(x) for x in op_offsets[:-1]]  # each op's next tile
     started = [False] * n_ops
     own = [0] * n_ops  # when the op's last transfer so far completes
+    last_comp = [0] * n_ops  # when the op's last compute ends (once all its tiles are loaded)
+    stores_left = [0] * n_ops
+    loaded = [False] * n_ops
     lists = [[int(j) for j in prio if unit[j] == u] for u in (0, 1)]
     cur = [-1, -1]  # the array's op in progress (it runs to its end)
     comp = [0, 0]
     slot = [[0, 0], [0, 0]]
     par = [0, 0]
-    pend_ready, pend_bytes, pend_op = [0, 0], [0, 0], [-1, -1]
+    seq = [0, 0]  # each unit's request order: load L is 2L, its store 2L + 3
+    waiting: list[list[tuple[int, int, int, int]]] = [[], []]  # per unit, stores: (ready, seq, bytes, op)
     dma = sel = 0
     left = n_ops
+
+    def finish(j: int) -> None:
+        nonlocal left
+        end[j] = max(own[j], last_comp[j])
+        left -= 1
+
     while left:
-        pick, pick_time, pick_op = -1, 0, -1
+        best, kind, pick_op = None, "", -1
         for u in (0, 1):
-            j, ready = (cur[u], 0) if u == 0 and cur[u] >= 0 else _most_urgent(lists[u], end, started, dep_ptr,
-                                                                               dep_idx)
-            if j < 0:
-                continue
-            t_issue = max(dma, slot[u][par[u]], ready)
-            if pick < 0 or t_issue < pick_time:
-                pick, pick_time, pick_op = u, t_issue, j
-        if pick < 0:
+            if waiting[u]:
+                ready, s = waiting[u][0][:2]
+                if best is None or (ready, u, s) < best:
+                    best, kind, pick_op = (ready, u, s), "store", -1
+            j, ready = (cur[u], 0) if u == 0 and cur[u] >= 0 else _most_urgent(lists[u], end, started, loaded,
+                                                                               dep_ptr, dep_idx)
+            if j >= 0:
+                key = (max(slot[u][par[u]], ready), u, seq[u])
+                if best is None or key < best:
+                    best, kind, pick_op = key, "load", j
+        if best is None:
             raise ValueError("offline schedule deadlocked: the dependencies have a cycle")
-        u, j, ls = pick, pick_op, pick_time
+        ready, u, _ = best
+        ls = max(dma, ready)
+        if kind == "store":
+            _, _, nbytes, j = waiting[u].pop(0)
+            dma = ls + transfer(nbytes, bytes_per_cycle, latency)
+            own[j] = max(own[j], dma)
+            stores_left[j] -= 1
+            if loaded[j] and not stores_left[j]:
+                finish(j)
+            continue
+        j = pick_op
         t = nxt[j]
         if not started[j]:
             started[j] = True
@@ -112,29 +140,27 @@ def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.nd
         busy[j] += compute[t]
         slot[u][par[u]] = comp[u]
         par[u] ^= 1
-        if pend_bytes[u]:  # the unit's previous store, queued behind this load
-            dma = max(dma, pend_ready[u]) + transfer(pend_bytes[u], bytes_per_cycle, latency)
-            own[pend_op[u]] = max(own[pend_op[u]], dma)
-        pend_ready[u], pend_bytes[u], pend_op[u] = comp[u], store[t], j
+        seq[u] += 2
+        if store[t]:
+            waiting[u].append((comp[u], seq[u] + 1, int(store[t]), j))
+            stores_left[j] += 1
         nxt[j] = t + 1
         if nxt[j] < op_offsets[j + 1]:
             continue
-        if pend_bytes[u]:  # the op's last store
-            dma = max(dma, pend_ready[u]) + transfer(pend_bytes[u], bytes_per_cycle, latency)
-            own[j] = max(own[j], dma)
-        pend_bytes[u] = 0
-        end[j] = max(own[j], comp[u])
+        loaded[j] = True
+        last_comp[j] = comp[u]
         cur[u] = -1
-        left -= 1
+        if not stores_left[j]:
+            finish(j)
     return start, end, busy, stall
 
 
-def _most_urgent(ops: list[int], end: np.ndarray, started: list[bool], dep_ptr: np.ndarray,
+def _most_urgent(ops: list[int], end: np.ndarray, started: list[bool], loaded: list[bool], dep_ptr: np.ndarray,
                  dep_idx: np.ndarray) -> tuple[int, int]:
-    """The first unfinished op of `ops` that has started or whose dependencies have all finished, and when
-    they finished (-1, 0 if none)."""
+    """The first op of `ops` with tiles left to load that has started or whose dependencies have all finished,
+    and when they finished (-1, 0 if none)."""
     for j in ops:
-        if end[j] >= 0:
+        if loaded[j]:
             continue
         if started[j]:
             return j, 0

@@ -29,8 +29,11 @@ def figure(*args, **kwargs):
 
 
 def save_figure(fig, stem: str | Path) -> list[Path]:
-    """Write `stem`.pdf, .svg and .png (200 dpi), close the figure, return the paths."""
+    """Write `stem`.pdf, .svg and .png (200 dpi), each whole or not at all (hwsim.outputs), close the figure,
+    return the paths."""
     import matplotlib.pyplot as plt
+
+    from hwsim.outputs import atomic_write
 
     stem = Path(stem)
     paths = []
@@ -41,7 +44,8 @@ def save_figure(fig, stem: str | Path) -> list[Path]:
             meta["CreationDate"] = None  # reproducible files: no timestamp
         if fmt == "svg":
             meta["Date"] = None
-        fig.savefig(path, dpi=PNG_DPI if fmt == "png" else None, metadata=meta)
+        atomic_write(path, lambda tmp, fmt=fmt, meta=meta: fig.savefig(
+            tmp, format=fmt, dpi=PNG_DPI if fmt == "png" else None, metadata=meta), "--out")
         paths.append(path)
     plt.close(fig)
     return paths

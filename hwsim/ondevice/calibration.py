@@ -17,6 +17,7 @@ measured cycles (:func:`refit_from_measurements`).
 """
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -135,13 +136,23 @@ def _graph_macs(model: str, resolution: int, classes: int) -> int:
 KERNELS = tuple(FAMILIES) + tuple(f"dx.{f}" for f in FAMILIES) + tuple(f"dw.{f}" for f in FAMILIES)
 
 
+MAX_CALIBRATION_BYTES = 1 << 20
+"""Largest calibration CSV (1 MiB: a measured call is a line of about 30 bytes)."""
+
+
 def read_measurements(path: str | Path) -> pd.DataFrame:
     """A CSV of measured kernel calls: columns ``kernel`` (pw, conv, dw, linear: int8 forward; dx.FAMILY,
     dw.FAMILY: backward data / weight gradient), ``macs`` and ``cycles`` (> 0). Raises ConfigError naming the
     row and field."""
+    from hwsim.models.reading import FileInputError, read_text
+
     where = str(path)
+    try:  # bounded like every reader: a regular file of plausible size, before pandas parses it
+        text = read_text(path, MAX_CALIBRATION_BYTES, "a .csv of measured kernel calls")
+    except FileInputError as exc:
+        raise ConfigError(f"calibration: {exc}", "--calibration") from None
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(io.StringIO(text))
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ConfigError(f"calibration: cannot read {where!r} ({str(exc).splitlines()[0]})", "--calibration") \
             from None

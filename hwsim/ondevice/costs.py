@@ -70,10 +70,10 @@ def npu_table(ops, target: NPUTarget) -> pd.DataFrame:
     cycles, busy, stall = run_pipeline(*sched.engine_args(cfg))
     sat = _table(lowered, sched, cycles, busy, stall, cfg)
     rows = _rows(ops)
-    rows["cycles"] = sat["cycles"].to_numpy()
+    rows["cycles"] = np.asarray(sat["cycles"])
     rows["seconds"] = rows["cycles"] / cfg.clock_hz
-    rows["energy_j"] = sat["energy_j"].to_numpy()
-    rows["dram_bytes"] = sat["dram_bytes"].to_numpy()
+    rows["energy_j"] = np.asarray(sat["energy_j"])
+    rows["dram_bytes"] = np.asarray(sat["dram_bytes"])
     return rows
 
 

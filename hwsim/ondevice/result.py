@@ -39,6 +39,12 @@ class TinyResult:
     calibration: list | None = field(default=None, repr=False)  # kernels refitted from --calibration, if any
     patches: int = 1  # the patch grid asked for (the stage it produced: ``patch_stage``)
     fused_casts: bool = True  # False: the reference's un-fused casts to fp32 before the backward kernels
+    graph: object = field(default=None, repr=False, compare=False)  # the TrainingGraph (hwsim.ondevice.export)
+    plan: object = field(default=None, repr=False, compare=False)  # its ArenaPlan
+    budget_search: dict | None = None  # how --budget chose the scheme (objective, predicted gain, memory)
+    batch: int = 1  # images per step (gradient accumulation)
+    momentum: bool = False  # SGD momentum buffers kept
+    optimizer_state_kb: float = 0.0  # gradient accumulators (batch > 1) and momentum buffers
 
     def __post_init__(self) -> None:
         for name in ("analytic_extra_kb", "peak_sram_kb", "max_live_kb", "flash_kb", "latency_ms", "energy_mj"):
@@ -69,7 +75,9 @@ class TinyResult:
         return f"  (bias depth {s.bias_depth}; weights {pairs or 'none'})"
 
     def to_dict(self) -> dict:
-        """The JSON object of the ``hwsim tiny --json`` contract (plus phases and what makes the peak)."""
+        """The JSON object of the ``hwsim tiny --json`` contract (plus phases, what makes the peak, and the
+        per-op table ``ops_table`` and per-tensor table ``tensors_table``, one record per row of ``ops`` and
+        ``tensors``)."""
         phases = {p: {"cycles": int(r["cycles"].sum()), "ms": float(r["seconds"].sum() * 1e3)}
                   for p, r in self.ops.groupby("phase", sort=False)}
         peak = self.peak_tensors()
@@ -84,12 +92,16 @@ class TinyResult:
                 "bias_update_depth": self.scheme_spec.bias_depth, "weight_layers": list(self.scheme_spec.weight_layers),
                 "ratios": list(self.scheme_spec.ratios)},
             "options": {"patches": self.patches, "fused_casts": self.fused_casts, "inplace_depthwise": True},
+            "budget_search": self.budget_search, "batch": self.batch, "momentum": self.momentum,
+            "optimizer_state_kb": round(self.optimizer_state_kb, 3),
             "phases": phases,
             **({"calibration": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
                                 for row in self.calibration]} if self.calibration is not None else {}),
             "peak_op": self.ops["name"].iloc[int(self.ops["live_bytes"].to_numpy().argmax())],
             "peak_tensors": [{"name": r.name, "kind": r.kind, "kb": round(r.bytes / KB, 3)}
                              for r in peak.itertuples()],
+            "ops_table": json.loads(self.ops.to_json(orient="records")),
+            "tensors_table": json.loads(self.tensors.to_json(orient="records")),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -104,6 +116,12 @@ class TinyResult:
                  f"{'options':18s} patches {self.patches}x{self.patches}"
                  f"{' (' + self.patch_stage + ')' if self.patch_stage else ' (no patch stage)'}, casts "
                  f"{'fused' if self.fused_casts else 'un-fused'}, in-place depthwise",
+                 *([f"{'optimizer':18s} batch {self.batch}{' (gradient accumulation)' if self.batch > 1 else ''}, "
+                    f"{'momentum' if self.momentum else 'no momentum'}: {self.optimizer_state_kb:.1f} KB of "
+                    "accumulators and momentum buffers"] if self.batch > 1 or self.momentum else []),
+                 *([f"{'budget search':18s} by {self.budget_search['objective']}"
+                    + (f", predicted gain {self.budget_search['predicted_gain']:+.4f}"
+                       if "predicted_gain" in self.budget_search else "")] if self.budget_search else []),
                  f"{'analytic_extra_kb':18s} {d['analytic_extra_kb']:10.1f}  saved activations + masks + "
                  "trainable copies",
                  f"{'peak_sram_kb':18s} {d['peak_sram_kb']:10.1f}  planned arena (budget {self.sram_budget_kb:g})",

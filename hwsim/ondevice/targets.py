@@ -8,11 +8,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StrictInt, ValidationError
 
 from hwsim.config.sat import SATConfig
 from hwsim.errors import ConfigError
+from hwsim.models.reading import show_path
+from hwsim.models.yamlsafe import YAMLInputError, load, load_file
+
+MAX_TARGET_BYTES = 64 * 1024
+"""Largest target file (a target is a few dozen numbers: about 2 KB)."""
 
 FAMILIES = ("pw", "conv", "dw", "linear")
 ELEMENTWISE = ("clamp", "add", "pool", "gpool", "act", "copy", "accumulate", "loss", "bias", "requantize", "cast")
@@ -95,24 +99,21 @@ def load_target(spec: str | Path | MCUTarget | NPUTarget) -> Target:
     """A target preset by name, a YAML file, or a target passed through."""
     if isinstance(spec, (MCUTarget, NPUTarget)):
         return spec
+    if not isinstance(spec, (str, Path)):
+        raise TypeError(f"target: a {type(spec).__name__} (expected a preset name, a .yaml path or a target)")
     text = str(spec)
     if text in target_names():
         source = resources.files("hwsim.ondevice").joinpath("presets", f"{text}.yaml").read_text(encoding="utf-8")
         where = f"preset {text}"
     elif text.endswith((".yaml", ".yml")):
-        try:
-            source = Path(text).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"target: cannot read {text!r}: {getattr(exc, 'strerror', None) or exc}",
-                              "--target") from None
-        where = text
+        source, where = Path(text), text
     else:
-        raise ConfigError(f"target: unknown target {text!r} (expected one of: {', '.join(target_names())}, "
-                          "or a .yaml file)", "--target")
-    try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"target: invalid YAML ({str(exc).splitlines()[0]})", where) from None
+        raise ConfigError(f"target: unknown target {show_path(text)!r} (expected one of: "
+                          f"{', '.join(target_names())}, or a .yaml file)", "--target")
+    try:  # bounded like every YAML reader: size, file type, aliases, depth, duplicate keys
+        data = load_file(source, max_bytes=MAX_TARGET_BYTES) if isinstance(source, Path) else load(source)
+    except YAMLInputError as exc:
+        raise ConfigError(f"target: {exc}", "--target") from None
     if not isinstance(data, dict) or data.get("kind") not in ("mcu", "npu"):
         raise ConfigError(f"kind: {data.get('kind') if isinstance(data, dict) else data!r} (expected mcu or npu)",
                           where)

@@ -6,6 +6,7 @@ Each section is a function that writes into its own folder and returns the files
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,19 @@ SWEEP_EXAMPLE = {
     "batch": 32,
 }
 
+SEARCH_EXAMPLE = {
+    "version": 1,
+    "arch": "sat-vcu1525",
+    "space": {"array.rows": {"low": 8, "high": 64, "step": 8}, "array.cols": [16, 32, 64],
+              "array.mults_per_pe": [2, 4], "buffers.a_kib": [1024, 2048, 4096], "buffers.b_kib": [512, 1024, 2048],
+              "dram.channels": [2, 4], "vector.lanes": [64, 128, 256], "method": ["dense", "bdwp:2:8", "bdwp:1:8"]},
+    "models": ["resnet50", "vit"],
+    "batch": 32,
+    "objectives": ["latency", "energy", "resources"],
+    "trials": 80,
+    "seed": 0,
+}
+
 
 @dataclass(frozen=True)
 class Section:
@@ -28,6 +42,7 @@ class Section:
     title: str
     description: str
     run: Callable[[Path, bool], list[Path]]
+    inputs: tuple[str, ...] = ()  # files the section reads from its own folder (checked before any section runs)
 
 
 def _sat_paper(out: Path, progress: bool) -> list[Path]:
@@ -51,13 +66,36 @@ def _sweep_example(out: Path, progress: bool) -> list[Path]:
             "dsp"]
     lines = ["# Sweep example: array shape x DRAM channels x {dense, BDWP 2:8}", "",
              f"Spec: `spec.yaml` ({len(table)} points), run by `hwsim sweep spec.yaml --out results.csv --plot`.",
-             f"{int((~table['fits_board']).sum())} points exceed the VCU1525's resource budget (hollow in the plot).",
+             f"{len(table.attrs['pruned'])} of its configurations exceed the VCU1525's resource budget: pruned before "
+             "simulation and listed in `results_pruned.csv` (`over_budget: keep` simulates them too).",
              "", "Fastest in-budget point per model and method:", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in best.iterrows():
         lines.append("| " + " | ".join(_fmt(row[c]) for c in cols) + " |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
-    return [spec, out / "results.csv", out / "summary.md", *figs]
+    listing = [out / "results_pruned.csv"] if table.attrs["pruned"] else []
+    return [spec, out / "results.csv", *listing, out / "summary.md", *figs]
+
+
+def _search_example(out: Path, progress: bool) -> list[Path]:
+    """`hwsim search` on ResNet-50 + ViT under the VCU1525 budget, from scratch (one process: reproducible)."""
+    import shutil
+
+    from hwsim.searches import search
+
+    if out.is_dir():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    spec = out / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SEARCH_EXAMPLE, sort_keys=False))
+    res = search(spec, out, jobs=1, progress=progress)
+    (out / "study.sqlite3").unlink()  # the study is rebuilt by each run; the tables keep every trial
+    return [p for p in res.files if p.exists()] + [spec]
+
+
+def _search_quality(out: Path, progress: bool) -> list[Path]:
+    """Written by `make bench-search` (minutes: an exhaustive grid); listed here."""
+    return sorted(out.glob("*")) if out.is_dir() else []
 
 
 def _tiny(out: Path, progress: bool) -> list[Path]:
@@ -137,13 +175,22 @@ SECTIONS = [
             "the ideal speedup goes, sensitivity to the modelling assumptions, cycles per phase, energy.",
             _sat_paper),
     Section("sweep_example", "Design-space sweep example",
-            "48 points: three array heights x two array widths x two DRAM channel counts x {dense, BDWP 2:8} on "
-            "ResNet-50 and ViT; the latency-energy Pareto front with over-budget points marked.", _sweep_example),
+            "Three array heights x two array widths x two DRAM channel counts x {dense, BDWP 2:8} on ResNet-50 and "
+            "ViT; the latency-energy Pareto front; configurations over the board budget pruned and listed.",
+            _sweep_example),
+    Section("search_example", "Co-search example",
+            "`hwsim search spec.yaml --out search_example`: 80 trials over array shape, multipliers per PE, A and B "
+            "buffers, DRAM channels, vector lanes and {dense, BDWP 2:8, BDWP 1:8} on ResNet-50 + ViT (batch 32) "
+            "under the VCU1525 budget; objectives latency, energy, resources; the labelled Pareto set and one arch "
+            "file per front design (`arch/D*.yaml`).", _search_example),
+    Section("search_quality", "Search quality against an exhaustive grid",
+            "Written by `make bench-search` (an exhaustive 3,456-point grid, minutes): hypervolume of the co-search "
+            "(TPE, NSGA-II) and of random search at 10% of the evaluations, over five seeds.", _search_quality),
     Section("rtl", "RTL resources: synthesis and the estimate",
             "Yosys synthesis of the generated SAT core (int8, int16, fp16; 2, 4, 8 multipliers per PE; N:M and "
             "dense; ECP5 Fmax), "
             "written by `make rtl-report` (needs Debian yosys, minutes); `hwsim report` sets the simulator's "
-            "resource estimate beside it.", _rtl_estimate),
+            "resource estimate beside it.", _rtl_estimate, inputs=("resources.csv",)),
     Section("tiny", "256KB on-device training engines",
             "The int8 training graphs of mcunet-5fps, mbv2-w0.35 and proxyless-w0.3 with sparse update: peak memory "
             "for full update / sparse update / sparse update + reordering against 256KB, the memory timeline, "
@@ -162,11 +209,27 @@ def run_reports(out: str | Path = "reports", only: list[str] | None = None, prog
     out = Path(out)
     if not out.is_dir():
         raise HwsimError(f"out: {str(out)!r} is not a directory (expected the reports/ folder of a clone)", "--out")
-    for section in SECTIONS:
-        if not only or section.name in only:
-            section.run(out / section.name, progress)
+    chosen = [s for s in SECTIONS if not only or s.name in only]
+    needed = [(s, out / s.name / name) for s in chosen for name in s.inputs]
+    for section, path in needed:  # every section's inputs, before any section runs
+        if not path.is_file():
+            raise HwsimError(f"{section.name}: {path} not found (expected the input of that section; for rtl run "
+                             "`make rtl-report`)", "hwsim report")
+    from hwsim.outputs import output_folder, staged_folder
+
+    for section in chosen:
+        output_folder(out / section.name, "--out")
+    keep = [str(path.relative_to(out)) for _, path in needed]
+    with staged_folder(out, "--out", inputs=[p for _, p in needed], keep=keep) as stage:
+        for section, path in needed:  # a section reads its inputs where it writes; they are never moved back
+            (stage / section.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, stage / path.relative_to(out))
+        for section in chosen:
+            section.run(stage / section.name, progress)
     index = out / "README.md"
-    index.write_text(_index(out))
+    from hwsim.outputs import atomic_write
+
+    atomic_write(index, lambda tmp: tmp.write_text(_index(out)), "--out")
     return index
 
 

@@ -146,3 +146,35 @@ def test_port_limits_bound_every_tile_and_the_closed_form(case, data, pa, pb, pc
     assert (tiles.compute_cycles >= free_tiles.compute_cycles).all()
     assert free["compute"][i] <= cand["compute"][i] <= tiles.compute_cycles.sum()
     assert free_tiles.compute_cycles.sum() == free["compute"][i]
+
+
+def test_split_banks_gives_each_unit_its_share_of_capacity_and_ports():
+    """sat-vcu1525's split by hand: A 4 MiB with 1 KiB/cycle of ports, vector share 1/8 -> 512 KiB and 128 B/cycle
+    for vector passes, 3.5 MiB and 896 B/cycle for GEMM tiles; C 2 MiB, 1 KiB/cycle, share 1/4 -> 512 KiB, 256 B
+    and 1.5 MiB, 768 B. B stays whole; a port of 0 (unlimited) stays 0 for both."""
+    from dataclasses import replace
+
+    from hwsim.dataflow.tiling import split_banks
+
+    t = replace(target(kib=(4096, 2048, 2048)), a_port_bytes=1024, b_port_bytes=512, c_port_bytes=1024)
+    gemm, vec = split_banks(t, 0.125, 0.25)
+    assert (vec.a_buffer_bytes, vec.a_port_bytes, vec.c_buffer_bytes, vec.c_port_bytes) == (
+        512 * 1024, 128, 512 * 1024, 256)
+    assert (gemm.a_buffer_bytes, gemm.a_port_bytes, gemm.c_buffer_bytes, gemm.c_port_bytes) == (
+        3584 * 1024, 896, 1536 * 1024, 768)
+    assert gemm.b_buffer_bytes == t.b_buffer_bytes and gemm.b_port_bytes == 512
+    gemm, vec = split_banks(replace(t, a_port_bytes=0), 0.125, 0.25)
+    assert gemm.a_port_bytes == vec.a_port_bytes == 0
+
+
+def test_vector_chunks_wait_for_their_ports():
+    """65,536 elements reading 4 B and writing 2 B each, 64 lanes, 1 op per element: 1,024 lane cycles; through
+    a 128 B/cycle A port the 256 KiB read takes 2,048 cycles, through a 64 B/cycle C port the 128 KiB written
+    2,048; with 32 B/cycle of C, 4,096 (plus the vector latency of 4 each time)."""
+    from dataclasses import replace
+
+    op = VectorOp("v", "v", Phase.FF, 65_536, 1, 4, 2)
+    t = replace(target(kib=(4096, 8, 4096)), vector_lanes=64)
+    assert list(vector_tiles(op, t).compute_cycles) == [1024 + 4]
+    assert list(vector_tiles(op, replace(t, a_port_bytes=128)).compute_cycles) == [2048 + 4]
+    assert list(vector_tiles(op, replace(t, a_port_bytes=128, c_port_bytes=32)).compute_cycles) == [4096 + 4]

@@ -51,7 +51,7 @@ def test_bad_spellings(spec, message):
     ("bias_update_depth: -1\n", "bias_update_depth: -1"),
     ("depth: 3\n", "expected a mapping with bias_update_depth"),
     ("bias_update_depth: 3\nratio: [1]\n", "unknown field 'ratio'"),
-    ("[: bad", "not valid YAML"),
+    ("[: bad", "invalid YAML"),
 ])
 def test_bad_files(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

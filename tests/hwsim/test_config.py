@@ -207,3 +207,64 @@ def test_schema_covers_every_field():
     for name, sub in s["$defs"].items():
         for field, prop in sub["properties"].items():
             assert prop.get("description"), f"{name}.{field} has no description"
+
+
+@pytest.mark.parametrize("ns,mhz,cycles", [(150, 200, 30), (150.1, 200, 31), (0, 200, 0), (100, 100, 10),
+                                           (70, 300, 21), (7, 300, 3), (0.1, 333, 1)])
+def test_dram_latency_rounds_up_to_whole_cycles_without_float_noise(ns, mhz, cycles):
+    """150 ns x 200 MHz is 30 cycles; the float product 30.000000000000004 must not round up to 31."""
+    cfg = load_arch("sat-vcu1525").derive({"dram.latency_ns": float(ns), "clock_mhz": float(mhz)})
+    assert cfg.dram_latency_cycles == cycles
+
+
+# --- tied fields: port widths follow buffer banking; an explicit value wins and says so ----------------------------
+
+def test_tied_port_widths_follow_the_buffer_banking():
+    cfg = load_arch("sat-vcu1525")
+    assert cfg.tied == ("ports.a_bytes", "ports.b_bytes", "ports.c_bytes")
+    # 4 MiB / 32 KiB URAM = 128 banks x 8 B; 2 MiB = 64 x 8; C uses both ports of its 64 banks: 64 x 8 x 2
+    assert (cfg.ports.a_bytes, cfg.ports.b_bytes, cfg.ports.c_bytes) == (1024, 512, 1024)
+    d = cfg.derive({"buffers.b_kib": 1024, "buffers.c_kib": 4096, "buffers.a_kib": 100})
+    # 1 MiB: 32 banks x 8 B; 4 MiB of C: 128 x 8 x 2; 100 KiB rounds up to 4 blocks: 32 B
+    assert (d.ports.a_bytes, d.ports.b_bytes, d.ports.c_bytes) == (32, 256, 2048)
+    assert "ports.b_bytes follows buffers.b_kib: 512 -> 256" in d.description
+    assert d.name == "sat-vcu1525[buffers.a_kib=100,buffers.b_kib=1024,buffers.c_kib=4096]"
+
+
+def test_explicit_port_width_overrides_the_tie_and_says_so():
+    cfg = load_arch("sat-vcu1525")
+    d = cfg.derive({"buffers.b_kib": 1024, "ports.b_bytes": 512})
+    assert d.ports.b_bytes == 512 and "ports.b_bytes" not in d.tied
+    assert "ports.b_bytes=512" in d.name and "ports.b_bytes=512 overrides the 256 its banking gives" in d.description
+    # once untied it stays put when its buffer changes again; `banks` ties it back
+    assert d.derive({"buffers.b_kib": 4096}).ports.b_bytes == 512
+    assert d.derive({"ports.b_bytes": "banks"}).ports.b_bytes == 256
+    assert load_arch("sat-vcu1525", ["ports.c_bytes=banks", "buffers.c_kib=512"]).ports.c_bytes == 256
+    with pytest.raises(ConfigError, match="tied: cannot be set"):
+        cfg.derive({"tied": []})
+
+
+def test_tie_on_a_block_ram_board_and_from_a_base_file(tmp_path):
+    spec = tmp_path / "mine.yaml"
+    spec.write_text("version: 1\nbase: sat-small\nports:\n  a_bytes: banks\n")
+    cfg = load_arch(spec)
+    # sat-small's board has no URAM: 8 KiB over 4 KiB block RAMs = 2 banks x 8 B
+    assert cfg.ports.a_bytes == 16 and cfg.tied == ("ports.a_bytes",) and cfg.ports.b_bytes == 32
+    assert load_arch(spec, ["buffers.a_kib=64"]).ports.a_bytes == 128
+
+
+def test_tied_width_reaches_the_simulation():
+    import hwsim
+
+    tied = load_arch("sat-vcu1525", ["buffers.b_kib=1024"])
+    explicit = load_arch("sat-vcu1525", ["buffers.b_kib=1024", "ports.b_bytes=256"])
+    stale = load_arch("sat-vcu1525", ["buffers.b_kib=1024", "ports.b_bytes=512"])
+    run = [hwsim.simulate("resnet9", c, "bdwp", "2:8", batch=2).cycles for c in (tied, explicit, stale)]
+    assert run[0] == run[1] != run[2]  # the tie reaches the engine (the stale width times differently)
+    assert tied.target.b_port_bytes == 256
+
+
+def test_static_power_follows_the_resources():
+    small, big = load_arch("sat-vcu1525", ["array.rows=16"]), load_arch("sat-vcu1525")
+    assert small.resources.ff < big.resources.ff and small.static_w < big.static_w
+    assert big.static_w == pytest.approx(big.board.static_w + big.resources.ff * 5e-15 * 200e6)

@@ -107,12 +107,14 @@ def test_port_limits_cost_1_of_8_but_not_2_of_8_on_the_paper_preset():
     free = cfg.model_copy(update={"ports": cfg.ports.model_copy(update={"a_bytes": 0, "b_bytes": 0,
                                                                         "c_bytes": 0})})
     busy = lambda r: r.ops[r.ops.nm != ""].busy_cycles.sum()  # noqa: E731 - the N:M GEMMs
-    ratio = {}
+    ratio, total = {}, {}
     for nm in ("2:8", "1:8"):
         a = hwsim.simulate("resnet18-s1", cfg, "bdwp", nm, 8, resolution=32, classes=10, offline=False)
         b = hwsim.simulate("resnet18-s1", free, "bdwp", nm, 8, resolution=32, classes=10, offline=False)
-        ratio[nm] = busy(a) / busy(b)
-    assert 1.0 <= ratio["2:8"] < 1.05  # a few tiles round up or meet the B/C ports
+        ratio[nm], total[nm] = busy(a) / busy(b), a.cycles / b.cycles
+    # the mapper minimizes each GEMM's whole time (timed tile by tile), not its busy cycles: with the ports the
+    # iteration is a few tiles' rounding slower (B/C ports met), never faster
+    assert 1.0 <= total["2:8"] < 1.05 and abs(ratio["2:8"] - 1) < 0.05
     assert ratio["1:8"] > 1.4  # 2 KiB of activations a cycle needed, 1 KiB delivered (fill and short k blocks dilute it)
     assert cfg.ports.a_bytes == 32 * 16 * 2
 
@@ -133,3 +135,27 @@ def test_committed_mapping_report_is_current():
 
     path = Path(__file__).resolve().parents[2] / "reports" / "sat_paper" / "mapping.md"
     assert path.read_text() == markdown(dataflow_table("sat-vcu1525"), "sat-vcu1525")
+
+
+def test_the_exact_tile_timing_decides_among_the_estimates_best():
+    """ViT's attention QKV (m 2080, k 512, n 1536, 2:8) on sat-vcu1525 with an 8 MiB A buffer: the closed-form
+    estimate prefers 2080 x 512 x 64 tiles (the first tile carries all of A, 2 MiB, whose load is exposed: 109,444
+    cycles timed); the refined choice, 128 x 512 x 1536, is timed at 103,357."""
+    import numpy as np
+
+    from hwsim.dataflow.tiling import split_banks
+
+    cfg = load_arch("sat-vcu1525").derive({"buffers.a_kib": 8192})
+    target, _ = split_banks(cfg.target, cfg.vector.a_share, cfg.vector.c_share)
+    op = GemmOp("qkv", "qkv", Phase.FF, 2080, 512, 1536, 1, NM(2, 8), False, 1.0)
+    cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
+    cand = candidates(op, target)
+    i = int(np.argmin(cost(cand["compute"].astype(float), cand["dram"].astype(float), cand["tiles"].astype(float))))
+    flattered = Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
+                        int(cand["n_t"][i]))
+    assert (flattered.m_t, flattered.k_t, flattered.n_t) == (2080, 512, 64)
+    assert cost.exact(gemm_tiles(op, flattered, target)) == 109_444
+    chosen = map_gemm(op, target, cost)
+    assert (chosen.m_t, chosen.k_t, chosen.n_t) == (128, 512, 1536)
+    assert cost.exact(gemm_tiles(op, chosen, target)) == 103_357
+    assert map_gemm(op, target, lambda c, d, t: cost(c, d, t)) == flattered  # a cost model without `exact`

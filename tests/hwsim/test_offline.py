@@ -149,13 +149,14 @@ def test_dependencies_of_a_hand_built_block():
     assert deps["gap.ff"] == {"add.ff"}  # r2 fused into the add; flatten is shape-only
     assert deps["fc.bp"] == {"fc.ff"} | {"gap.ff"}  # the loss gradient, and the input it was computed from
     assert deps["fc.wu"] == {"fc.ff", "gap.ff"}
-    assert deps["fc.update"] == {"fc.wu"}
+    assert deps["fc.update"] == {"fc.wu", "fc.bp"}  # WAR: fc.bp reads the weights the update overwrites
     assert deps["gap.bp"] == {"fc.bp", "gap.ff", "add.ff"}
     assert deps["add.bp"] == {"gap.bp", "add.ff", "bn1.ff", "bn2.ff"}
     assert deps["bn2.bp"] == {"add.bp", "bn2.ff", "c2.ff"}
     assert deps["c2.wu"] == {"bn2.bp", "bn1.ff"}  # beside bn1's BP: it does not need c2.bp
     assert deps["bn1.bp"] == {"c2.bp", "add.bp", "bn1.ff", "c1.ff"}  # both branches' gradients
     assert deps["c1.wu"] == {"bn1.bp"} and "c1.bp" not in name  # nothing flows into the image
+    assert deps["c2.update"] == {"c2.wu", "c2.bp"} and deps["c1.update"] == {"c1.wu"}
     assert all(max(d, default=-1) < j for j, d in enumerate(dependencies(_block(), ops, how)))
 
 
@@ -203,3 +204,72 @@ def test_cli_no_offline(capsys):
     assert res["options"]["offline"] is False
     assert main(["simulate", "--model", "resnet9", "--batch", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cycles"] < res["cycles"]
+
+
+def _two_convs():
+    b = GraphBuilder("two-convs", (16, 16, 16))
+    x = b.conv(b.conv("input", 32, 3, name="c1"), 32, 3, name="c2")
+    b.linear(b.flatten(b.global_pool(x, name="gap"), name="flat"), 10, name="fc")
+    return b.build()
+
+
+@pytest.mark.parametrize("method,nm", [("dense", None), ("bdwp", "2:8")])
+def test_the_update_waits_for_the_bp_gemm_that_reads_its_weights(method, nm):
+    """Write after read: c2.update overwrites the weights (and pre-generated N:M copies) that c2.bp reads, so it
+    starts only after c2.bp has ended, though its own input (c2.wu) may be ready earlier."""
+    ops = hwsim.simulate(_two_convs(), "sat-vcu1525", method, nm, 32).ops.set_index("name")
+    for layer in ("c2", "fc"):
+        assert ops.start[f"{layer}.update"] >= ops.end[f"{layer}.bp"]
+        assert ops.start[f"{layer}.update"] >= ops.end[f"{layer}.wu"]
+
+
+@pytest.mark.parametrize("runner", ENGINES)
+def test_dma_serves_requests_in_the_order_their_data_is_ready(runner):
+    """A store does not hold the DMA engine for data that is not there yet.
+
+    G (array, one tile): load 10 B at 1 B/cycle 0..10, compute 10..110, store 10 B ready at 110: 110..120.
+    V (vector, independent, two tiles of 10 B load and 10 cycles compute): its loads are ready at 0 and go as soon
+    as the engine is free: 10..20 and 20..30, computes 20..30 and 30..40. An in-order queue that took G's store
+    when G's last load issued would hold V's loads until 120 (V: 120..150).
+    """
+    offsets, load, store, select, compute = _arrays([0, 1, 3], [10, 10, 10], [10, 0, 0], [0, 0, 0], [100, 10, 10])
+    ptr, idx = to_csr([(), ()])
+    start, end, busy, stall = runner(offsets, load, store, select, compute, 1.0, 0, np.array([0, 1]),
+                                     np.arange(2, dtype=np.int64), ptr, idx)
+    assert list(start) == [0, 10] and list(end) == [120, 40]
+    assert list(busy) == [100, 20] and list(stall) == [10, 10]
+
+
+@pytest.mark.parametrize("runner", ENGINES)
+def test_a_units_store_goes_before_its_load_into_the_same_slot(runner):
+    """One op, three tiles (load 10, compute 5, store 10 at 1 B/cycle): load0 0..10, comp0 10..15, load1 10..20,
+    store0 (ready 15, after load1 in the unit's order) 20..30, comp1 20..25, load2 (slot of tile 0, free at 15;
+    after store0) 30..40, store1 40..50, comp2 40..45, store2 50..60: the barrier engine's order."""
+    offsets, load, store, select, compute = _arrays([0, 3], [10] * 3, [10] * 3, [0] * 3, [5] * 3)
+    ptr, idx = to_csr([()])
+    start, end, _, _ = runner(offsets, load, store, select, compute, 1.0, 0, np.array([0]),
+                              np.arange(1, dtype=np.int64), ptr, idx)
+    assert (start[0], end[0]) == (0, 60)
+    assert run_pipeline(offsets, load, store, select, compute, 1.0, 0)[0][0] == 60
+
+
+def test_under_offline_scheduling_each_unit_gets_only_its_banks_ports():
+    """sat-vcu1525: an output-stationary 1:8 GEMM needs 2 KiB a cycle of A ports (32 rows x 32 FP16); one op after
+    another it gets
+    all 1,024 B, offline only the GEMM banks' 896 B: 8/7 the cycles. A vector pass reading 4 B per element through
+    the vector banks' 128 B a cycle takes 32 elements a cycle, not the 64 its 256 lanes would do at 4 ops each."""
+    from hwsim.config import load_arch
+    from hwsim.dataflow.ops import GemmOp, Phase, VectorOp
+    from hwsim.dataflow.sparsity import NM
+    from hwsim.simulation import build_schedule
+
+    cfg = load_arch("sat-vcu1525")
+    gemm = GemmOp("g", "g", Phase.FF, 4096, 4096, 1024, 1, NM(1, 8), False, 1.0)
+    alone = build_schedule([gemm], cfg, offline=False, dataflows=("os",)).compute.sum()
+    shared = build_schedule([gemm], cfg, offline=True, dataflows=("os",)).compute.sum()
+    assert shared / alone == pytest.approx(1024 / 896, rel=0.01)
+    vec = VectorOp("v", "v", Phase.FF, 1 << 20, 4, 4, 0)
+    offline = build_schedule([vec], cfg, offline=True)
+    assert (offline.compute - cfg.vector.latency).sum() == (1 << 20) * 4 // 128
+    barrier = build_schedule([vec], cfg, offline=False)
+    assert (barrier.compute - cfg.vector.latency).sum() == (1 << 20) * 4 // 256  # lanes-bound with all ports

@@ -119,3 +119,16 @@ def test_random_graphs_simulate_on_the_small_preset(graph, run, pregen):
     pd.testing.assert_frame_equal(fast.ops, ref.ops)
     assert (fast.ops.end - fast.ops.start >= fast.ops.busy_cycles).all() and fast.cycles > 0
     assert fast.cycles == fast.ops.end.max() and (fast.ops.cycles >= 0).all()
+
+
+def test_simulate_json_does_not_import_pandas_or_matplotlib():
+    """The CLI's JSON path needs neither (import time counts toward `hwsim simulate --json` taking <= 1 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, io, contextlib\nfrom hwsim.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['simulate', '--model', 'resnet9', '--batch', '2', '--json']) == 0\n"
+            "assert 'pandas' not in sys.modules and 'matplotlib' not in sys.modules, "
+            "[m for m in ('pandas', 'matplotlib') if m in sys.modules]\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

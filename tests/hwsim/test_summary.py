@@ -30,7 +30,7 @@ def test_top_rows_are_distinct(vit):
     assert len(rows) == 6
     labels = [row.split()[0] for row in rows]
     assert len(set(labels)) == 6 and len(set(rows)) == 6
-    assert labels[:2] == ["blocks.[0-11].mlp.fc1", "blocks.[0-11].mlp.fc2"]
+    assert labels[:2] == ["blocks.[0-11].mlp.fc1", "blocks.[0-10].mlp.fc2"]  # the last fc2 overlaps otherwise
 
 
 def test_every_layer_column_is_defined(vit):

@@ -17,7 +17,7 @@ SPEC = {
     "version": 1, "arch": "sat-vcu1525",
     "grid": {"array.rows": [16, 32, 64], "dram.channels": [2, 4], "vector.lanes": [64, 128, 256]},
     "models": ["resnet9", {"name": "resnet18-s1", "resolution": 32, "classes": 10}],
-    "methods": ["dense", "bdwp:2:8"], "batch": 2,
+    "methods": ["dense", "bdwp:2:8"], "batch": 2, "over_budget": "keep",
 }
 
 
@@ -143,3 +143,34 @@ def test_api_argument_types():
     with pytest.raises(hwsim.HwsimError, match="jobs"):
         hwsim.sweep(small, jobs=0)
     assert len(hwsim.sweep(small, progress=False)) == 1
+
+
+def test_over_budget_configs_are_pruned_counted_and_listed(tmp_path, capsys, reference):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({k: v for k, v in SPEC.items() if k != "over_budget"}))
+    out = tmp_path / "r.csv"
+    assert main(["sweep", str(spec), "--out", str(out), "--quiet", "--jobs", "1"]) == 0
+    stdout = capsys.readouterr().out
+    table = pd.read_csv(out)
+    # the six 64-row configs (8,192 DSPs > 6,840) x 2 models x 2 methods are not simulated; the rest are identical
+    assert len(table) == 48 and table.fits_board.all() and (table["array.rows"] < 64).all()
+    keep = reference[reference["array.rows"] < 64].reset_index(drop=True)
+    pd.testing.assert_frame_equal(table, keep)
+    assert "48 computed" in stdout and "6 configs over the board budget pruned" in stdout
+    listing = pd.read_csv(tmp_path / "r_pruned.csv")
+    assert len(listing) == 6 and (listing["array.rows"] == 64).all()
+    # DSPs: 64 x 32 x 4 multipliers + 3 per vector lane (64, 128, 256 lanes)
+    dsps = listing["over"].str.extract(r"^dsp ([\d,]+)/6,840")[0].str.replace(",", "").astype(int)
+    assert sorted(set(dsps)) == [8192 + 3 * 64, 8192 + 3 * 128, 8192 + 3 * 256]
+    # --keep-over-budget simulates them too (and the listing goes)
+    assert main(["sweep", str(spec), "--out", str(out), "--quiet", "--jobs", "1", "--keep-over-budget"]) == 0
+    assert "24 computed, 48 resumed" in capsys.readouterr().out and not (tmp_path / "r_pruned.csv").exists()
+    pd.testing.assert_frame_equal(pd.read_csv(out), reference)
+
+
+def test_every_config_pruned_gives_an_empty_table():
+    import hwsim
+
+    table = hwsim.sweep({**SPEC, "over_budget": "prune", "grid": {"array.rows": [64]}, "models": ["resnet9"]},
+                        progress=False)
+    assert len(table) == 0 and len(table.attrs["pruned"]) == 1 and "speedup" in table.columns

@@ -68,7 +68,6 @@ def test_npu_target_side_by_side():
     ({"model": "mcunet-5fps", "scheme": Scheme("x", 5, (41,), (1.0,))}, None),
     ({"model": "bert-base-layer", "scheme": "full"}, "--model"),
     ({"model": "mcunet-5fps", "scheme": "full", "target": "gpu"}, "--target"),
-    ({"model": "mcunet-5fps", "scheme": "full", "reorder": "yes"}, "reorder="),
 ])
 def test_api_errors_name_the_argument(kwargs, where):
     if where is None:

@@ -161,3 +161,31 @@ def test_synth_xilinx_families_and_progress(tmp_path, capsys):
     assert seen["xcup"]["DSP"] == seen["xc7"]["DSP"] == 2 * 2 * 2  # one DSP per int8 product on both
     assert main(["rtl", "--arch", str(spec), "--nm", "dense", "--out", str(tmp_path / "q"), "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_program_writes_the_tile_program(tmp_path, capsys):
+    """`hwsim rtl --program`: program.json with one encoded word per tile, the layer machine's Verilog, and the
+    simulator's and the layer machine's cycles for the op (2x2 array: quick to generate)."""
+    out = tmp_path / "prog"
+    spec = tiny_spec(tmp_path, rows=2, width=16)
+    assert main(["rtl", "--arch", str(spec), "--program", "vit", "--resolution", "8", "--op",
+                 "blocks.0.attn.proj.ff", "--dataflow", "ws", "--out", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    prog = json.loads((out / "program.json").read_text())
+    assert (out / "sat_layer.v").read_text().startswith("/*") or "module sat_layer" in (out / "sat_layer.v").read_text()
+    assert info["tiles"] == len(prog["commands"]) == len(prog["words"]) > 1
+    assert info["mapping"]["dataflow"] == "ws" and all(c["ws"] == 1 for c in prog["commands"])
+    assert abs(info["rtl"]["cycles"] - info["simulator"]["cycles"]) <= info["bound"]
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--op", "nosuch"], "op: 'nosuch' is not a GEMM"),
+    (["--op", "blocks.0.attn.proj.ff", "--set", "mapping.fill_cycles=30"], "fill_cycles: 30"),
+    ([], "op: missing"),
+])
+def test_program_bad_input(tmp_path, capsys, argv, match):
+    out = tmp_path / "prog"
+    code = main(["rtl", "--arch", "sat-small", "--program", "vit", "--resolution", "8", "--out", str(out), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and match in err and err.count("\n") == 1 and err.startswith("hwsim: error:")
+    assert not out.exists()

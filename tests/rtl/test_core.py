@@ -103,3 +103,16 @@ def test_selector_matches_functional_mask_and_timing(width, nm, tmp_path):
              "idx_width": p.idx_width, "select_latency": cfg.selector.latency}
     seed = int(os.environ.get("HWSIM_RTL_SEED", "12345"))
     run_cocotb(verilog_file("selector", cfg, nm), "sat_selector", "tb_selector", bench, tmp_path / "build", seed=seed)
+
+
+DIRECTED = [(4, 16, "2:8"), (4, 8, "dense")]
+
+
+@needs_iverilog
+@pytest.mark.parametrize("rows,width,nm", DIRECTED, ids=[f"{r}x{r}-int{w}-{nm}" for r, w, nm in DIRECTED])
+def test_core_host_protocol_corners(rows, width, nm, tmp_path):
+    """busy covers a held-back beat, count 0 is refused, full-depth tiles (tb_core_directed.py)."""
+    cfg = small_config(rows, rows, width)
+    seed = int(os.environ.get("HWSIM_RTL_SEED", "12345"))
+    run_cocotb(verilog_file("core", cfg, nm), "sat_core", "tb_core_directed", bench_config(cfg, nm),
+               tmp_path / "build", seed=seed)

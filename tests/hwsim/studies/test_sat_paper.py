@@ -105,13 +105,14 @@ def test_each_optimization_alone_speeds_up_what_its_mechanism_predicts(abl_table
 
 def test_switching_any_optimization_off_slows_bdwp_down(results):
     """From the shipped setting, each switch turned off makes BDWP 2:8 slower: every workload for pre-generation
-    and offline scheduling; interleave on all but VGG19, whose DRAM-bound optimizer steps are left exposed when
-    the GEMMs end sooner (README, 'Offline scheduling')."""
+    and interleave mapping; offline scheduling on all but ResNet50, whose vector passes (a third of its time) are
+    held to their 16 A banks' ports (128 B a cycle, below the DRAM rate) while they run beside GEMMs, and get the
+    whole buffers one op after another (README, 'Model version 2026.12.2')."""
     shipped = results[(results.method == "bdwp") & (results.nm == "2:8")].set_index("workload")
     for off in ({"interleave": False}, {"pregen": False}, {"offline": False}):
         other = run_all("sat-vcu1525", progress=False, runs=(("bdwp", "2:8"),), **off).set_index("workload")
         slower = other.cycles > shipped.cycles
-        if "interleave" in off:
+        if "offline" in off:
             assert other.cycles.sum() > shipped.cycles.sum()
-            slower = slower.drop("VGG19/CIFAR-100")
+            slower = slower.drop("ResNet50/ImageNet")
         assert slower.all(), off
