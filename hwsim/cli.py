@@ -442,6 +442,10 @@ def _add_rtl(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (created)")
     p.add_argument("--synth", choices=("xilinx", "ecp5"), default=None,
                    help="xilinx: Yosys synth_xilinx resource counts; ecp5: Yosys synth_ecp5 + nextpnr-ecp5 Fmax")
+    p.add_argument("--family", choices=("xcup", "xc7"), default="xcup",
+                   help="Xilinx family for --synth xilinx: xcup UltraScale+ (the VCU1525's XCVU9P: DSP48E2) or xc7 "
+                        "7-series (DSP48E1) (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (stage, elapsed) on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object (the sidecar plus synthesis results)")
     g = p.add_argument_group("tile program (rtl/program.py): lower one GEMM op of a model to the layer machine")
     g.add_argument("--program", metavar="MODEL", help="model (zoo name or file) whose op --op is lowered; writes "
@@ -464,6 +468,7 @@ def _run_rtl(args) -> int:
     try:
         from hwsim.rtl.export import CORE_TOP, export
         from hwsim.rtl.params import CoreParams
+        from hwsim.rtl.progress import Progress
         from hwsim.rtl.synth import nextpnr_path, synth_ecp5, synth_xilinx, yosys_path
         import amaranth  # noqa: F401
     except ImportError as exc:
@@ -478,22 +483,28 @@ def _run_rtl(args) -> int:
     from hwsim.rtl.export import check_size
 
     check_size(params)
+    progress = None if args.quiet else Progress()
     with staged_folder(args.out, "--out", inputs) as stage:  # every file or none reaches --out
-        info = export(cfg, params.nm_text, stage)
+        info = export(cfg, params.nm_text, stage, progress=progress)
         if args.synth:
-            run = synth_xilinx if args.synth == "xilinx" else synth_ecp5
-            info["synth"] = {"flow": args.synth, CORE_TOP: run(stage / f"{CORE_TOP}.v", CORE_TOP)}
+            vfile = stage / f"{CORE_TOP}.v"
+            res = (synth_xilinx(vfile, CORE_TOP, family=args.family, progress=progress) if args.synth == "xilinx"
+                   else synth_ecp5(vfile, CORE_TOP, freq_mhz=cfg.clock_mhz, progress=progress))
+            info["synth"] = {"flow": args.synth, CORE_TOP: res}
             (stage / f"synth_{args.synth}.json").write_text(json.dumps(info["synth"], indent=2) + "\n")
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
     lat = info["latency"]
-    print(f"{cfg.name}: {params.rows}x{params.cols} PEs x {params.mults} mults, {params.nm_text}, int{params.width}; "
+    print(f"{cfg.name}: {params.rows}x{params.cols} PEs x {params.mults} mults, {params.nm_text}, {params.dtype} "
+          f"({params.acc_dtype} accumulation); "
           f"PE depth {lat['pe']}, tile = count + {lat['fill_cycles']} cycles -> {args.out}/ "
           f"({', '.join(info['files'])})")
     if args.synth:
-        res = info["synth"][CORE_TOP]
-        print(f"{args.synth}: " + ", ".join(f"{k} {v:g}" for k, v in res.items()))
+        res = dict(info["synth"][CORE_TOP])
+        where = (f"{res.pop('family_name')} (synth_xilinx -family {res.pop('family')}, {res.pop('dsp_cell')})"
+                 if args.synth == "xilinx" else "LFE5U-85F (synth_ecp5, nextpnr-ecp5)")
+        print(f"{args.synth} {where}: " + ", ".join(f"{k} {v:g}" for k, v in res.items()))
     return 0
 
 

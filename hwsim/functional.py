@@ -58,6 +58,10 @@ Float mode (float16 or float32), output float32 (``acc_dtype=np.float64`` for a 
   * inf and NaN follow IEEE (``inf*0`` and ``inf + -inf`` are NaN, NaN propagates). Every NaN in the
     output is the canonical quiet NaN ``0x7FC00000`` (float64: ``0x7FF8000000000000``): NaN sign and
     payload are not modelled.
+  * The FP16 RTL PE (``hwsim.rtl.fp``, docs/rtl-datapath.md) implements exactly this order: its ``mults``
+    products are added to the accumulator one at a time in multiplier order, which is ascending reduction
+    position (OS from +0.0 on a tile's first step; WS onto the partial sum from the PE above, +0.0 in the
+    top row), through a chain of round-to-nearest-even fp32 adders; no adder tree.
 
 Shape mismatches raise ValueError naming both shapes; unsupported or mixed dtypes raise TypeError.
 """

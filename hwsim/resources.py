@@ -9,24 +9,46 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from math import ceil, log2
 
-# DSP slices per multiplier by operand width: two int8 products share one DSP48E2 (Xilinx WP486); an FP16
-# mantissa product (11x11) fits one 27x18 DSP; FP32 (24x24) takes two plus one for the exponent path.
-DSPS_PER_MULT = {1: 0.5, 2: 1.0, 4: 3.0, 8: 10.0}
-# Calibrated on Yosys synth_xilinx of the generated RTL (reports/rtl/resources.csv: 4x4, 6x6, 8x8 arrays, int16,
-# 2 multipliers per PE, dense and 2:8; logic LUTs, the LUTs used as RAM being buffers): a dense PE is 138-147
-# LUTs, i.e. ~57 per multiplier (operand and accumulator pipeline, the int32 accumulate beside the DSP) + 30 of
-# control; N:M support adds ~101 logic LUTs per PE, ~1.6 LUTs per operand bit per 4:1 mux level (the M:1
-# activation select plus its index decode).
-LUT_DATAPATH_PER_MULT = 57
-LUT_CONTROL_PER_PE = 30          # PE-local control: valid bits, mode (OS/WS) select, accumulator clear
-LUT_MUX_PER_BIT_LEVEL = 1.6      # per operand bit and per 4:1 level of the M:1 activation mux
-# Floating point only (not in the integer RTL, so not calibrated): products accumulate in the DSP's 48-bit
-# post-adder as wide fixed point; aligning and normalizing around it costs ~40 LUTs per multiplier.
-LUT_ALIGN_PER_MULT = 40
+# DSP slices per multiplier as Yosys synth_xilinx maps the generated RTL (reports/rtl/calibration.csv): one
+# DSP48E2 per int8, int16 or fp16 product (the int8 pair packing of Xilinx WP486 is not what the RTL does; an fp16
+# significand product, 11x11, fits one 27x18 DSP); fp32 operands (24x24, not generated) would take two plus one.
+DSPS_PER_MULT = {"int8": 1.0, "int16": 1.0, "fp16": 1.0, "fp32": 3.0}
+DSPS_PER_MULT_OTHER = 10.0       # 8-byte operands: a 53x53 product over many DSPs
+# The PE array and its controller (`core_estimate`), as linear rules over the RTL's structure (`core_features`),
+# fitted by least squares to Yosys synth_xilinx -family xcup of the generated core (reports/rtl/resources.csv;
+# `python reports/rtl_resources.py --calibrate` prints the fit): 2x2 arrays with 2 and 8 multipliers per PE in int8
+# and int16 and 2 in fp16 at 2:8, a dense int16 one and a 3x3 int16 one (within 7%). Held out and predicted: the
+# 4-multiplier PEs (reports/rtl/estimate_vs_synthesis.md): int8 2x2 LUT 1.10x, FF 1.09x; int16 2x2 LUT 1.40x (a miss),
+# FF 0.96x; fp16 1x1 LUT 1.01x, FF 1.41x (a miss: a 1x1 array has no edge registers). Logic LUTs only.
+# per multiplier: operand and product pipeline and the accumulate (int32 add; fp16: the exact fp16 x fp16 -> fp32
+# multiplier and one round-to-nearest-even fp32 adder of the PE's chain, all in fabric)
+LUT_PER_MULT = {"int8": 44.5, "int16": 70.44, "fp16": 1046.63}
+LUT_MUX_PER_BIT_LEVEL = 1.8      # per operand bit and per 4:1 level of each multiplier's M:1 activation mux
+LUT_PER_LUTRAM_WORD_BIT = 0.9    # read path of a tile buffer Yosys maps to LUT RAM (<= 64 words deep), per word bit
+LUT_CORE_FIXED = 202.46          # the controller, counters and output stream of one core
+LUTRAM_MAX_DEPTH = 64            # Yosys puts memories up to this depth in LUT RAM, deeper ones in block RAM
+FF_PER_MULT = {"int8": 60.04, "int16": 106.23, "fp16": 96.53}  # operand, product, weight and forwarded-weight registers
+FF_PER_LINK_BIT = 0.92           # per activation bit a PE forwards (k step x operand bits)
+FF_PER_SKEW_BIT = 0.94           # per bit-cycle of the array's input skew and WS output deskew delay lines
+FF_CORE_FIXED = 1.51             # (the controller's registers are within the fit's noise)
+# Board estimate only (`estimate`, not `core_estimate`): the SAT design point accumulates floating-point products
+# in the DSP48E2 post-adders as wide fixed point, costing the int16 datapath plus ~40 LUTs per multiplier of
+# alignment and normalization. An assumption, not a synthesis result: the generated fp16 RTL adds every product with
+# its own fabric fp32 adder (LUT_PER_MULT["fp16"]), which at sat-vcu1525's 4,096 multipliers would need about 4.5M
+# LUTs, 3.8x the XCVU9P's (core_estimate).
+LUT_FP_ALIGN_PER_MULT = 40
+HELD_OUT_MULTS = 4               # the calibration's held-out PEs: every format at 4 multipliers
+# Beyond the calibrated PE array:
 DSPS_PER_VECTOR_LANE = 3         # FP32 fused multiply-add: 2 DSPs for the 24x24 product, 1 for the add
 LUT_PER_VECTOR_LANE = 300        # FP32 add normalization and rounding in fabric
 LUT_PER_SELECTOR_COMPARE = 20    # a 16-bit magnitude compare and the swap mux of one insertion slot
 FF_PER_LUT = 1.2                 # pipelined datapaths register almost every LUT output (typical 1-1.5)
+DESIGN_KEEP = 2                  # board estimate: PEs sized for 2:M (the paper's 2:8), the widest A port per PE
+
+
+def operand_format(cfg) -> str:
+    """int8, int16, fp16, ... (the RTL's dtype naming)."""
+    return cfg.precision.operand_name
 BLOCK_PORT_BYTES = 8             # data bytes per port of a memory block at its widest: URAM288 72-bit and
                                  # BRAM36 512x72 both carry 64 data bits (the rest is ECC/parity)
 
@@ -63,53 +85,115 @@ class Resources:
         return out
 
 
-def pe_luts(cfg, group: int | None, floating: bool) -> float:
-    """LUTs of one PE: datapath and control, the M:1 activation mux for N:M groups up to `group` (None: dense),
-    and the floating-point alignment when operands are FP."""
+def _per_mult(table: dict, cfg) -> float:
+    """A per-multiplier constant of the operand format; formats the RTL does not generate are extrapolated from
+    the nearest one by operand width (fp32 from fp16, wider integers from int16)."""
+    fmt = operand_format(cfg)
+    if fmt in table:
+        return table[fmt]
+    base = table["fp16"] if cfg.precision.is_float else table["int16"]
+    return base * cfg.precision.operand_bytes / 2
+
+
+def core_features(cfg, group: int | None, keep: int) -> tuple[dict, dict]:
+    """The regressors of the LUT and FF rules for `cfg`'s core at N:M keep:group (group None: dense): multipliers
+    (per format: one entry, the others 0), mux bit-levels, LUT-RAM buffer word bits, forwarded activation bits,
+    skew bit-cycles, and 1 for the fixed part. `calibrate` fits the constants on them; `core_estimate` applies them."""
+    a, bits = cfg.array, 8 * cfg.precision.operand_bytes
+    pes, mults = a.rows * a.cols, a.mults_per_pe
+    k_step = mults // min(keep, mults) * group if group else mults
+    lane = bits + (ceil(log2(group)) if group else 0)
+    fmt = operand_format(cfg)
+    per_mult = {f"mult_{f}": pes * mults * (fmt == f) for f in LUT_PER_MULT}
+    a_word, b_word = a.rows * k_step * bits, a.cols * mults * lane
+    a_depth = cfg.buffers.a_kib * 1024 * 8 // 2 // a_word
+    b_depth = max(cfg.buffers.b_kib * 1024 * 8 // 2 // b_word, a.rows)
+    lutram_word = a_word * (a_depth <= LUTRAM_MAX_DEPTH) + b_word * (b_depth <= LUTRAM_MAX_DEPTH)
+    tri_r, tri_c = a.rows * (a.rows - 1) // 2, a.cols * (a.cols - 1) // 2
+    lut = {**per_mult, "mux": pes * mults * (ceil(group / 4) * bits if group else 0), "lutram_word": lutram_word,
+           "fixed": 1}
+    ff = {**per_mult, "link": pes * k_step * bits, "skew": tri_r * k_step * bits + tri_c * (mults * lane + 32),
+          "fixed": 1}
+    return lut, ff
+
+
+def _constants(cfg) -> tuple[dict, dict]:
+    """The fitted constants, keyed like `core_features` (formats outside the fit extrapolated by width)."""
+    fmt = operand_format(cfg)
+    lut = {f"mult_{f}": LUT_PER_MULT[f] for f in LUT_PER_MULT}
+    ff = {f"mult_{f}": FF_PER_MULT[f] for f in FF_PER_MULT}
+    if fmt not in LUT_PER_MULT:  # its multipliers are counted under the nearest format, scaled
+        near = "fp16" if cfg.precision.is_float else "int16"
+        lut[f"mult_{near}"], ff[f"mult_{near}"] = _per_mult(LUT_PER_MULT, cfg), _per_mult(FF_PER_MULT, cfg)
+    lut.update(mux=LUT_MUX_PER_BIT_LEVEL, lutram_word=LUT_PER_LUTRAM_WORD_BIT, fixed=LUT_CORE_FIXED)
+    ff.update(link=FF_PER_LINK_BIT, skew=FF_PER_SKEW_BIT, fixed=FF_CORE_FIXED)
+    return lut, ff
+
+
+def _features_for(cfg, group, keep):
+    lut, ff = core_features(cfg, group, keep)
+    fmt = operand_format(cfg)
+    if fmt not in LUT_PER_MULT:
+        near = "fp16" if cfg.precision.is_float else "int16"
+        n = cfg.array.rows * cfg.array.cols * cfg.array.mults_per_pe
+        lut[f"mult_{near}"] = ff[f"mult_{near}"] = n
+    return lut, ff
+
+
+def _apply(feats: dict, consts: dict) -> float:
+    return sum(v * consts[k] for k, v in feats.items())
+
+
+def pe_luts(cfg, group: int | None, as_generated: bool = True) -> float:
+    """Logic LUTs of one PE: per multiplier its datapath (by operand format) and its M:1 activation mux for N:M
+    groups up to `group` (None: dense). `as_generated` False: floating point as the board estimate assumes it
+    (DSP post-adder accumulation, LUT_FP_ALIGN_PER_MULT), not as the RTL builds it."""
     bits = 8 * cfg.precision.operand_bytes
-    per_mult = LUT_DATAPATH_PER_MULT + (LUT_ALIGN_PER_MULT if floating else 0)
+    if cfg.precision.is_float and not as_generated:
+        per_mult = LUT_PER_MULT["int16"] * cfg.precision.operand_bytes / 2 + LUT_FP_ALIGN_PER_MULT
+    else:
+        per_mult = _per_mult(LUT_PER_MULT, cfg)
     if group:
         per_mult += ceil(group / 4) * bits * LUT_MUX_PER_BIT_LEVEL
-    return cfg.array.mults_per_pe * per_mult + LUT_CONTROL_PER_PE
+    return cfg.array.mults_per_pe * per_mult
 
 
-def pe_ffs(cfg, group: int | None) -> int:
-    """Registers of one PE: its accumulator, the operand pipeline of each multiplier, the activation forwarded to
-    the next PE, and under N:M the latched group of M activations and the N weight indices. Against synthesis of
-    the RTL (reports/rtl) this lands within about 10%."""
-    bits, a = 8 * cfg.precision.operand_bytes, cfg.array
-    ff = 8 * cfg.precision.acc_bytes + (a.pipeline_depth + 1) * bits * a.mults_per_pe
-    if group:
-        ff += group * bits + a.mults_per_pe * ceil(log2(group))
-    return ff
+def core_ffs(cfg, group: int | None, keep: int = DESIGN_KEEP) -> float:
+    """Registers of the PE array and controller: per multiplier (by format), forwarded activation bits, skew and
+    deskew delay lines."""
+    return _apply(_features_for(cfg, group, keep)[1], _constants(cfg)[1])
 
 
 def estimate(cfg) -> Resources:
-    """DSPs, LUTs, FFs and memory blocks of `cfg` (a SATConfig) by the rules above (FP16/FP32 operands are
-    floating point, int8 operands integer)."""
+    """DSPs, LUTs, FFs and memory blocks of `cfg` (a SATConfig) by the rules above, the PEs sized for the largest
+    group size the selector supports at 2:M; floating-point LUTs as the SAT design assumes them (see
+    LUT_FP_ALIGN_PER_MULT), not as the fp16 RTL builds them (`core_estimate`)."""
     a, board = cfg.array, cfg.board
     m_max = max(cfg.selector.group_sizes)
-    mults = a.rows * a.cols * a.mults_per_pe
-    dsp = ceil(mults * DSPS_PER_MULT.get(cfg.precision.operand_bytes, 10.0)) + cfg.vector.lanes * DSPS_PER_VECTOR_LANE
-    lut_pe = pe_luts(cfg, m_max, floating=cfg.precision.operand_bytes >= 2)
+    pes = a.rows * a.cols
+    mults = pes * a.mults_per_pe
+    dsp = ceil(mults * DSPS_PER_MULT.get(operand_format(cfg), DSPS_PER_MULT_OTHER)) \
+        + cfg.vector.lanes * DSPS_PER_VECTOR_LANE
     # Each selector lane keeps a sorted top-N over a group of M: one compare slot per kept value, N up to M/2.
     lut_sel = cfg.selector.lanes * (m_max // 2) * LUT_PER_SELECTOR_COMPARE + cfg.selector.lanes * ceil(log2(m_max))
-    lut_array = ceil(a.rows * a.cols * lut_pe)
+    lut_array = ceil(pes * pe_luts(cfg, m_max, as_generated=False) + LUT_CORE_FIXED)
     lut = lut_array + cfg.vector.lanes * LUT_PER_VECTOR_LANE + lut_sel
-    ff = a.rows * a.cols * pe_ffs(cfg, m_max) + ceil(FF_PER_LUT * (lut - lut_array))
+    ff = ceil(core_ffs(cfg, m_max)) + ceil(FF_PER_LUT * (lut - lut_array))
     bram, uram = _memories(cfg)
     budget = {"dsp": board.dsp, "lut": board.lut, "ff": board.ff, "bram": board.bram, "uram": board.uram}
     return Resources(dsp=dsp, lut=lut, ff=ff, bram=bram, uram=uram, budget=budget)
 
 
 def core_estimate(cfg, nm: str) -> dict:
-    """The estimate of what `hwsim rtl` generates for `cfg`: the integer PE array only (no vector engine; the
-    selector is a separate module), for an N:M pattern (e.g. "2:8") or "dense"; to set beside synthesis."""
-    group = None if nm == "dense" else int(nm.split(":")[1])
-    pes = cfg.array.rows * cfg.array.cols
-    mults = pes * cfg.array.mults_per_pe
-    return {"LUT_est": ceil(pes * pe_luts(cfg, group, floating=False)), "FF_est": pes * pe_ffs(cfg, group),
-            "DSP_est": ceil(mults * DSPS_PER_MULT.get(cfg.precision.operand_bytes, 10.0))}
+    """The estimate of what `hwsim rtl` generates for `cfg`: the PE array and its controller only (no vector
+    engine; the selector is a separate module), for an N:M pattern (e.g. "2:8") or "dense"; to set beside
+    synthesis (logic LUTs, FFs, DSPs)."""
+    keep, group = (1, None) if nm == "dense" else map(int, nm.split(":"))
+    lut_f, ff_f = _features_for(cfg, group, keep)
+    lut_c, ff_c = _constants(cfg)
+    mults = cfg.array.rows * cfg.array.cols * cfg.array.mults_per_pe
+    return {"LUT_est": ceil(_apply(lut_f, lut_c)), "FF_est": ceil(_apply(ff_f, ff_c)),
+            "DSP_est": ceil(mults * DSPS_PER_MULT.get(operand_format(cfg), DSPS_PER_MULT_OTHER))}
 
 
 def buffer_banks(board, kib: int) -> tuple[int, int]:

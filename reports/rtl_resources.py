@@ -1,37 +1,48 @@
-"""Regenerate reports/rtl/: synthesized LUT/FF/DSP/BRAM of the SAT core (sat-small, 6x6 and 8x8; N:M and dense),
-the cost of N:M support, ECP5 Fmax, and a plot. Needs Debian yosys and the `rtl` extra (nextpnr-ecp5).
+"""Regenerate reports/rtl/: synthesized LUT/FF/DSP/BRAM of the SAT core over the resource estimate's calibration
+set (2x2 and 3x3 arrays; int8, int16, fp16; 2, 4, 8 multipliers per PE; N:M and dense), the cost of N:M support,
+ECP5 Fmax, and a plot. Needs Debian yosys and the `rtl` extra (nextpnr-ecp5).
 
-    python reports/rtl_resources.py [--out DIR] [--no-ecp5] [--replot]
+    python reports/rtl_resources.py [--out DIR] [--no-ecp5] [--replot] [--calibrate]
+
+Syntheses run one at a time and each row is appended to resources.csv as it finishes: a rerun resumes (delete
+resources.csv to start over). --calibrate prints the least-squares constants of hwsim/resources.py's LUT and FF
+rules fitted on the rows that are not held out.
 """
 import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from hwsim.rtl.synthesis_table import DEFAULT_POINTS, ecp5_fmax, nm_cost, synth_resources, write_report
+from hwsim.rtl.synthesis_table import CALIBRATION_POINTS, calibrate, ecp5_fmax, nm_cost, synth_rows, write_report
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "rtl")
-    ap.add_argument("--no-ecp5", action="store_true", help="skip the ECP5 place and route (minutes)")
+    ap.add_argument("--no-ecp5", action="store_true", help="skip the ECP5 place and route (minutes; keeps ecp5.json)")
     ap.add_argument("--replot", action="store_true", help="rewrite table and plot from resources.csv and ecp5.json")
+    ap.add_argument("--calibrate", action="store_true", help="print the fitted constants of the estimate's rules")
     args = ap.parse_args()
     t0 = time.time()
+    csv = args.out / "resources.csv"
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.calibrate:
+        import pandas as pd
+
+        print(json.dumps(calibrate(pd.read_csv(csv)), indent=2))
+        return 0
     if args.replot:
         import pandas as pd
 
-        df = pd.read_csv(args.out / "resources.csv")
-        fmax = json.loads((args.out / "ecp5.json").read_text()) if (args.out / "ecp5.json").exists() else None
-        for path in write_report(args.out, df, nm_cost(df), fmax):
-            print(path)
-        return 0
-    with ProcessPoolExecutor(max_workers=1) as pool:  # ECP5 P&R runs beside the Xilinx syntheses
-        fmax = None if args.no_ecp5 else pool.submit(ecp5_fmax)
-        df = synth_resources(DEFAULT_POINTS, jobs=2)
-        fmax = fmax.result() if fmax else None
+        df = pd.read_csv(csv)
+    else:
+        df = synth_rows(CALIBRATION_POINTS, csv, progress=lambda line: print(line, flush=True))
+    fmax_path = args.out / "ecp5.json"
+    if args.replot or args.no_ecp5:
+        fmax = json.loads(fmax_path.read_text()) if fmax_path.exists() else None
+    else:
+        fmax = ecp5_fmax()
     for path in write_report(args.out, df, nm_cost(df), fmax):
         print(path)
     print(f"done in {time.time() - t0:.0f} s")

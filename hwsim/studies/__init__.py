@@ -112,7 +112,7 @@ def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
     from hwsim.config import load_arch
     from hwsim.errors import HwsimError
     from hwsim.figures.style import figure, save_figure
-    from hwsim.resources import core_estimate
+    from hwsim.resources import HELD_OUT_MULTS, core_estimate
 
     synth_csv = out / "resources.csv"
     if not synth_csv.exists():
@@ -121,9 +121,14 @@ def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
     synth = pd.read_csv(synth_csv)
     rows = []
     for _, r in synth.iterrows():
-        cfg = load_arch("sat-small", {"array.rows": int(r.rows), "array.cols": int(r.cols)})
+        cfg = load_arch("sat-small", {"array.rows": int(r.rows), "array.cols": int(r.cols),
+                                      "array.mults_per_pe": int(r.mults_per_pe),
+                                      "precision.operand_bytes": int(r.width) // 8,
+                                      "precision.operand_type": "float" if r["dtype"].startswith("fp") else "int"})
         est = core_estimate(cfg, r.nm)
-        rows.append({"config": r.config, "nm": r.nm, "PEs": int(r.PEs), "LUT_synth": int(r.LUT_logic),
+        rows.append({"config": r.config, "nm": r.nm, "dtype": r["dtype"], "mults": int(r.mults_per_pe),
+                     "held_out": bool(r.mults_per_pe == HELD_OUT_MULTS), "PEs": int(r.PEs),
+                     "LUT_synth": int(r.LUT_logic),
                      "LUT_est": est["LUT_est"], "FF_synth": int(r.FF), "FF_est": est["FF_est"],
                      "DSP_synth": int(r.DSP), "DSP_est": est["DSP_est"]})
     table = pd.DataFrame(rows)
@@ -133,23 +138,27 @@ def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
     cols = list(table.columns)
     lines = ["# Resource estimate beside synthesis", "",
              "The simulator's resource estimate (`hwsim/resources.py`, the rules every result's `resources` uses) for "
-             "the integer PE array that `hwsim rtl` generates, beside Yosys `synth_xilinx` of that Verilog "
-             "(`resources.csv`, from `make rtl-report`; logic LUTs: the LUTs Yosys uses as RAM hold tile buffers, which "
-             "the estimate places in block RAM). The LUT and FF rules were calibrated on these rows; the "
-             "floating-point alignment term of the FP16 presets is not in the integer RTL and stays uncalibrated.",
+             "the PE array and controller that `hwsim rtl` generates, beside Yosys `synth_xilinx -family xcup` of that "
+             "Verilog (`resources.csv`, from `make rtl-report`; logic LUTs: the LUTs Yosys uses as RAM hold tile "
+             "buffers, which the estimate places in block RAM). The LUT and FF constants are a least-squares fit "
+             "(`python reports/rtl_resources.py --calibrate`) over the rows with `held_out` False; the rows with "
+             f"`held_out` True ({HELD_OUT_MULTS} multipliers per PE, every operand format) were left out of the fit "
+             "and predicted.",
              "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
     (out / "estimate_vs_synthesis.md").write_text("\n".join(lines) + "\n")
-    fig, axes = figure(1, 3, figsize=(12, 3.6))
-    labels = [f"{c.replace('sat-small', '4x4').replace('4x4 ', '')}\n{n}" for c, n in zip(table.config, table.nm)]
+    fig, axes = figure(1, 3, figsize=(12, 4.8))
+    labels = [f"{c.replace('sat-small ', '')}\n{n}" + (" (held out)" if h else "")
+              for c, n, h in zip(table.config, table.nm, table.held_out)]
     for ax, kind in zip(axes, ("LUT", "FF", "DSP")):
         x = range(len(table))
         ax.bar([i - 0.2 for i in x], table[f"{kind}_synth"], width=0.4, label="synthesis (Yosys)")
         ax.bar([i + 0.2 for i in x], table[f"{kind}_est"], width=0.4, label="estimate (hwsim.resources)")
-        ax.set_xticks(list(x), labels)
+        ax.set_xticks(list(x), labels, rotation=90, fontsize=7)
         ax.set_title(kind)
     axes[0].legend()
-    fig.suptitle("SAT core: resource estimate vs synthesis of the generated RTL (int16, 2 multipliers per PE)")
+    fig.suptitle("SAT core: resource estimate vs synthesis of the generated RTL (int8, int16, fp16; 2, 4, 8 "
+                 "multipliers per PE)")
     return [out / "estimate_vs_synthesis.csv", out / "estimate_vs_synthesis.md",
             *save_figure(fig, out / "estimate_vs_synthesis")]
 
@@ -178,7 +187,8 @@ SECTIONS = [
             "Written by `make bench-search` (an exhaustive 3,456-point grid, minutes): hypervolume of the co-search "
             "(TPE, NSGA-II) and of random search at 10% of the evaluations, over five seeds.", _search_quality),
     Section("rtl", "RTL resources: synthesis and the estimate",
-            "Yosys synthesis of the generated SAT core (sat-small and larger arrays, N:M and dense; ECP5 Fmax), "
+            "Yosys synthesis of the generated SAT core (int8, int16, fp16; 2, 4, 8 multipliers per PE; N:M and "
+            "dense; ECP5 Fmax), "
             "written by `make rtl-report` (needs Debian yosys, minutes); `hwsim report` sets the simulator's "
             "resource estimate beside it.", _rtl_estimate, inputs=("resources.csv",)),
     Section("tiny", "256KB on-device training engines",

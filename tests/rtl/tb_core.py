@@ -1,7 +1,7 @@
 """cocotb bench for sat_core: random tiles through the Verilog and through hwsim.functional; bit-identical
-outputs, and per tile the cycles from first buffer read to last output beat equal the simulator's
-`tile_compute_cycles` plus the cycles the bench held the output back. Parameters come as JSON in
-HWSIM_RTL_CFG (written by test_core.py); numpy is seeded from cocotb.RANDOM_SEED."""
+outputs (int32, or fp32 bit patterns for fp16 cores), and per tile the cycles from first buffer read to last
+output beat equal the simulator's `tile_compute_cycles` plus the cycles the bench held the output back.
+Parameters come as JSON in HWSIM_RTL_CFG (written by test_core.py); numpy is seeded from cocotb.RANDOM_SEED."""
 import json
 import os
 
@@ -25,14 +25,33 @@ def rand_values(rng, shape, bits):
     return np.where(pick, special, x)
 
 
-def random_nm(rng, k, n_cols, keep, group, bits):
+F16_SPECIAL = np.array([0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x83FF, 0x0400, 0x7BFF, 0xFBFF, 0x3C00, 0xBC00,
+                        0x1400, 0x9400], dtype=np.uint16)  # zeros, subnormals, min normal, +-65504, +-1, +-2**-10
+F16_NONFINITE = np.array([0x7C00, 0xFC00, 0x7E00, 0xFE01], dtype=np.uint16)  # +-inf, NaNs
+
+
+def rand_fp16(rng, shape, p_nonfinite):
+    """fp16 bit patterns (as int64): normal values over a 2**+-8 spread of scales, 20% extremes and subnormals,
+    and inf/NaN at rate `p_nonfinite` (most tiles 0, so finite rounding is checked, not masked by NaN)."""
+    x = (rng.standard_normal(shape) * np.exp2(rng.integers(-8, 9, size=shape))).astype(np.float16).view(np.uint16)
+    x = np.where(rng.random(shape) < 0.2, rng.choice(F16_SPECIAL, size=shape), x)
+    x = np.where(rng.random(shape) < p_nonfinite, rng.choice(F16_NONFINITE, size=shape), x)
+    return x.astype(np.int64)
+
+
+def operands(rng, shape, cfg, p_nonfinite):
+    """Random operands: signed ints of cfg's width, or fp16 bit patterns."""
+    return rand_fp16(rng, shape, p_nonfinite) if cfg["floating"] else rand_values(rng, shape, cfg["width"])
+
+
+def random_nm(rng, k, n_cols, keep, group, make):
     """Compressed B with random N:M patterns: (values, indices), shape (k*keep/group, n_cols)."""
     g = k // group
     idx = np.empty((g, keep, n_cols), dtype=np.int64)
     for gi in range(g):
         for c in range(n_cols):
             idx[gi, :, c] = np.sort(rng.choice(group, size=keep, replace=False))
-    return rand_values(rng, (g * keep, n_cols), bits), idx.reshape(g * keep, n_cols)
+    return make((g * keep, n_cols)), idx.reshape(g * keep, n_cols)
 
 
 def pack(items, bits):
@@ -58,9 +77,10 @@ def b_words(cfg, values, idx, words):
     return out
 
 
-def unpack_row(word, cols):
+def unpack_row(word, cols, floating=False):
+    """One output beat: `cols` int32 values, or fp32 bit patterns (unsigned) for an fp16 core."""
     vals = [(word >> (32 * j)) & 0xFFFF_FFFF for j in range(cols)]
-    return [v - (1 << 32) if v >= 1 << 31 else v for v in vals]
+    return vals if floating else [v - (1 << 32) if v >= 1 << 31 else v for v in vals]
 
 
 class Bench:
@@ -100,7 +120,7 @@ class Bench:
                 stalls += 1
             if valid and ready:
                 payload = d.out__payload.value.to_unsigned()
-                rows.append(unpack_row(payload, self.cfg["cols"]))
+                rows.append(unpack_row(payload, self.cfg["cols"], self.cfg["floating"]))
                 last = payload >> (32 * self.cfg["cols"])
                 assert last == (len(rows) == beats), f"last flag {last} on beat {len(rows)} of {beats}"
                 if len(rows) == beats:
@@ -119,7 +139,7 @@ async def random_tiles(dut):
     rng = np.random.default_rng(cocotb.RANDOM_SEED)
     R, C, ks, w = cfg["rows"], cfg["cols"], cfg["k_step"], cfg["width"]
     keep, group, mults = cfg["keep"], cfg["group"], cfg["mults"]
-    dtype = np.int8 if w == 8 else np.int16
+    dtype = np.float16 if cfg["floating"] else np.int8 if w == 8 else np.int16
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     for name in ("a_wr_en", "b_wr_en", "start", "load_w", "mode", "count", "out__ready", "a_wr_addr",
                  "a_wr_data", "b_wr_addr", "b_wr_data"):
@@ -134,23 +154,38 @@ async def random_tiles(dut):
     for t in range(tiles):
         mode = str(rng.choice(cfg["modes"]))
         p_ready = float(rng.choice([1.0, 0.8, 0.5, 0.2])) if t else 1.0
+        # one tile in four is long: up to the full buffer depth, so every bit of the count registers is used
+        long_tile = t % 4 == 3
         if mode == "os":
-            steps = int(rng.integers(1, min(cfg["a_depth"], cfg["max_steps"]) + 1))
+            depth = min(cfg["a_depth"], cfg["b_depth"])  # an OS step reads one word of each buffer
+            lo, hi = (depth // 2 + 1, depth) if long_tile else (1, min(depth, cfg["max_steps"]))
+            steps = hi if long_tile and t % 8 == 7 else int(rng.integers(lo, hi + 1))
             m_rows, k = R, steps * ks
             count, beats, b_count = steps, R, steps
         else:
-            m_rows = int(rng.integers(R, min(cfg["a_depth"], 3 * R) + 1))  # m >= rows: see test_core.py
+            hi = cfg["a_depth"] if long_tile else min(cfg["a_depth"], 3 * R)
+            m_rows = int(rng.integers(max(R, hi // 2) if long_tile else R, hi + 1))  # m >= rows: see test_core.py
             k = R * ks
             count, beats, b_count = m_rows, m_rows, R
-        a = rand_values(rng, (m_rows, k), w).astype(dtype)
+        p_nonfinite = float(rng.choice([0.0, 0.0, 0.0, 0.01]))  # inf/NaN in a quarter of the fp16 tiles
+
+        def make(shape):
+            return operands(rng, shape, cfg, p_nonfinite)
+
+        a = make((m_rows, k))
         if cfg["dense"]:
-            values = rand_values(rng, (k, C), w).astype(dtype)
-            idx = np.zeros_like(values, dtype=np.int64)
-            golden = F.dense_gemm(a, values)
+            values, idx = make((k, C)), np.zeros((k, C), dtype=np.int64)
         else:
-            values, idx = random_nm(rng, k, C, keep, group, w)
-            values = values.astype(dtype)
-            golden = F.sparse_gemm(a, values, idx.astype(np.uint8), keep, group)
+            values, idx = random_nm(rng, k, C, keep, group, make)
+        if cfg["floating"]:  # the bit patterns as fp16; the golden fp32 results as bit patterns
+            fa, fv = a.astype(np.uint16).view(np.float16), values.astype(np.uint16).view(np.float16)
+            golden = F.dense_gemm(fa, fv) if cfg["dense"] else F.sparse_gemm(fa, fv, idx.astype(np.uint8), keep,
+                                                                             group)
+            golden = F.to_bits(golden)
+        else:
+            a, values = a.astype(dtype), values.astype(dtype)
+            golden = (F.dense_gemm(a, values) if cfg["dense"]
+                      else F.sparse_gemm(a, values, idx.astype(np.uint8), keep, group))
         if mode == "os":
             a_words = [pack([a[i, s * ks + e] for i in range(R) for e in range(ks)], w) for s in range(steps)]
         else:

@@ -39,6 +39,7 @@ def test_export_sat_small(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "sat_core.json", "sat_core.v", "sat_selector.v"]
     assert json.loads((out / "sat_core.json").read_text()) == {k: v for k, v in info.items()}
     assert info["config"]["name"] == "sat-small" and info["params"]["nm"] == "2:8"
+    assert info["params"]["dtype"] == "fp16" and info["params"]["acc_dtype"] == "fp32"  # 2-byte operands: FP16
     assert info["latency"]["pe"] == 3  # sat-small.yaml: pipeline_depth 3
     assert info["latency"]["fill_cycles"] == 4 + 4 + 3
     for top in ("sat_core", "sat_selector"):
@@ -48,16 +49,18 @@ def test_export_sat_small(tmp_path, capsys):
         run = subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / f"{top}.vvp"), "-s", top, str(out / f"{top}.v")],
                              capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
-    assert "count + 11" in (out / "README.md").read_text()
+    readme = (out / "README.md").read_text()
+    assert "count + 11" in readme and "fp16 operands, exact fp32 products" in readme
 
 
 @needs_yosys
-def test_synth_xilinx_sat_small_counts_one_dsp_per_multiplier(tmp_path, capsys):
+def test_synth_xilinx_int16_counts_one_dsp_per_multiplier(tmp_path, capsys):
     out = tmp_path / "rtl"
-    assert main(["rtl", "--arch", "sat-small", "--out", str(out), "--synth", "xilinx", "--json"]) == 0
+    assert main(["rtl", "--arch", str(tiny_spec(tmp_path, width=16)), "--out", str(out), "--synth", "xilinx",
+                 "--json", "--quiet"]) == 0
     res = json.loads(capsys.readouterr().out)["synth"]["sat_core"]
-    assert res["latches"] == 0
-    assert res["DSP"] == 4 * 4 * 2  # 16x16-bit products: one DSP48E1 each, none shared or optimized away
+    assert res["latches"] == 0 and res["family"] == "xcup" and res["dsp_cell"] == "DSP48E2"
+    assert res["DSP"] == 2 * 2 * 2  # 16x16-bit products: one DSP48E2 each, none shared or optimized away
     assert res["LUT"] > 0 and res["FF"] > 0
     assert json.loads((out / "synth_xilinx.json").read_text())["sat_core"] == res
 
@@ -118,6 +121,46 @@ def test_out_is_a_file(tmp_path, capsys):
     assert main(["rtl", "--arch", "sat-small", "--out", str(target)]) == 2
     assert "is a file" in capsys.readouterr().err and target.read_text() == "x"
 
+
+
+def test_fill_cycles_override_is_refused(tmp_path, capsys):
+    """The RTL's fill is rows + cols + pipeline depth: a config that times another fill is not generated."""
+    out = tmp_path / "rtl"
+    assert main(["rtl", "--arch", "sat-small", "--set", "mapping.fill_cycles=20", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hwsim: error: mapping.fill_cycles: 20 (expected unset or 11") and \
+        len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_sat_vcu1525_generates_fp16():
+    """The paper-scale preset is FP16 (its export takes minutes: see README); its RTL parameters say so."""
+    from hwsim.config import load_arch
+    from hwsim.rtl.params import CoreParams
+
+    p = CoreParams.from_config(load_arch("sat-vcu1525"), "2:8")
+    assert (p.dtype, p.acc_dtype, p.floating, p.mults, p.pe_latency) == ("fp16", "fp32", True, 4, 6)
+
+
+@needs_yosys
+def test_synth_xilinx_families_and_progress(tmp_path, capsys):
+    """UltraScale+ by default (DSP48E2), 7-series on request (DSP48E1), named in the output; progress on stderr."""
+    spec = tiny_spec(tmp_path, width=8)
+    seen = {}
+    for family, cell in (("xcup", "DSP48E2"), ("xc7", "DSP48E1")):
+        out = tmp_path / family
+        argv = ["rtl", "--arch", str(spec), "--nm", "dense", "--out", str(out), "--synth", "xilinx"]
+        assert main(argv + ([] if family == "xcup" else ["--family", family])) == 0
+        text = capsys.readouterr()
+        name = {"xcup": "UltraScale+", "xc7": "7-series"}[family]
+        assert f"xilinx {name} (synth_xilinx -family {family}, {cell})" in text.out
+        stages = [line for line in text.err.splitlines() if line.startswith("hwsim rtl: [")]
+        assert any("export sat_core" in line and "done in" in line for line in stages), text.err
+        assert any(f"synth_xilinx -family {family}" in line and "done in" in line for line in stages), text.err
+        seen[family] = json.loads((out / "synth_xilinx.json").read_text())["sat_core"]
+    assert seen["xcup"]["DSP"] == seen["xc7"]["DSP"] == 2 * 2 * 2  # one DSP per int8 product on both
+    assert main(["rtl", "--arch", str(spec), "--nm", "dense", "--out", str(tmp_path / "q"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_program_writes_the_tile_program(tmp_path, capsys):
