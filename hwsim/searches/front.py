@@ -135,15 +135,17 @@ def write_outputs(study, spec: SearchSpec, out: Path, counts: dict) -> dict:
         m = row
         header = [f"# hwsim search: front design {row['design']} of {len(front)} "
                   f"({', '.join(f'{o} {m[o]:.6g}' for o in spec.objectives)})",
-                  "# reproduce (each workload of the search):"]
-        cmds = [simulate_command(spec, row, str(path), w) for w in spec.workloads]
-        header += [f"#   {c}" for c in cmds]
+                  "# reproduce (each workload of the search), from the search's output folder:"]
+        rel = path.relative_to(out).as_posix()  # written files name paths from the output folder: it may move
+        header += [f"#   {simulate_command(spec, row, rel, w)}" for w in spec.workloads]
         path.write_text("\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False))
-        files.append(str(path))
-        commands.append(" && ".join(cmds))
-    front = front.assign(arch_file=files, command=commands)
+        files.append((str(path), rel))
+        commands.append(tuple(" && ".join(simulate_command(spec, row, p, w) for w in spec.workloads)
+                              for p in (str(path), rel)))
+    written = front.assign(arch_file=[r for _, r in files], command=[r for _, r in commands])
+    front = front.assign(arch_file=[a for a, _ in files], command=[a for a, _ in commands])
     trials.to_csv(out / "trials.csv", index=False)
-    front.to_csv(out / "pareto.csv", index=False)
+    written.to_csv(out / "pareto.csv", index=False)
     (out / "pareto.md").write_text(_markdown(front, trials, spec, counts))
     figs = pareto_figure(trials, front, spec, out / "pareto")
     return {"trials": trials, "front": front, "figures": figs}

@@ -64,10 +64,11 @@ def test_batch_latency_is_per_image_with_the_update_shared():
     assert b4.analytic_extra_kb == plain.analytic_extra_kb  # the paper's axis does not see the optimizer
 
 
-@pytest.mark.parametrize("kw,match", [({"batch": 0}, "batch"), ({"batch": True}, "batch"),
-                                      ({"momentum": "yes"}, "momentum")])
-def test_bad_options(kw, match):
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize("kw,error,match", [({"batch": 0}, ValueError, "batch"),
+                                            ({"batch": True}, TypeError, "batch"),  # a wrong type names it
+                                            ({"momentum": "yes"}, TypeError, "momentum")])
+def test_bad_options(kw, error, match):
+    with pytest.raises(error, match=match):
         hwsim.tiny(DIGITS, "full", **kw)
 
 

@@ -46,7 +46,8 @@ def test_front_arch_files_simulate_to_the_reported_numbers(searched, capsys):
         assert data["array"]["rows"] == row["array.rows"] and data["array"]["cols"] == row["array.cols"]
         method, _, nm = row["method"].partition(":")
         for model, resolution in (("resnet9", None), ("vit", 32)):
-            argv = ["simulate", "--arch", row["arch_file"], "--model", model, "--method", method, "--batch", "2",
+            assert row["arch_file"] == f"arch/{row['design']}.yaml"  # written relative to the output folder
+            argv = ["simulate", "--arch", str(out / row["arch_file"]), "--model", model, "--method", method, "--batch", "2",
                     "--json"] + (["--nm", nm] if nm else []) + (["--resolution", str(resolution)] if resolution
                                                                  else [])
             got = _cli_json(capsys, *argv)
