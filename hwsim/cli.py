@@ -480,6 +480,10 @@ def _run_rtl(args) -> int:
             nextpnr_path()
     inputs = input_paths(args.arch)
     output_folder(args.out, "--out", inputs)  # before elaboration: a bad folder costs nothing
+    names = [f"{CORE_TOP}.v", f"{CORE_TOP}.json", "README.md", "sat_selector.v", f"synth_{args.synth}.json"]
+    for name in names:  # a folder where one of our files goes: refused now, not after minutes of elaboration
+        if (Path(args.out) / name).is_dir():
+            _bad(f"out: {show(str(Path(args.out) / name), 120)} is a folder (expected a file there)", "--out")
     from hwsim.rtl.export import check_size
 
     check_size(params)
