@@ -37,7 +37,7 @@ def _operands(bench, mode, count):
         idx = np.zeros_like(values, dtype=np.int64)
         golden = F.dense_gemm(a, values)
     else:
-        values, idx = random_nm(rng, k, C, cfg["keep"], cfg["group"], w)
+        values, idx = random_nm(rng, k, C, cfg["keep"], cfg["group"], lambda shape: rand_values(rng, shape, w))
         values = values.astype(dtype)
         golden = F.sparse_gemm(a, values, idx.astype(np.uint8), cfg["keep"], cfg["group"])
     if mode == "os":
