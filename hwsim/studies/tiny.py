@@ -21,10 +21,6 @@ from hwsim.figures.style import figure, save_figure
 BACKBONES = {"mcunet-5fps": "mcunet-5fps:99kb", "mbv2-w0.35": "mbv2-w0.35:99kb",
              "proxyless-w0.3": "proxyless-w0.3:98kb"}  # the reference's "100KB scheme" of its main results
 TARGETS = ("mcu-stm32f746", "npu-256k")
-KINDS = ("input", "act", "saved", "mask", "grad", "wgrad", "param", "cast")
-KIND_LABEL = {"input": "input image", "act": "activations", "saved": "saved inputs (slices)", "mask": "1-bit masks",
-              "grad": "activation gradients", "wgrad": "weight/bias gradients", "param": "trainable copies",
-              "cast": "fp32 copies (un-fused casts)"}
 
 
 def _save(fig, out: Path, stem: str) -> None:
@@ -68,37 +64,20 @@ def peak_memory(out: Path) -> pd.DataFrame:
 
 
 def timeline(out: Path) -> list[str]:
+    """MobileNetV2-w0.35's memory over one training step, without and with reordering (the `hwsim tiny --plot`
+    drawing, side by side)."""
+    from hwsim.figures.timeline import draw_timeline
+
     model, scheme = "mbv2-w0.35", BACKBONES["mbv2-w0.35"]
-    fig, axes = figure(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = figure(1, 2, figsize=(12, 4.4))
     notes = []
     for ax, reorder in zip(axes, (False, True)):
         r = hwsim.tiny(model, scheme, reorder=reorder)
-        n = len(r.ops)
-        series = {k: [0.0] * n for k in KINDS}
-        for t in r.tensors.itertuples():
-            for step in range(t.start, t.end + 1):
-                series[t.kind][step] += t.bytes / 1024
-        ax.stackplot(range(n), *[series[k] for k in KINDS], labels=[KIND_LABEL[k] for k in KINDS], linewidth=0)
+        draw_timeline(r, ax)
         peak_at = int(r.ops["live_bytes"].to_numpy().argmax())
-        top = r.peak_tensors().head(3)
-        who = ", ".join(f"{row.name} {row.bytes / 1024:.0f}KB" for row in top.itertuples())
-        ax.axvline(peak_at, color="k", lw=0.8, ls=":")
-        ax.annotate(f"peak {r.max_live_kb:.0f}KB at {r.ops['name'].iloc[peak_at]}\n{who}", (peak_at, r.max_live_kb),
-                    xytext=(0.03, 0.97), textcoords="axes fraction", va="top", fontsize=7,
-                    arrowprops={"arrowstyle": "->", "lw": 0.6})
-        first_bwd = int((r.ops["phase"] != "forward").to_numpy().argmax())
-        ax.axvline(first_bwd, color="grey", lw=0.6)
-        ax.text(first_bwd + 2, 5, "backward", fontsize=7, color="grey")
-        ax.axhline(256, color="#c00000", ls="--", lw=1)
-        ax.set_title(f"{model} {scheme.split(':')[1]} scheme, {'with' if reorder else 'without'} reordering "
-                     f"(arena {r.peak_sram_kb:.0f}KB)", fontsize=8)
-        ax.set_xlabel("op (execution order)")
+        who = ", ".join(f"{row.name} {row.bytes / 1024:.0f}KB" for row in r.peak_tensors().head(3).itertuples())
         notes.append(f"{'with' if reorder else 'without'} reordering: {r.max_live_kb:.1f}KB alive at "
                      f"{r.ops['name'].iloc[peak_at]} ({who})")
-    axes[0].set_ylabel("bytes alive (KB)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=len(KINDS), bbox_to_anchor=(0.5, -0.06),
-               frameon=False)
     _save(fig, out, "timeline")
     return notes
 
