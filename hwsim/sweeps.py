@@ -102,23 +102,29 @@ class Point:
                 "method": self.method, "nm": self.nm, "batch": self.batch}
 
 
-def load_spec(spec: str | Path | dict) -> SweepSpec:
-    """A sweep spec from a YAML file or a dict, or a one-line HwsimError naming the bad field."""
-    where = "sweep spec"
+def spec_document(spec, kind: str, keys: str) -> tuple[dict, str]:
+    """A sweep or search spec file (bounded YAML) or dict as a mapping with `version:`, and where it came from
+    (for error messages); anything else is a one-line HwsimError or a TypeError naming the argument."""
+    where = f"{kind} spec"
     if isinstance(spec, (str, Path)):
         where = str(spec)
-        data = _read_yaml(Path(spec))
+        data = _read_yaml(Path(spec), where)
     elif isinstance(spec, dict):
         data = spec
-    elif isinstance(spec, SweepSpec):
-        return spec
     else:
-        raise TypeError(f"spec: {type(spec).__name__} (expected a path to a sweep .yaml or a dict)")
+        raise TypeError(f"spec: {type(spec).__name__} (expected a path to a {kind} .yaml or a dict)")
     if not isinstance(data, dict):
-        raise HwsimError(f"spec: {type(data).__name__} at top level (expected a mapping with version:, grid:, ...)",
-                         where)
+        raise HwsimError(f"spec: {type(data).__name__} at top level (expected a mapping with {keys})", where)
     if "version" not in data:
         raise HwsimError("version: missing (expected version: 1)", where)
+    return data, where
+
+
+def load_spec(spec: str | Path | dict) -> SweepSpec:
+    """A sweep spec from a YAML file or a dict, or a one-line HwsimError naming the bad field."""
+    if isinstance(spec, SweepSpec):
+        return spec
+    data, where = spec_document(spec, "sweep", "version:, grid:, ...")
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as exc:
@@ -529,13 +535,13 @@ def _json_default(value):
     raise TypeError(type(value).__name__)
 
 
-def _read_yaml(path: Path):
+def _read_yaml(path: Path, where: str = "sweep spec"):
     from hwsim.models.yamlsafe import YAMLInputError, load_file
 
     try:
         return load_file(path, max_nodes=MAX_SPEC_VALUES)
     except YAMLInputError as exc:
-        raise HwsimError(f"spec: {exc}", "sweep spec") from None
+        raise HwsimError(f"spec: {exc}", where) from None
 
 
 __all__ = ["ModelEntry", "Point", "SweepSpec", "finish", "load_spec", "over_budget", "plan", "point_key",

@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from hwsim.config import SATConfig, load_arch
 from hwsim.config.sat import one_line
 from hwsim.errors import HwsimError
-from hwsim.sweeps import ModelEntry, _Strict
+from hwsim.sweeps import ModelEntry, _Strict, spec_document
 
 OBJECTIVES = ("latency", "energy", "edp", "resources")
 RESOURCES = ("dsp", "lut", "ff", "bram", "uram")
@@ -112,26 +112,9 @@ class SearchSpec(_Strict):
 
 def load_search_spec(spec: str | Path | dict | SearchSpec) -> SearchSpec:
     """A search spec from a YAML file, a dict or a SearchSpec, or a one-line HwsimError naming the bad field."""
-    from hwsim.models.yamlsafe import YAMLInputError, load_file
-
     if isinstance(spec, SearchSpec):
         return spec
-    where = "search spec"
-    if isinstance(spec, (str, Path)):
-        where = str(spec)
-        try:
-            data = load_file(Path(spec))
-        except YAMLInputError as exc:
-            raise HwsimError(f"spec: {exc}", where) from None
-    elif isinstance(spec, dict):
-        data = spec
-    else:
-        raise TypeError(f"spec: {type(spec).__name__} (expected a path to a search .yaml or a dict)")
-    if not isinstance(data, dict):
-        raise HwsimError(f"spec: {type(data).__name__} at top level (expected a mapping with version:, space:, ...)",
-                         where)
-    if "version" not in data:
-        raise HwsimError("version: missing (expected version: 1)", where)
+    data, where = spec_document(spec, "search", "version:, space:, ...")
     if "grid" in data:
         raise HwsimError("grid: a sweep key (expected space: config paths to ranges or choices)", where)
     try:
