@@ -117,7 +117,7 @@ def _from_yaml(text: str, source: str) -> Contributions:
     except YAMLInputError as exc:
         raise ValueError(str(exc)) from None
     if not isinstance(data, dict) or not set(data) <= {"model", "bias", "weight"}:
-        raise ValueError(f"top-level {sorted(data) if isinstance(data, dict) else type(data).__name__} (expected a "
+        raise ValueError(f"top-level {sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__} (expected a "
                          "mapping with bias, weight and optionally model)")
     bias, weight = data.get("bias") or {}, data.get("weight") or {}
     if not isinstance(bias, dict) or not isinstance(weight, dict):
@@ -132,12 +132,18 @@ def _from_yaml(text: str, source: str) -> Contributions:
 
 
 def _from_csv(text: str, source: str) -> Contributions:
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows or set(rows[0]) != {"kind", "layer", "ratio", "gain"}:
-        raise ValueError(f"header {sorted(rows[0]) if rows else []} (expected kind,layer,ratio,gain)")
+    reader = csv.DictReader(io.StringIO(text))
+    header = list(reader.fieldnames or [])
+    if sorted(header) != ["gain", "kind", "layer", "ratio"]:
+        raise ValueError(f"header {','.join(header)!r} (expected kind,layer,ratio,gain)")
+    rows = list(reader)
+    if not rows:
+        raise ValueError("no rows after the header (expected one row per bias or weight contribution)")
     bias, weight = {}, {}
     for n, row in enumerate(rows, start=2):
         try:
+            if None in row or None in row.values():  # a line with more or fewer fields than the header
+                raise ValueError(f"a different number of fields than the header's {len(header)}")
             layer, gain = int(row["layer"]), float(row["gain"])
             if row["kind"] == "bias":
                 bias[layer] = gain
