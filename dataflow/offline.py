@@ -7,12 +7,20 @@ the step overwrites: a write-after-read dependency, since the weights are not do
 (reshape, slice, concat, relayout) and fused activations pass tensors through; a tensor written by several
 ops (a gradient summed over branches, a strided BP split into sub-pixel GEMMs) waits for all of them.
 
-`priorities` ranks the ops ahead of time for the two units, the PE array (GEMMs) and the vector engine
-(element-wise passes, optimizer steps): critical path first, by the longest estimated path to the end of the
-iteration, except that optimizer steps, which nothing waits for, come last and fill the gaps. The hardware engine then
-runs, on each unit, the most urgent ready op, tile by tile.
+`priorities` ranks the ops for the two units, the PE array (GEMMs) and the vector engine (element-wise passes,
+optimizer steps): critical path first, by the longest estimated path to the end of the iteration, except that
+optimizer steps, which nothing waits for, come last and fill the gaps.
+
+`static_program` compiles the static program the engine executes: each unit's op sequence and every op's nominal
+start and span, which stamp the op's DMA requests (its fraction of progress through its tiles) and so fix the
+order in which the one DMA engine serves the two units. It is computed on a *nominal machine* (`nominal_durations`:
+work counts at fixed rates tied to the array, never the DRAM, buffer, port, lane or selector fields), so the
+program is the same for every configuration that differs only in those, and the engine's times, each a max of
+sums of durations, can only fall when a duration falls (docs/modelling.md, "Why it is monotone").
 """
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 
@@ -103,3 +111,84 @@ def priorities(durations: np.ndarray, deps: list[tuple[int, ...]]) -> np.ndarray
         rank[j] = durations[j] + max((rank[s] for s in succ[j]), default=0.0)
     sink = np.array([not s for s in succ])
     return np.lexsort((np.arange(n), -rank, sink)).astype(np.int64)
+
+
+# The nominal machine, per multiplier of the array (sat-vcu1525: 4,096 multipliers -> 256 B of DRAM, 256 vector lanes
+# and 64 selector lanes a cycle). Fixed so that no field a monotonicity claim varies enters the program.
+NOMINAL_DRAM_BYTES_PER_MULT = 1 / 16
+NOMINAL_VECTOR_LANES_PER_MULT = 1 / 16
+NOMINAL_SELECTOR_LANES_PER_MULT = 1 / 64
+
+
+def nominal_durations(ops: list[Op], peak_macs_per_cycle: int, elem_bytes: int) -> np.ndarray:
+    """Each op's time on the nominal machine, from its work counts alone (no tiling): the larger of its compute
+    (a GEMM's performed MACs at the array's peak; a vector pass's element operations, or selector visits, at the
+    nominal lanes) and its compulsory DRAM traffic (every operand in and the result out once) at the nominal
+    bandwidth. At least 1 cycle, so that a dependency always ends before its successor starts."""
+    bw = peak_macs_per_cycle * NOMINAL_DRAM_BYTES_PER_MULT
+    lanes = peak_macs_per_cycle * NOMINAL_VECTOR_LANES_PER_MULT
+    sel_lanes = peak_macs_per_cycle * NOMINAL_SELECTOR_LANES_PER_MULT
+    out = np.empty(len(ops))
+    for j, op in enumerate(ops):
+        if isinstance(op, GemmOp):
+            density = op.nm.density if op.nm is not None and not op.select_on_load else 1.0
+            nbytes = op.groups * elem_bytes * (op.m * op.k / op.a_reuse + op.k * op.n * density + op.m * op.n)
+            work = op.macs / peak_macs_per_cycle
+        else:
+            nbytes = op.elems * (op.read_bytes_per_elem + op.write_bytes_per_elem)
+            work = max(op.elems * op.ops_per_elem / lanes, op.elems * op.select_passes / sel_lanes)
+        out[j] = max(1.0, work, nbytes / bw)
+    return out
+
+
+def static_program(durations: np.ndarray, deps: list[tuple[int, ...]], unit: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The static program: (order, nominal start, nominal span) of the ops.
+
+    A list schedule of the ops on the two units with `durations` (the nominal machine's): whenever a unit is
+    free it starts the most urgent op (`priorities`) whose dependencies have ended by then, or, if none has,
+    the first to become ready. `order` lists the ops by nominal start (a topological order; each unit runs its
+    ops in this order), `start[j]` is op j's nominal start and `span[j] = durations[j]` its nominal span.
+    Greedy here is harmless: the program depends only on the nominal durations, not on the ones that vary.
+    """
+    n = len(durations)
+    durations = np.asarray(durations, dtype=np.float64)
+    rank = np.empty(n, dtype=np.int64)
+    rank[priorities(durations, deps)] = np.arange(n)
+    succ: list[list[int]] = [[] for _ in range(n)]
+    missing = np.array([len(d) for d in deps], dtype=np.int64)
+    for j, d in enumerate(deps):
+        for i in d:
+            succ[i].append(j)
+    ready_at = np.zeros(n)
+    start = np.zeros(n)
+    released: list[list[tuple[float, int, int]]] = [[], []]  # per unit: (ready time, rank, op), deps scheduled
+    available: list[list[tuple[int, int]]] = [[], []]  # per unit: (rank, op), ready by the unit's free time
+    free = [0.0, 0.0]
+    for j in range(n):
+        if not missing[j]:
+            heapq.heappush(released[unit[j]], (0.0, int(rank[j]), j))
+    order = []
+    while len(order) < n:
+        best = None  # (decision time, unit)
+        for u in (0, 1):
+            if available[u] or released[u]:
+                t = free[u] if available[u] else max(free[u], released[u][0][0])
+                if best is None or t < best[0]:
+                    best = (t, u)
+        if best is None:
+            raise ValueError("static program: the dependencies have a cycle")
+        now, u = best
+        while released[u] and released[u][0][0] <= now:
+            _, r, j = heapq.heappop(released[u])
+            heapq.heappush(available[u], (r, j))
+        _, j = heapq.heappop(available[u])
+        start[j] = now
+        free[u] = now + durations[j]
+        order.append(j)
+        for s in succ[j]:
+            ready_at[s] = max(ready_at[s], free[u])
+            missing[s] -= 1
+            if not missing[s]:
+                heapq.heappush(released[unit[s]], (float(ready_at[s]), int(rank[s]), s))
+    return np.array(order, dtype=np.int64), start, durations.copy()

@@ -11,7 +11,7 @@ from hwsim import models
 from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
-from hwsim.dataflow.offline import dependencies, priorities, to_csr, units
+from hwsim.dataflow.offline import dependencies, nominal_durations, static_program, to_csr, units
 from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
                                    map_gemm, split_banks, vector_tile_count, vector_tiles)
 from hwsim.config import SATConfig, load_arch
@@ -135,14 +135,16 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
         raise HwsimError(f"dataflow: {dataflow!r} (expected one of: {', '.join(allowed)})", "--dataflow")
     interleave = interleave and cfg.mapping.interleave
     sched = build_schedule(ops, cfg, interleave, offline, objective, (dataflow,) if dataflow else allowed)
-    cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
     if offline:
         deps = _dependencies(graph, ops, how) if _CACHING else dependencies(graph, ops, how)
         unit = units(ops)
-        prio = priorities(cycles.astype(np.float64), deps)  # each op's time alone as its estimate
-        start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, prio, *to_csr(deps))
+        # the static program comes from the nominal machine: no DRAM, buffer, port or lane field enters it
+        program = static_program(nominal_durations(ops, cfg.peak_macs_per_cycle, cfg.precision.operand_bytes), deps,
+                                 unit)
+        start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, *program, *to_csr(deps))
         cycles = attribute(start, end, unit)
     else:
+        cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
         end = np.cumsum(cycles)
         start = end - cycles
     table = _table(ops, sched, cycles, busy, stall, cfg)

@@ -7,135 +7,110 @@ from numba import njit
 from hwsim.engine.pipeline import _transfer
 
 
-@njit(cache=True)
-def _most_urgent(lists, count, head, u, end, started, loaded, dep_ptr, dep_idx):
-    # Fully loaded ops never become candidates again: skip the loaded prefix of the priority list once.
-    while head[u] < count[u] and loaded[lists[u, head[u]]]:
-        head[u] += 1
-    for i in range(head[u], count[u]):
-        j = lists[u, i]
-        if loaded[j]:
-            continue
-        if started[j]:
-            return j, np.int64(0)
-        ready = np.int64(0)
-        ok = True
-        for k in range(dep_ptr[j], dep_ptr[j + 1]):
-            d = dep_idx[k]
-            if end[d] < 0:
-                ok = False
-                break
-            ready = max(ready, end[d])
-        if ok:
-            return j, ready
-    return -1, np.int64(0)
+@njit(cache=True, inline="always")
+def _stamp(op_offsets, nom_start, nom_span, j, i):
+    count = op_offsets[j + 1] - op_offsets[j]
+    return nom_start[j] + nom_span[j] * i / count
 
 
 @njit(cache=True)
-def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, latency, unit, prio, dep_ptr, dep_idx):
+def _blocked(j, end, dep_ptr, dep_idx):
+    for k in range(dep_ptr[j], dep_ptr[j + 1]):
+        if end[dep_idx[k]] < 0:
+            return True
+    return False
+
+
+@njit(cache=True)
+def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, latency, unit, order, nom_start, nom_span,
+                dep_ptr, dep_idx):
     n_ops = op_offsets.shape[0] - 1
     start = np.zeros(n_ops, dtype=np.int64)
     end = np.full(n_ops, -1, dtype=np.int64)
     busy = np.zeros(n_ops, dtype=np.int64)
     stall = np.zeros(n_ops, dtype=np.int64)
     nxt = op_offsets[:-1].copy()
-    started = np.zeros(n_ops, dtype=np.bool_)
     own = np.zeros(n_ops, dtype=np.int64)
-    last_comp = np.zeros(n_ops, dtype=np.int64)
+    comp_end = np.zeros(n_ops, dtype=np.int64)
     stores_left = np.zeros(n_ops, dtype=np.int64)
-    loaded = np.zeros(n_ops, dtype=np.bool_)
     lists = np.zeros((2, n_ops), dtype=np.int64)
     count = np.zeros(2, dtype=np.int64)
-    head = np.zeros(2, dtype=np.int64)
-    for i in range(prio.shape[0]):
-        j = prio[i]
+    for i in range(order.shape[0]):
+        j = order[i]
         lists[unit[j], count[unit[j]]] = j
         count[unit[j]] += 1
-    cur = np.full(2, -1, dtype=np.int64)
+    pos = np.zeros(2, dtype=np.int64)
     comp = np.zeros(2, dtype=np.int64)
     slot = np.zeros((2, 2), dtype=np.int64)
     par = np.zeros(2, dtype=np.int64)
     seq = np.zeros(2, dtype=np.int64)
-    # per unit, a ring of waiting stores (at most two wait: see the reference): ready, seq, bytes, op
+    # per unit, a ring of waiting stores (at most two wait: see the reference): ready, seq, bytes, op, tile
     q_ready = np.zeros((2, 4), dtype=np.int64)
     q_seq = np.zeros((2, 4), dtype=np.int64)
     q_bytes = np.zeros((2, 4), dtype=np.int64)
     q_op = np.zeros((2, 4), dtype=np.int64)
+    q_tile = np.zeros((2, 4), dtype=np.int64)
     q_head = np.zeros(2, dtype=np.int64)
     q_len = np.zeros(2, dtype=np.int64)
-    c_op = np.full(2, -1, dtype=np.int64)  # each unit's most urgent candidate, kept while still valid
-    c_ready = np.zeros(2, dtype=np.int64)
-    valid = np.zeros(2, dtype=np.bool_)
+    # each unit's first-load block, rechecked only after an op has finished
+    blocked = np.zeros(2, dtype=np.bool_)
+    checked = np.full(2, -1, dtype=np.int64)  # the op whose block is known, -1: recheck
     dma = np.int64(0)
     sel = np.int64(0)
     left = n_ops
     while left > 0:
         have = False
-        is_store = False
-        b_ready = np.int64(0)
+        b_key = 0.0
         b_unit = 0
-        b_seq = np.int64(0)
-        b_op = -1
+        b_store = False
         for u in range(2):
-            if q_len[u] > 0:
-                h = q_head[u]
-                r = q_ready[u, h]
-                s = q_seq[u, h]
-                if (not have or r < b_ready or (r == b_ready and (u < b_unit or (u == b_unit and s < b_seq)))):
-                    have = True
-                    is_store = True
-                    b_ready = r
-                    b_unit = u
-                    b_seq = s
-                    b_op = -1
-            if u == 0 and cur[u] >= 0:
-                j = cur[u]
-                ready = np.int64(0)
+            j = lists[u, pos[u]] if pos[u] < count[u] else -1
+            blk = False
+            if j >= 0 and nxt[j] == op_offsets[j]:
+                if checked[u] != j:
+                    blocked[u] = _blocked(j, end, dep_ptr, dep_idx)
+                    checked[u] = j if not blocked[u] else -1
+                blk = blocked[u]
+            h = q_head[u]
+            take_store = q_len[u] > 0 and (j < 0 or blk or q_seq[u, h] < seq[u])
+            if take_store:
+                key = _stamp(op_offsets, nom_start, nom_span, q_op[u, h], q_tile[u, h] + 1)
+            elif j >= 0 and not blk:
+                key = _stamp(op_offsets, nom_start, nom_span, j, max(nxt[j] - op_offsets[j] - 1, 0))
             else:
-                if not valid[u]:  # the candidate changes only when an op finishes or the unit's op is loaded
-                    c_op[u], c_ready[u] = _most_urgent(lists, count, head, u, end, started, loaded, dep_ptr,
-                                                       dep_idx)
-                    valid[u] = True
-                j = c_op[u]
-                ready = c_ready[u]
-            if j < 0:
                 continue
-            r = max(slot[u, par[u]], ready)
-            s = seq[u]
-            if (not have or r < b_ready or (r == b_ready and (u < b_unit or (u == b_unit and s < b_seq)))):
+            if not have or key < b_key:  # ties: the array (unit 0) first
                 have = True
-                is_store = False
-                b_ready = r
+                b_key = key
                 b_unit = u
-                b_seq = s
-                b_op = j
+                b_store = take_store
         if not have:
-            raise ValueError("offline schedule deadlocked: the dependencies have a cycle")
+            raise ValueError("offline schedule deadlocked: the program's order breaks a dependency")
         u = b_unit
-        ls = max(dma, b_ready)
-        if is_store:
+        if b_store:
             h = q_head[u]
             j = q_op[u, h]
-            dma = ls + _transfer(q_bytes[u, h], bytes_per_cycle, latency)
+            dma = max(dma, q_ready[u, h]) + _transfer(q_bytes[u, h], bytes_per_cycle, latency)
             q_head[u] = (h + 1) % 4
             q_len[u] -= 1
             own[j] = max(own[j], dma)
             stores_left[j] -= 1
-            if loaded[j] and stores_left[j] == 0:
-                end[j] = max(own[j], last_comp[j])
-                valid[0] = False
-                valid[1] = False
+            if nxt[j] == op_offsets[j + 1] and stores_left[j] == 0:
+                end[j] = max(own[j], comp_end[j])
                 left -= 1
             continue
-        j = b_op
+        j = lists[u, pos[u]]
         t = nxt[j]
-        if not started[j]:
-            started[j] = True
-            valid[u] = False  # a started op is a candidate whatever its inputs
+        ready = slot[u, par[u]]
+        first = t == op_offsets[j]
+        if first:
+            for k in range(dep_ptr[j], dep_ptr[j + 1]):
+                ready = max(ready, end[dep_idx[k]])
+        ls = max(dma, ready)
+        if first:
             start[j] = ls
             own[j] = ls
             comp[u] = max(comp[u], ls)
-            cur[u] = j
         dma = ls + _transfer(load[t], bytes_per_cycle, latency)
         own[j] = max(own[j], dma)
         ready_t = dma
@@ -157,18 +132,15 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
             q_seq[u, k] = seq[u] + 1
             q_bytes[u, k] = store[t]
             q_op[u, k] = j
+            q_tile[u, k] = t - op_offsets[j]
             q_len[u] += 1
             stores_left[j] += 1
         nxt[j] = t + 1
         if nxt[j] < op_offsets[j + 1]:
             continue
-        loaded[j] = True
-        valid[u] = False
-        last_comp[j] = comp[u]
-        cur[u] = -1
+        comp_end[j] = comp[u]
+        pos[u] += 1
         if stores_left[j] == 0:
-            end[j] = max(own[j], last_comp[j])
-            valid[0] = False
-            valid[1] = False
+            end[j] = max(own[j], comp_end[j])
             left -= 1
     return start, end, busy, stall

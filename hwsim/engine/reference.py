@@ -53,81 +53,94 @@ def run_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.ndarray, s
 
 def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.ndarray, select: np.ndarray,
                           compute: np.ndarray, bytes_per_cycle: float, latency: int, unit: np.ndarray,
-                          prio: np.ndarray, dep_ptr: np.ndarray, dep_idx: np.ndarray):
-    """Offline scheduling: ops overlap across the two units (0 PE array, 1 vector engine) within dependencies.
+                          order: np.ndarray, nom_start: np.ndarray, nom_span: np.ndarray, dep_ptr: np.ndarray,
+                          dep_idx: np.ndarray):
+    """Offline scheduling: a static program on two units (0 PE array, 1 vector engine), executed in order.
 
-    Op j may start once every op in dep_idx[dep_ptr[j]:dep_ptr[j+1]] has finished (its last compute and its
-    last transfer done). `prio` lists the ops, most urgent first. The array, when free, starts the most urgent
-    ready op and runs it to its end; the vector engine picks the most urgent ready op again at every chunk, so a
-    long optimizer step yields to a pass the array waits for. Each op's tiles go as in `run_reference`; a unit's
-    double-buffer slots carry over from op to op (the next op's first tiles load under the current op's last).
+    The program (`dataflow.offline.static_program`): each unit runs its ops in the order they appear in `order`,
+    each op's tiles in order, the array and the vector engine sharing the DMA engine and the selector. Op j may
+    start once every op in dep_idx[dep_ptr[j]:dep_ptr[j+1]] has finished (its last compute and its last transfer
+    done). A unit's double-buffer slots carry over from op to op (the next op's first tiles load under the
+    current op's last).
 
-    The DMA engine and the selector are shared. DMA requests are served one at a time in the order their data is
-    ready (first come, first served): a load when its buffer slot is free and its op's inputs are finished, a
-    store when its tile's compute has ended. Ties: the array before the vector engine, then each unit's own
-    order (tile t's store after tile t+1's load and before tile t+2's, as in `run_reference`). So a store never
-    holds the queue for data that is not there yet, and a unit's store always precedes its load into the same
-    slot: at most two stores per unit are ever waiting. Returns per op: start, end, busy and stall cycles.
+    Each unit issues its requests in its own order: load L, then the store of load L - 1 (L0 L1 S0 L2 S1 ...,
+    as in `run_reference`, across ops); only when the next load is an op's first and that op's dependencies have
+    not all finished *in program order* does the unit's waiting store go ahead of it. The DMA engine takes the
+    two units' next requests in the order of their nominal stamps: op j's tile i of T loads at
+    nom_start[j] + nom_span[j] * max(i - 1, 0) / T (one tile ahead of its nominal compute) and stores at
+    nom_start[j] + nom_span[j] * (i + 1) / T (when its nominal compute ends); ties to the array. No choice
+    looks at a time: the sequence of requests is fixed by the program, and each request starts at the max of
+    the DMA engine's previous end and its data's readiness (a load: its buffer slot free, for an op's first tile
+    also its dependencies ended; a store: its tile's compute ended). Every time is thus a max of sums of
+    transfer, selection and compute durations: shorter durations never make anything later.
+    Returns per op: start, end, busy and stall cycles.
     """
     n_ops = len(op_offsets) - 1
     start = np.zeros(n_ops, dtype=np.int64)
     end = np.full(n_ops, -1, dtype=np.int64)
     busy = np.zeros(n_ops, dtype=np.int64)
     stall = np.zeros(n_ops, dtype=np.int64)
+    lists = [[int(j) for j in order if unit[j] == u] for u in (0, 1)]
+    pos = [0, 0]  # each unit's op in progress (index into its list)
     nxt = [int(x) for x in op_offsets[:-1]]  # each op's next tile
-    started = [False] * n_ops
     own = [0] * n_ops  # when the op's last transfer so far completes
-    last_comp = [0] * n_ops  # when the op's last compute ends (once all its tiles are loaded)
     stores_left = [0] * n_ops
-    loaded = [False] * n_ops
-    lists = [[int(j) for j in prio if unit[j] == u] for u in (0, 1)]
-    cur = [-1, -1]  # the array's op in progress (it runs to its end)
     comp = [0, 0]
     slot = [[0, 0], [0, 0]]
     par = [0, 0]
     seq = [0, 0]  # each unit's request order: load L is 2L, its store 2L + 3
-    waiting: list[list[tuple[int, int, int, int]]] = [[], []]  # per unit, stores: (ready, seq, bytes, op)
+    waiting: list[list[tuple[int, int, int, int, int]]] = [[], []]  # per unit, stores: (ready, seq, bytes, op, tile)
     dma = sel = 0
     left = n_ops
 
+    def stamp(j: int, i: int) -> float:
+        count = int(op_offsets[j + 1] - op_offsets[j])
+        return float(nom_start[j]) + float(nom_span[j]) * i / count
+
     def finish(j: int) -> None:
         nonlocal left
-        end[j] = max(own[j], last_comp[j])
+        end[j] = max(own[j], comp_end[j])
         left -= 1
 
+    comp_end = [0] * n_ops
     while left:
-        best, kind, pick_op = None, "", -1
+        best = None  # (stamp, unit, is store)
         for u in (0, 1):
-            if waiting[u]:
-                ready, s = waiting[u][0][:2]
-                if best is None or (ready, u, s) < best:
-                    best, kind, pick_op = (ready, u, s), "store", -1
-            j, ready = (cur[u], 0) if u == 0 and cur[u] >= 0 else _most_urgent(lists[u], end, started, loaded,
-                                                                               dep_ptr, dep_idx)
-            if j >= 0:
-                key = (max(slot[u][par[u]], ready), u, seq[u])
-                if best is None or key < best:
-                    best, kind, pick_op = key, "load", j
+            j = lists[u][pos[u]] if pos[u] < len(lists[u]) else -1
+            blocked = False
+            if j >= 0 and nxt[j] == op_offsets[j]:  # an op's first load: its dependencies must have finished
+                blocked = any(end[d] < 0 for d in dep_idx[dep_ptr[j]:dep_ptr[j + 1]])
+            take_store = bool(waiting[u]) and (j < 0 or blocked or waiting[u][0][1] < seq[u])
+            if take_store:
+                key = (stamp(waiting[u][0][3], waiting[u][0][4] + 1), u, True)
+            elif j >= 0 and not blocked:
+                key = (stamp(j, max(nxt[j] - int(op_offsets[j]) - 1, 0)), u, False)
+            else:
+                continue
+            if best is None or key < best:
+                best = key
         if best is None:
-            raise ValueError("offline schedule deadlocked: the dependencies have a cycle")
-        ready, u, _ = best
-        ls = max(dma, ready)
-        if kind == "store":
-            _, _, nbytes, j = waiting[u].pop(0)
-            dma = ls + transfer(nbytes, bytes_per_cycle, latency)
+            raise ValueError("offline schedule deadlocked: the program's order breaks a dependency")
+        _, u, is_store = best
+        if is_store:
+            ready, _, nbytes, j, _ = waiting[u].pop(0)
+            dma = max(dma, ready) + transfer(nbytes, bytes_per_cycle, latency)
             own[j] = max(own[j], dma)
             stores_left[j] -= 1
-            if loaded[j] and not stores_left[j]:
+            if nxt[j] == op_offsets[j + 1] and not stores_left[j]:
                 finish(j)
             continue
-        j = pick_op
+        j = lists[u][pos[u]]
         t = nxt[j]
-        if not started[j]:
-            started[j] = True
+        ready = slot[u][par[u]]
+        if t == op_offsets[j]:
+            for d in dep_idx[dep_ptr[j]:dep_ptr[j + 1]]:
+                ready = max(ready, int(end[d]))
+        ls = max(dma, ready)
+        if t == op_offsets[j]:
             start[j] = ls
             own[j] = ls
             comp[u] = max(comp[u], ls)
-            cur[u] = j
         dma = ls + transfer(load[t], bytes_per_cycle, latency)
         own[j] = max(own[j], dma)
         ready_t = dma
@@ -142,33 +155,13 @@ def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.nd
         par[u] ^= 1
         seq[u] += 2
         if store[t]:
-            waiting[u].append((comp[u], seq[u] + 1, int(store[t]), j))
+            waiting[u].append((comp[u], seq[u] + 1, int(store[t]), j, t - int(op_offsets[j])))
             stores_left[j] += 1
         nxt[j] = t + 1
         if nxt[j] < op_offsets[j + 1]:
             continue
-        loaded[j] = True
-        last_comp[j] = comp[u]
-        cur[u] = -1
+        comp_end[j] = comp[u]
+        pos[u] += 1
         if not stores_left[j]:
             finish(j)
     return start, end, busy, stall
-
-
-def _most_urgent(ops: list[int], end: np.ndarray, started: list[bool], loaded: list[bool], dep_ptr: np.ndarray,
-                 dep_idx: np.ndarray) -> tuple[int, int]:
-    """The first op of `ops` with tiles left to load that has started or whose dependencies have all finished,
-    and when they finished (-1, 0 if none)."""
-    for j in ops:
-        if loaded[j]:
-            continue
-        if started[j]:
-            return j, 0
-        ready = 0
-        for d in dep_idx[dep_ptr[j]:dep_ptr[j + 1]]:
-            if end[d] < 0:
-                break
-            ready = max(ready, int(end[d]))
-        else:
-            return j, ready
-    return -1, 0

@@ -1,8 +1,15 @@
 """More resources never make an iteration slower (by more than 0.1%): a property over random configurations.
 
-A random configuration (sat-vcu1525 with random DRAM, buffers, ports and lanes), a zoo model at a small batch and resolution, a method,
-and one change that only adds a resource (DRAM bandwidth or channels, buffer capacity, port bytes, vector or
-selector lanes) or removes latency. The 140-case review on the five paper workloads is bench/monotonicity.py.
+A random configuration (sat-vcu1525 with random DRAM, buffers, ports and lanes), a zoo model at a small batch and
+resolution, a method, and one change that only adds a resource (DRAM bandwidth or channels, buffer capacity, port
+bytes, vector or selector lanes) or removes latency. The 140-case review on the five paper workloads is
+bench/monotonicity.py.
+
+Offline-scheduled, the engine executes a static program (docs/modelling.md): with the tiles fixed, every time is a
+max of sums of durations, so a change that only shortens durations cannot make anything later (tests/hwsim/
+test_offline.py checks that on the engine itself). A change of DRAM, ports or lanes may still change a GEMM's tiling
+(the mapper rates candidates with them); a change of buffer capacity changes the tiling itself, and that is where
+the property does not hold yet (see the strict expected failure below).
 """
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -33,10 +40,13 @@ FIELDS = {
 }
 
 
+CAPACITIES = ("buffers.a_kib", "buffers.b_kib", "buffers.c_kib")
+
+
 @st.composite
-def cases(draw):
+def cases(draw, changes=tuple(sorted(FIELDS))):
     base = {path: draw(st.sampled_from(values)) for path, (values, _) in FIELDS.items()}
-    change = draw(st.sampled_from(sorted(FIELDS)))
+    change = draw(st.sampled_from(changes))
     model, res = draw(st.sampled_from(MODELS))
     method, nm = draw(st.sampled_from(METHODS))
     batch = draw(st.sampled_from([1, 2, 4]))
@@ -63,12 +73,21 @@ def test_more_resources_are_never_slower_one_op_after_another(case):
     _check(case, offline=False)
 
 
-@pytest.mark.xfail(strict=True, reason="offline scheduling is a greedy list scheduler with anomalies: e.g. ResNet9 "
-                   "dense at batch 1 with 1 DRAM channel at 0.5 efficiency is 0.2% slower with 2 MiB of A than with "
-                   "1 MiB (the vector passes' bank share grows, their chunks grow, the units' requests interleave "
-                   "differently); the paper-workload review (bench/monotonicity.py) has 0 such cases")
-@settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck),
+@settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(cases(tuple(f for f in sorted(FIELDS) if f not in CAPACITIES)))
+def test_more_bandwidth_ports_or_lanes_are_never_slower_offline(case):
+    """Offline scheduling (the default), every change but buffer capacity: 500 cases."""
+    _check(case, offline=True)
+
+
+@pytest.mark.xfail(strict=True, reason="a bigger buffer changes the tiling, which the static program's max-plus "
+                   "argument does not cover, and the mapper does not promise that ops get faster: a vector pass takes "
+                   "the largest chunk its bank share holds (bigger chunks expose a longer first load and last store; "
+                   "ResNet9 dense at batch 1, 1 -> 2 MiB of A: 19 passes slower alone, +0.44% summed, the iteration "
+                   "+0.43%), and a GEMM may take a tiling up to 0.05% slower that moves fewer bytes; the static DMA "
+                   "order can amplify a changed tile count (VGG19 BDWP 2:8, 4 MiB of C: +0.57%)")
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck),
           phases=(Phase.explicit, Phase.reuse, Phase.generate))  # no shrinking: it is known to fail
-@given(cases())
-def test_more_resources_are_never_slower_offline(case):
+@given(cases(CAPACITIES))
+def test_more_buffer_is_never_slower_offline(case):
     _check(case, offline=True)

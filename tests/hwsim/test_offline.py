@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import hwsim
 from hwsim.dataflow.lowering import Lowering, lower
-from hwsim.dataflow.offline import dependencies, priorities, to_csr, units
+from hwsim.dataflow.offline import dependencies, nominal_durations, priorities, static_program, to_csr, units
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline
 from hwsim.models import GraphBuilder
 from hwsim.simulation import attribute
@@ -20,20 +20,28 @@ def _arrays(*cols):
     return [np.array(c, dtype=np.int64) for c in cols]
 
 
-def _run(runner, deps, unit, seq=None):
-    # three one-tile ops: (load bytes at 1 B/cycle, no latency; compute cycles); no stores, no selection
+def _program(durations, deps, unit):
+    return static_program(np.array(durations, dtype=float), deps, np.array(unit, dtype=np.int64))
+
+
+def _run(runner, deps, unit):
+    # three one-tile ops: (load bytes at 1 B/cycle, no latency; compute cycles); no stores, no selection. The
+    # program is compiled with nominal durations equal to the compute cycles.
     offsets, load, store, select, compute = _arrays([0, 1, 2, 3], [10, 10, 10], [0, 0, 0], [0, 0, 0], [100, 50, 100])
     ptr, idx = to_csr(deps)
-    seq = np.arange(3, dtype=np.int64) if seq is None else np.array(seq, dtype=np.int64)
-    return runner(offsets, load, store, select, compute, 1.0, 0, np.array(unit, dtype=np.int64), seq, ptr, idx)
+    program = _program([100, 50, 100], deps, unit)
+    return runner(offsets, load, store, select, compute, 1.0, 0, np.array(unit, dtype=np.int64), *program, ptr, idx)
 
 
 @pytest.mark.parametrize("runner", ENGINES)
 def test_three_ops_worked_on_paper(runner):
     """G1 (array) -> V (vector, needs G1); G2 (array) needs neither, like a WU GEMM beside a BP vector pass.
 
-    G1: load 0..10, compute 10..110. G2's load goes into the array's other buffer slot at 10..20 and its compute
-    follows G1's, 110..210. V may start when G1 ends (110): load 110..120, compute 120..170, under G2.
+    Program (nominal durations 100, 50, 100): G1 is the critical path (150 to the end), G2 and V are sinks, G2
+    the longer. The array runs G1 at nominal 0..100, then G2 at 100..200; V runs at nominal 100..150. Stamps:
+    G1's load 0, G2's load 100, V's load 100 (a tie: the array first). So the DMA takes G1's load (0..10,
+    compute 10..110), then G2's, which goes into the array's other buffer slot at 10..20 (its compute follows
+    G1's, 110..210), then V's, ready when G1 ends (110): load 110..120, compute 120..170, under G2.
     Iteration: 210 cycles; one after the other it would be 110 + 60 + 110 = 280.
     """
     start, end, busy, stall = _run(runner, [(), (0,), ()], [0, 1, 0])
@@ -46,10 +54,23 @@ def test_three_ops_worked_on_paper(runner):
 
 @pytest.mark.parametrize("runner", ENGINES)
 def test_the_vector_engine_works_under_the_array_only_within_dependencies(runner):
-    # V needs nothing: it runs beside G1 (its load queued behind G1's: 10..20, compute 20..70); G2 needs G1's
-    # output, so even its load waits for G1's end: 110..120, compute 120..220
+    # V needs nothing: nominally it runs at 0..50 beside G1, its load stamped 0 like G1's (tie: the array first),
+    # so it queues behind G1's: 10..20, compute 20..70. G2 needs G1's output (stamp 100): even its load waits for
+    # G1's end: 110..120, compute 120..220
     start, end, _, _ = _run(runner, [(), (), (0,)], [0, 1, 0])
     assert list(start) == [0, 10, 110] and list(end) == [110, 70, 220]
+
+
+def test_static_program_of_the_three_ops():
+    """The list schedule on nominal durations behind the two cases above, worked by hand."""
+    order, start, span = _program([100, 50, 100], [(), (0,), ()], [0, 1, 0])
+    assert list(order) == [0, 2, 1] and list(start) == [0, 100, 100] and list(span) == [100, 50, 100]
+    order, start, _ = _program([100, 50, 100], [(), (), (0,)], [0, 1, 0])
+    assert list(order) == [0, 1, 2] and list(start) == [0, 0, 100]
+    # the array waits for the most urgent op only if nothing else is ready: G2 (ready) runs while G1 waits for V
+    # (ranks: 0: 160, 1: 60; sinks 2: 100, 3: 10); at 0 both units decide, the array first
+    order, start, _ = _program([100, 50, 100, 10], [(), (0,), (), (1,)], [1, 0, 0, 0])
+    assert list(order) == [2, 0, 1, 3] and list(start) == [0, 100, 0, 150]
 
 
 @st.composite
@@ -76,12 +97,19 @@ def _topological(deps, data):
     return np.array(order, dtype=np.int64)
 
 
+def _any_program(deps, data):
+    """Any program the engine must run without deadlock: a random topological order and random stamps."""
+    n = len(deps)
+    times = st.lists(st.floats(0.0, 1e4, allow_nan=False), min_size=n, max_size=n)
+    return (_topological(deps, data), np.array(data.draw(times)),
+            np.array(data.draw(st.lists(st.floats(1.0, 1e4), min_size=n, max_size=n))))
+
+
 @settings(max_examples=150, deadline=None)
 @given(offline_schedules(), st.data())
 def test_numba_equals_reference(sched, data):
     offsets, arrays, bpc, latency, unit, deps = sched
-    seq = _topological(deps, data)
-    args = (offsets, *arrays, bpc, latency, unit, seq, *to_csr(deps))
+    args = (offsets, *arrays, bpc, latency, unit, *_any_program(deps, data), *to_csr(deps))
     for a, b in zip(run_offline(*args), run_offline_reference(*args)):
         np.testing.assert_array_equal(a, b)
     start, end, busy, stall = run_offline(*args)
@@ -90,13 +118,33 @@ def test_numba_equals_reference(sched, data):
     assert (busy + stall <= end - start).all()
 
 
+@pytest.mark.parametrize("runner", ENGINES)
+@settings(max_examples=150, deadline=None)
+@given(sched=offline_schedules(), data=st.data())
+def test_shorter_durations_never_make_anything_later(runner, sched, data):
+    """The static program's promise: every op's end is a max of sums of durations, so less work on any tile
+    (fewer load, store or selection cycles, less compute), more bandwidth or less latency never ends any op
+    later. A greedy engine (the most urgent ready op, the earliest-ready request) fails this."""
+    offsets, arrays, bpc, latency, unit, deps = sched
+    program = _any_program(deps, data)
+    ptr, idx = to_csr(deps)
+    before = runner(offsets, *arrays, bpc, latency, unit, *program, ptr, idx)[1]
+    cut = st.lists(st.floats(0.0, 1.0), min_size=len(arrays[0]), max_size=len(arrays[0]))
+    less = [np.floor(a * np.array(data.draw(cut))).astype(np.int64) if data.draw(st.booleans()) else a
+            for a in arrays]
+    more_bpc = bpc * data.draw(st.floats(1.0, 4.0))
+    less_latency = data.draw(st.integers(0, latency))
+    after = runner(offsets, *less, more_bpc, less_latency, unit, *program, ptr, idx)[1]
+    assert (after <= before).all(), (before, after)
+
+
 @settings(max_examples=100, deadline=None)
-@given(offline_schedules())
-def test_a_dependency_chain_is_the_barrier_engine(sched):
+@given(offline_schedules(), st.data())
+def test_a_dependency_chain_is_the_barrier_engine(sched, data):
     offsets, arrays, bpc, latency, unit, _ = sched
     chain = [(j - 1,) if j else () for j in range(len(unit))]
-    seq = np.arange(len(unit), dtype=np.int64)
-    start, end, busy, stall = run_offline(offsets, *arrays, bpc, latency, unit, seq, *to_csr(chain))
+    start, end, busy, stall = run_offline(offsets, *arrays, bpc, latency, unit, *_any_program(chain, data),
+                                          *to_csr(chain))
     cycles, busy0, stall0 = run_pipeline(offsets, *arrays, bpc, latency)
     np.testing.assert_array_equal(end - start, cycles)
     np.testing.assert_array_equal(busy, busy0)
@@ -113,15 +161,15 @@ def test_kernel_source_equals_reference_without_jit(tmp_path):
     script.write_text(
         "import numpy as np, numba\n"
         "from hwsim.engine import run_offline, run_offline_reference\n"
-        "from hwsim.dataflow.offline import to_csr\n"
+        "from hwsim.dataflow.offline import static_program, to_csr\n"
         "rng = np.random.default_rng(3)\n"
         "arrays = [rng.integers(0, 5000, 200).astype(np.int64) for _ in range(4)]\n"
         "offsets = np.array([0, 10, 90, 91, 150, 200], dtype=np.int64)\n"
         "unit = np.array([0, 1, 0, 1, 0], dtype=np.int64)\n"
         "deps = [(), (0,), (), (1, 2), (0,)]\n"
-        "seq = np.array([0, 2, 1, 4, 3], dtype=np.int64)\n"
-        "a = run_offline(offsets, *arrays, 37.5, 13, unit, seq, *to_csr(deps))\n"
-        "b = run_offline_reference(offsets, *arrays, 37.5, 13, unit, seq, *to_csr(deps))\n"
+        "program = static_program(np.array([500.0, 80.0, 3000.0, 20.0, 700.0]), deps, unit)\n"
+        "a = run_offline(offsets, *arrays, 37.5, 13, unit, *program, *to_csr(deps))\n"
+        "b = run_offline_reference(offsets, *arrays, 37.5, 13, unit, *program, *to_csr(deps))\n"
         "assert all((x == y).all() for x, y in zip(a, b))\n"
         "assert numba.config.DISABLE_JIT\n"
     )
@@ -223,21 +271,37 @@ def test_the_update_waits_for_the_bp_gemm_that_reads_its_weights(method, nm):
         assert ops.start[f"{layer}.update"] >= ops.end[f"{layer}.wu"]
 
 
-@pytest.mark.parametrize("runner", ENGINES)
-def test_dma_serves_requests_in_the_order_their_data_is_ready(runner):
-    """A store does not hold the DMA engine for data that is not there yet.
-
-    G (array, one tile): load 10 B at 1 B/cycle 0..10, compute 10..110, store 10 B ready at 110: 110..120.
-    V (vector, independent, two tiles of 10 B load and 10 cycles compute): its loads are ready at 0 and go as soon
-    as the engine is free: 10..20 and 20..30, computes 20..30 and 30..40. An in-order queue that took G's store
-    when G's last load issued would hold V's loads until 120 (V: 120..150).
-    """
+def _store_case(runner, nominal):
+    """G (array, one tile: load 10 B at 1 B/cycle, compute 100, store 10 B) and V (vector, independent, two tiles
+    of 10 B load and 10 cycles compute), with the program's nominal (start, span) of each."""
     offsets, load, store, select, compute = _arrays([0, 1, 3], [10, 10, 10], [10, 0, 0], [0, 0, 0], [100, 10, 10])
     ptr, idx = to_csr([(), ()])
-    start, end, busy, stall = runner(offsets, load, store, select, compute, 1.0, 0, np.array([0, 1]),
-                                     np.arange(2, dtype=np.int64), ptr, idx)
+    (s0, d0), (s1, d1) = nominal
+    return runner(offsets, load, store, select, compute, 1.0, 0, np.array([0, 1]), np.array([0, 1]),
+                  np.array([s0, s1], dtype=float), np.array([d0, d1], dtype=float), ptr, idx)
+
+
+@pytest.mark.parametrize("runner", ENGINES)
+def test_dma_serves_requests_in_the_order_of_their_stamps(runner):
+    """The DMA engine follows the program, not the data's readiness.
+
+    Nominally G runs 0..100 and V 0..20 beside it: G's load is stamped 0, its store 100; V's two loads 0 and 0
+    (one tile ahead). Order: G's load (tie: the array first) 0..10, V's loads 10..20 and 20..30 (computes 20..30
+    and 30..40), G's store when its compute ends: 110..120.
+    """
+    start, end, busy, stall = _store_case(runner, [(0, 100), (0, 20)])
     assert list(start) == [0, 10] and list(end) == [120, 40]
     assert list(busy) == [100, 20] and list(stall) == [10, 10]
+
+
+@pytest.mark.parametrize("runner", ENGINES)
+def test_a_request_stamped_early_holds_the_dma_engine_until_its_data_is_ready(runner):
+    """What a static program gives up against a greedy scheduler: if the program stamps G's store (at 100) before
+    V's loads (V nominally 150..170), the engine waits for G's compute (store 110..120) though V's data is
+    there: V's loads go 120..130 and 130..140, computes 130..140 and 140..150. Serving ready requests first
+    would finish V at 40, but the order would then depend on the durations (and shorter ones could end later)."""
+    start, end, _, _ = _store_case(runner, [(0, 100), (150, 20)])
+    assert list(start) == [0, 120] and list(end) == [120, 150]
 
 
 @pytest.mark.parametrize("runner", ENGINES)
@@ -247,8 +311,8 @@ def test_a_units_store_goes_before_its_load_into_the_same_slot(runner):
     after store0) 30..40, store1 40..50, comp2 40..45, store2 50..60: the barrier engine's order."""
     offsets, load, store, select, compute = _arrays([0, 3], [10] * 3, [10] * 3, [0] * 3, [5] * 3)
     ptr, idx = to_csr([()])
-    start, end, _, _ = runner(offsets, load, store, select, compute, 1.0, 0, np.array([0]),
-                              np.arange(1, dtype=np.int64), ptr, idx)
+    start, end, _, _ = runner(offsets, load, store, select, compute, 1.0, 0, np.array([0]), np.array([0]),
+                              np.array([0.0]), np.array([15.0]), ptr, idx)
     assert (start[0], end[0]) == (0, 60)
     assert run_pipeline(offsets, load, store, select, compute, 1.0, 0)[0][0] == 60
 
