@@ -141,15 +141,19 @@ def nominal_durations(ops: list[Op], peak_macs_per_cycle: int, elem_bytes: int) 
     return out
 
 
-def static_program(durations: np.ndarray, deps: list[tuple[int, ...]], unit: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The static program: (order, nominal start, nominal span) of the ops.
+def static_program(durations: np.ndarray, deps: list[tuple[int, ...]], unit: np.ndarray, tiles: np.ndarray
+                   ) -> tuple[np.ndarray, ...]:
+    """The static program: the segments each unit runs, in order, as arrays (op, first tile, end tile,
+    nominal start, nominal end); op j's tiles are numbered 0 .. tiles[j] - 1.
 
-    A list schedule of the ops on the two units with `durations` (the nominal machine's): whenever a unit is
-    free it starts the most urgent op (`priorities`) whose dependencies have ended by then, or, if none has,
-    the first to become ready. `order` lists the ops by nominal start (a topological order; each unit runs its
-    ops in this order), `start[j]` is op j's nominal start and `span[j] = durations[j]` its nominal span.
-    Greedy here is harmless: the program depends only on the nominal durations, not on the ones that vary.
+    A list schedule of the ops on the two units with `durations` (the nominal machine's). Whenever a unit is free
+    it starts the most urgent op (`priorities`) whose dependencies have ended by then, or, if none has, the first
+    to become ready. The array runs each GEMM to its end. The vector engine does too, except for ops nothing
+    waits for (the optimizer steps): those fill its gaps and yield whenever another of its ops becomes ready, and
+    resume later, so one op may have several segments; a yield falls on the tile boundary nearest its fraction of
+    the op's nominal work. Each unit runs its segments in order of nominal start; an op's first segments come in
+    a topological order. Greedy here is harmless: the program depends on the nominal durations and the tile
+    counts only, not on the durations that vary.
     """
     n = len(durations)
     durations = np.asarray(durations, dtype=np.float64)
@@ -160,35 +164,78 @@ def static_program(durations: np.ndarray, deps: list[tuple[int, ...]], unit: np.
     for j, d in enumerate(deps):
         for i in d:
             succ[i].append(j)
+    yields = [unit[j] == VECTOR and not succ[j] for j in range(n)]
     ready_at = np.zeros(n)
-    start = np.zeros(n)
+    done = np.zeros(n)  # nominal work done (cycles) of a yielding op
     released: list[list[tuple[float, int, int]]] = [[], []]  # per unit: (ready time, rank, op), deps scheduled
-    available: list[list[tuple[int, int]]] = [[], []]  # per unit: (rank, op), ready by the unit's free time
+    available: list[list[tuple[int, int]]] = [[], []]  # per unit: (rank, op), ready by the unit's decision
     free = [0.0, 0.0]
     for j in range(n):
         if not missing[j]:
             heapq.heappush(released[unit[j]], (0.0, int(rank[j]), j))
-    order = []
-    while len(order) < n:
-        best = None  # (decision time, unit)
-        for u in (0, 1):
-            if available[u] or released[u]:
-                t = free[u] if available[u] else max(free[u], released[u][0][0])
-                if best is None or t < best[0]:
-                    best = (t, u)
-        if best is None:
-            raise ValueError("static program: the dependencies have a cycle")
-        now, u = best
-        while released[u] and released[u][0][0] <= now:
-            _, r, j = heapq.heappop(released[u])
-            heapq.heappush(available[u], (r, j))
-        _, j = heapq.heappop(available[u])
-        start[j] = now
-        free[u] = now + durations[j]
-        order.append(j)
+    segments: list[list] = []  # [op, work from, work to, nominal start, nominal end]
+    scheduled = 0
+
+    def decision(u: int) -> float:
+        if available[u]:
+            return free[u]
+        return max(free[u], released[u][0][0]) if released[u] else np.inf
+
+    def release(j: int, end: float) -> None:
         for s in succ[j]:
-            ready_at[s] = max(ready_at[s], free[u])
+            ready_at[s] = max(ready_at[s], end)
             missing[s] -= 1
             if not missing[s]:
                 heapq.heappush(released[unit[s]], (float(ready_at[s]), int(rank[s]), s))
-    return np.array(order, dtype=np.int64), start, durations.copy()
+
+    while scheduled < n:
+        times = [decision(0), decision(1)]
+        u = 0 if times[0] <= times[1] else 1
+        now = times[u]
+        if now == np.inf:
+            raise ValueError("static program: the dependencies have a cycle")
+        while released[u] and released[u][0][0] <= now:
+            _, r, j = heapq.heappop(released[u])
+            heapq.heappush(available[u], (r, j))
+        urgent = [(r, j) for r, j in available[u] if not yields[j]]
+        if urgent or u == ARRAY:
+            r, j = min(urgent) if urgent else available[u][0]
+            available[u].remove((r, j))
+            heapq.heapify(available[u])
+            until = now + durations[j] - done[j]
+        else:  # only yielding ops: run the most urgent until it ends or another op of this unit may become ready
+            r, j = available[u][0]
+            horizon = min([times[0]] + [t for t, _, k in released[u] if not yields[k]])
+            if free[ARRAY] > now:
+                horizon = min(horizon, free[ARRAY])
+            until = min(now + durations[j] - done[j], max(horizon, now))
+            if until <= now:  # nothing to do before the other unit decides: let it
+                until = now + durations[j] - done[j]
+        ends = until >= now + durations[j] - done[j]
+        work = durations[j] if ends else done[j] + until - now
+        if segments and segments[-1][0] == j and segments[-1][4] == now:
+            segments[-1][2], segments[-1][4] = work, until
+        else:
+            segments.append([j, done[j], work, now, until])
+        done[j] = work
+        free[u] = until
+        if ends:
+            if (r, j) in available[u]:
+                available[u].remove((r, j))
+                heapq.heapify(available[u])
+            scheduled += 1
+            release(j, until)
+    return _tile_segments(segments, durations, np.asarray(tiles, dtype=np.int64))
+
+
+def _tile_segments(segments: list[list], durations: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Segments in work cycles -> segments in tiles (the boundary nearest the work fraction); empty ones go."""
+    out = []
+    for j, w0, w1, t0, t1 in segments:
+        lo = min(int(tiles[j]), int(np.floor(w0 / durations[j] * tiles[j] + 0.5)))
+        hi = int(tiles[j]) if w1 >= durations[j] else min(int(tiles[j]), int(np.floor(w1 / durations[j] * tiles[j] + 0.5)))
+        if hi > lo:
+            out.append((j, lo, hi, t0, t1))
+    seg_op, lo, hi, t0, t1 = (np.array(c) for c in zip(*out)) if out else (np.zeros(0),) * 5
+    return (seg_op.astype(np.int64), lo.astype(np.int64), hi.astype(np.int64), t0.astype(np.float64),
+            t1.astype(np.float64))

@@ -140,7 +140,7 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
         unit = units(ops)
         # the static program comes from the nominal machine: no DRAM, buffer, port or lane field enters it
         program = static_program(nominal_durations(ops, cfg.peak_macs_per_cycle, cfg.precision.operand_bytes), deps,
-                                 unit)
+                                 unit, np.diff(sched.offsets))
         start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, *program, *to_csr(deps))
         cycles = attribute(start, end, unit)
     else:

@@ -8,9 +8,8 @@ from hwsim.engine.pipeline import _transfer
 
 
 @njit(cache=True, inline="always")
-def _stamp(op_offsets, nom_start, nom_span, j, i):
-    count = op_offsets[j + 1] - op_offsets[j]
-    return nom_start[j] + nom_span[j] * i / count
+def _stamp(seg_lo, seg_hi, seg_t0, seg_t1, s, i):
+    return seg_t0[s] + (seg_t1[s] - seg_t0[s]) * (i - seg_lo[s]) / (seg_hi[s] - seg_lo[s])
 
 
 @njit(cache=True)
@@ -22,8 +21,8 @@ def _blocked(j, end, dep_ptr, dep_idx):
 
 
 @njit(cache=True)
-def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, latency, unit, order, nom_start, nom_span,
-                dep_ptr, dep_idx):
+def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, latency, unit, seg_op, seg_lo, seg_hi,
+                seg_t0, seg_t1, dep_ptr, dep_idx):
     n_ops = op_offsets.shape[0] - 1
     start = np.zeros(n_ops, dtype=np.int64)
     end = np.full(n_ops, -1, dtype=np.int64)
@@ -33,12 +32,13 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
     own = np.zeros(n_ops, dtype=np.int64)
     comp_end = np.zeros(n_ops, dtype=np.int64)
     stores_left = np.zeros(n_ops, dtype=np.int64)
-    lists = np.zeros((2, n_ops), dtype=np.int64)
+    n_seg = seg_op.shape[0]
+    lists = np.zeros((2, n_seg), dtype=np.int64)
     count = np.zeros(2, dtype=np.int64)
-    for i in range(order.shape[0]):
-        j = order[i]
-        lists[unit[j], count[unit[j]]] = j
-        count[unit[j]] += 1
+    for s in range(n_seg):
+        u = unit[seg_op[s]]
+        lists[u, count[u]] = s
+        count[u] += 1
     pos = np.zeros(2, dtype=np.int64)
     comp = np.zeros(2, dtype=np.int64)
     slot = np.zeros((2, 2), dtype=np.int64)
@@ -49,6 +49,7 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
     q_seq = np.zeros((2, 4), dtype=np.int64)
     q_bytes = np.zeros((2, 4), dtype=np.int64)
     q_op = np.zeros((2, 4), dtype=np.int64)
+    q_seg = np.zeros((2, 4), dtype=np.int64)
     q_tile = np.zeros((2, 4), dtype=np.int64)
     q_head = np.zeros(2, dtype=np.int64)
     q_len = np.zeros(2, dtype=np.int64)
@@ -64,7 +65,8 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
         b_unit = 0
         b_store = False
         for u in range(2):
-            j = lists[u, pos[u]] if pos[u] < count[u] else -1
+            s = lists[u, pos[u]] if pos[u] < count[u] else -1
+            j = seg_op[s] if s >= 0 else -1
             blk = False
             if j >= 0 and nxt[j] == op_offsets[j]:
                 if checked[u] != j:
@@ -74,9 +76,9 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
             h = q_head[u]
             take_store = q_len[u] > 0 and (j < 0 or blk or q_seq[u, h] < seq[u])
             if take_store:
-                key = _stamp(op_offsets, nom_start, nom_span, q_op[u, h], q_tile[u, h] + 1)
+                key = _stamp(seg_lo, seg_hi, seg_t0, seg_t1, q_seg[u, h], q_tile[u, h] + 1)
             elif j >= 0 and not blk:
-                key = _stamp(op_offsets, nom_start, nom_span, j, max(nxt[j] - op_offsets[j] - 1, 0))
+                key = _stamp(seg_lo, seg_hi, seg_t0, seg_t1, s, max(nxt[j] - op_offsets[j] - 1, seg_lo[s]))
             else:
                 continue
             if not have or key < b_key:  # ties: the array (unit 0) first
@@ -99,7 +101,8 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
                 end[j] = max(own[j], comp_end[j])
                 left -= 1
             continue
-        j = lists[u, pos[u]]
+        s = lists[u, pos[u]]
+        j = seg_op[s]
         t = nxt[j]
         ready = slot[u, par[u]]
         first = t == op_offsets[j]
@@ -132,14 +135,16 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
             q_seq[u, k] = seq[u] + 1
             q_bytes[u, k] = store[t]
             q_op[u, k] = j
+            q_seg[u, k] = s
             q_tile[u, k] = t - op_offsets[j]
             q_len[u] += 1
             stores_left[j] += 1
         nxt[j] = t + 1
+        if nxt[j] - op_offsets[j] == seg_hi[s]:
+            pos[u] += 1
         if nxt[j] < op_offsets[j + 1]:
             continue
         comp_end[j] = comp[u]
-        pos[u] += 1
         if stores_left[j] == 0:
             end[j] = max(own[j], comp_end[j])
             left -= 1

@@ -53,22 +53,23 @@ def run_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.ndarray, s
 
 def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.ndarray, select: np.ndarray,
                           compute: np.ndarray, bytes_per_cycle: float, latency: int, unit: np.ndarray,
-                          order: np.ndarray, nom_start: np.ndarray, nom_span: np.ndarray, dep_ptr: np.ndarray,
-                          dep_idx: np.ndarray):
+                          seg_op: np.ndarray, seg_lo: np.ndarray, seg_hi: np.ndarray, seg_t0: np.ndarray,
+                          seg_t1: np.ndarray, dep_ptr: np.ndarray, dep_idx: np.ndarray):
     """Offline scheduling: a static program on two units (0 PE array, 1 vector engine), executed in order.
 
-    The program (`dataflow.offline.static_program`): each unit runs its ops in the order they appear in `order`,
-    each op's tiles in order, the array and the vector engine sharing the DMA engine and the selector. Op j may
-    start once every op in dep_idx[dep_ptr[j]:dep_ptr[j+1]] has finished (its last compute and its last transfer
-    done). A unit's double-buffer slots carry over from op to op (the next op's first tiles load under the
-    current op's last).
+    The program (`dataflow.offline.static_program`) is a list of segments: segment s runs tiles seg_lo[s] ..
+    seg_hi[s] - 1 of op seg_op[s] (numbered from the op's first) and spans seg_t0[s] .. seg_t1[s] in nominal
+    time. Each unit runs its segments in the listed order, the array and the vector engine sharing the DMA
+    engine and the selector. Op j may start once every op in dep_idx[dep_ptr[j]:dep_ptr[j+1]] has finished (its
+    last compute and its last transfer done). A unit's double-buffer slots carry over from segment to segment
+    (the next op's first tiles load under the current op's last).
 
     Each unit issues its requests in its own order: load L, then the store of load L - 1 (L0 L1 S0 L2 S1 ...,
-    as in `run_reference`, across ops); only when the next load is an op's first and that op's dependencies have
-    not all finished *in program order* does the unit's waiting store go ahead of it. The DMA engine takes the
-    two units' next requests in the order of their nominal stamps: op j's tile i of T loads at
-    nom_start[j] + nom_span[j] * max(i - 1, 0) / T (one tile ahead of its nominal compute) and stores at
-    nom_start[j] + nom_span[j] * (i + 1) / T (when its nominal compute ends); ties to the array. No choice
+    as in `run_reference`, across segments); only when the next load is an op's first and that op's dependencies
+    have not all finished *in program order* does the unit's waiting store go ahead of it. The DMA engine takes
+    the two units' next requests in the order of their nominal stamps: tile i of a segment of n tiles starting
+    at tile lo loads at t0 + (t1 - t0) * max(i - lo - 1, 0) / n (one tile ahead of its nominal compute) and
+    stores at t0 + (t1 - t0) * (i - lo + 1) / n (when its nominal compute ends); ties to the array. No choice
     looks at a time: the sequence of requests is fixed by the program, and each request starts at the max of
     the DMA engine's previous end and its data's readiness (a load: its buffer slot free, for an op's first tile
     also its dependencies ended; a store: its tile's compute ended). Every time is thus a max of sums of
@@ -80,41 +81,42 @@ def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.nd
     end = np.full(n_ops, -1, dtype=np.int64)
     busy = np.zeros(n_ops, dtype=np.int64)
     stall = np.zeros(n_ops, dtype=np.int64)
-    lists = [[int(j) for j in order if unit[j] == u] for u in (0, 1)]
-    pos = [0, 0]  # each unit's op in progress (index into its list)
+    lists = [[s for s in range(len(seg_op)) if unit[seg_op[s]] == u] for u in (0, 1)]
+    pos = [0, 0]  # each unit's segment in progress (index into its list)
     nxt = [int(x) for x in op_offsets[:-1]]  # each op's next tile
     own = [0] * n_ops  # when the op's last transfer so far completes
+    comp_end = [0] * n_ops
     stores_left = [0] * n_ops
     comp = [0, 0]
     slot = [[0, 0], [0, 0]]
     par = [0, 0]
     seq = [0, 0]  # each unit's request order: load L is 2L, its store 2L + 3
-    waiting: list[list[tuple[int, int, int, int, int]]] = [[], []]  # per unit, stores: (ready, seq, bytes, op, tile)
+    waiting: list[list[tuple[int, int, int, int, int, int]]] = [[], []]  # stores: ready, seq, bytes, op, seg, tile
     dma = sel = 0
     left = n_ops
 
-    def stamp(j: int, i: int) -> float:
-        count = int(op_offsets[j + 1] - op_offsets[j])
-        return float(nom_start[j]) + float(nom_span[j]) * i / count
+    def stamp(s: int, i: int) -> float:
+        return float(seg_t0[s]) + float(seg_t1[s] - seg_t0[s]) * (i - int(seg_lo[s])) / int(seg_hi[s] - seg_lo[s])
 
     def finish(j: int) -> None:
         nonlocal left
         end[j] = max(own[j], comp_end[j])
         left -= 1
 
-    comp_end = [0] * n_ops
     while left:
         best = None  # (stamp, unit, is store)
         for u in (0, 1):
-            j = lists[u][pos[u]] if pos[u] < len(lists[u]) else -1
+            s = lists[u][pos[u]] if pos[u] < len(lists[u]) else -1
+            j = int(seg_op[s]) if s >= 0 else -1
+            i = nxt[j] - int(op_offsets[j]) if s >= 0 else 0
             blocked = False
-            if j >= 0 and nxt[j] == op_offsets[j]:  # an op's first load: its dependencies must have finished
+            if s >= 0 and i == 0:  # an op's first load: its dependencies must have finished
                 blocked = any(end[d] < 0 for d in dep_idx[dep_ptr[j]:dep_ptr[j + 1]])
-            take_store = bool(waiting[u]) and (j < 0 or blocked or waiting[u][0][1] < seq[u])
+            take_store = bool(waiting[u]) and (s < 0 or blocked or waiting[u][0][1] < seq[u])
             if take_store:
-                key = (stamp(waiting[u][0][3], waiting[u][0][4] + 1), u, True)
-            elif j >= 0 and not blocked:
-                key = (stamp(j, max(nxt[j] - int(op_offsets[j]) - 1, 0)), u, False)
+                key = (stamp(waiting[u][0][4], waiting[u][0][5] + 1), u, True)
+            elif s >= 0 and not blocked:
+                key = (stamp(s, max(i - 1, int(seg_lo[s]))), u, False)
             else:
                 continue
             if best is None or key < best:
@@ -123,21 +125,23 @@ def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.nd
             raise ValueError("offline schedule deadlocked: the program's order breaks a dependency")
         _, u, is_store = best
         if is_store:
-            ready, _, nbytes, j, _ = waiting[u].pop(0)
+            ready, _, nbytes, j, _, _ = waiting[u].pop(0)
             dma = max(dma, ready) + transfer(nbytes, bytes_per_cycle, latency)
             own[j] = max(own[j], dma)
             stores_left[j] -= 1
             if nxt[j] == op_offsets[j + 1] and not stores_left[j]:
                 finish(j)
             continue
-        j = lists[u][pos[u]]
+        s = lists[u][pos[u]]
+        j = int(seg_op[s])
         t = nxt[j]
+        first = t == op_offsets[j]
         ready = slot[u][par[u]]
-        if t == op_offsets[j]:
+        if first:
             for d in dep_idx[dep_ptr[j]:dep_ptr[j + 1]]:
                 ready = max(ready, int(end[d]))
         ls = max(dma, ready)
-        if t == op_offsets[j]:
+        if first:
             start[j] = ls
             own[j] = ls
             comp[u] = max(comp[u], ls)
@@ -155,13 +159,14 @@ def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.nd
         par[u] ^= 1
         seq[u] += 2
         if store[t]:
-            waiting[u].append((comp[u], seq[u] + 1, int(store[t]), j, t - int(op_offsets[j])))
+            waiting[u].append((comp[u], seq[u] + 1, int(store[t]), j, s, t - int(op_offsets[j])))
             stores_left[j] += 1
         nxt[j] = t + 1
+        if nxt[j] - op_offsets[j] == seg_hi[s]:
+            pos[u] += 1
         if nxt[j] < op_offsets[j + 1]:
             continue
         comp_end[j] = comp[u]
-        pos[u] += 1
         if not stores_left[j]:
             finish(j)
     return start, end, busy, stall

@@ -20,8 +20,9 @@ def _arrays(*cols):
     return [np.array(c, dtype=np.int64) for c in cols]
 
 
-def _program(durations, deps, unit):
-    return static_program(np.array(durations, dtype=float), deps, np.array(unit, dtype=np.int64))
+def _program(durations, deps, unit, tiles=None):
+    tiles = np.ones(len(deps), dtype=np.int64) if tiles is None else np.array(tiles, dtype=np.int64)
+    return static_program(np.array(durations, dtype=float), deps, np.array(unit, dtype=np.int64), tiles)
 
 
 def _run(runner, deps, unit):
@@ -62,15 +63,26 @@ def test_the_vector_engine_works_under_the_array_only_within_dependencies(runner
 
 
 def test_static_program_of_the_three_ops():
-    """The list schedule on nominal durations behind the two cases above, worked by hand."""
-    order, start, span = _program([100, 50, 100], [(), (0,), ()], [0, 1, 0])
-    assert list(order) == [0, 2, 1] and list(start) == [0, 100, 100] and list(span) == [100, 50, 100]
-    order, start, _ = _program([100, 50, 100], [(), (), (0,)], [0, 1, 0])
-    assert list(order) == [0, 1, 2] and list(start) == [0, 0, 100]
-    # the array waits for the most urgent op only if nothing else is ready: G2 (ready) runs while G1 waits for V
-    # (ranks: 0: 160, 1: 60; sinks 2: 100, 3: 10); at 0 both units decide, the array first
-    order, start, _ = _program([100, 50, 100, 10], [(), (0,), (), (1,)], [1, 0, 0, 0])
-    assert list(order) == [2, 0, 1, 3] and list(start) == [0, 100, 0, 150]
+    """The list schedule on nominal durations behind the two cases above, worked by hand: segments (op, first
+    tile, end tile, nominal start, nominal end) in order of nominal start."""
+    seg = lambda p: [list(map(int, c)) for c in p]  # noqa: E731
+    assert seg(_program([100, 50, 100], [(), (0,), ()], [0, 1, 0])) == [
+        [0, 2, 1], [0, 0, 0], [1, 1, 1], [0, 100, 100], [100, 200, 150]]
+    assert seg(_program([100, 50, 100], [(), (), (0,)], [0, 1, 0])) == [
+        [0, 1, 2], [0, 0, 0], [1, 1, 1], [0, 0, 100], [100, 50, 200]]
+    # the array runs a ready op while its most urgent one (1, rank 60) waits for the vector engine's op 0 (rank
+    # 160); at 0 both units decide, the array first (sinks: 2 (100) and 3 (10))
+    assert seg(_program([100, 50, 100, 10], [(), (0,), (), (1,)], [1, 0, 0, 0]))[0] == [2, 0, 1, 3]
+
+
+def test_an_op_nothing_waits_for_yields_on_the_vector_engine():
+    """A (array, 30) -> P (vector, 20) -> A2 (array, 10); U (vector, 100 over 10 tiles) waits for nothing and
+    nothing waits for it, like an optimizer step. U starts at 0 and yields at 30, when P becomes ready (3 of its
+    10 tiles done: 30% of its work); P runs 30..50, A2 50..60; U resumes at 50 (one split at A2's decision, merged
+    back) and ends at 50 + 70 = 120."""
+    seg_op, lo, hi, t0, t1 = _program([30, 20, 100, 10], [(), (0,), (), (1,)], [0, 1, 1, 0], [1, 1, 10, 1])
+    assert list(seg_op) == [0, 2, 1, 3, 2] and list(lo) == [0, 0, 0, 0, 3] and list(hi) == [1, 3, 1, 1, 10]
+    assert list(t0) == [0, 0, 30, 50, 50] and list(t1) == [30, 30, 50, 60, 120]
 
 
 @st.composite
@@ -97,19 +109,18 @@ def _topological(deps, data):
     return np.array(order, dtype=np.int64)
 
 
-def _any_program(deps, data):
-    """Any program the engine must run without deadlock: a random topological order and random stamps."""
+def _any_program(deps, unit, counts, data):
+    """A program compiled with random nominal durations (so with random orders, stamps and yields)."""
     n = len(deps)
-    times = st.lists(st.floats(0.0, 1e4, allow_nan=False), min_size=n, max_size=n)
-    return (_topological(deps, data), np.array(data.draw(times)),
-            np.array(data.draw(st.lists(st.floats(1.0, 1e4), min_size=n, max_size=n))))
+    durations = np.array(data.draw(st.lists(st.floats(1.0, 1e4), min_size=n, max_size=n)))
+    return static_program(durations, deps, unit, counts)
 
 
 @settings(max_examples=150, deadline=None)
 @given(offline_schedules(), st.data())
 def test_numba_equals_reference(sched, data):
     offsets, arrays, bpc, latency, unit, deps = sched
-    args = (offsets, *arrays, bpc, latency, unit, *_any_program(deps, data), *to_csr(deps))
+    args = (offsets, *arrays, bpc, latency, unit, *_any_program(deps, unit, np.diff(offsets), data), *to_csr(deps))
     for a, b in zip(run_offline(*args), run_offline_reference(*args)):
         np.testing.assert_array_equal(a, b)
     start, end, busy, stall = run_offline(*args)
@@ -126,7 +137,7 @@ def test_shorter_durations_never_make_anything_later(runner, sched, data):
     (fewer load, store or selection cycles, less compute), more bandwidth or less latency never ends any op
     later. A greedy engine (the most urgent ready op, the earliest-ready request) fails this."""
     offsets, arrays, bpc, latency, unit, deps = sched
-    program = _any_program(deps, data)
+    program = _any_program(deps, unit, np.diff(offsets), data)
     ptr, idx = to_csr(deps)
     before = runner(offsets, *arrays, bpc, latency, unit, *program, ptr, idx)[1]
     cut = st.lists(st.floats(0.0, 1.0), min_size=len(arrays[0]), max_size=len(arrays[0]))
@@ -143,7 +154,7 @@ def test_shorter_durations_never_make_anything_later(runner, sched, data):
 def test_a_dependency_chain_is_the_barrier_engine(sched, data):
     offsets, arrays, bpc, latency, unit, _ = sched
     chain = [(j - 1,) if j else () for j in range(len(unit))]
-    start, end, busy, stall = run_offline(offsets, *arrays, bpc, latency, unit, *_any_program(chain, data),
+    start, end, busy, stall = run_offline(offsets, *arrays, bpc, latency, unit, *_any_program(chain, unit, np.diff(offsets), data),
                                           *to_csr(chain))
     cycles, busy0, stall0 = run_pipeline(offsets, *arrays, bpc, latency)
     np.testing.assert_array_equal(end - start, cycles)
@@ -167,7 +178,7 @@ def test_kernel_source_equals_reference_without_jit(tmp_path):
         "offsets = np.array([0, 10, 90, 91, 150, 200], dtype=np.int64)\n"
         "unit = np.array([0, 1, 0, 1, 0], dtype=np.int64)\n"
         "deps = [(), (0,), (), (1, 2), (0,)]\n"
-        "program = static_program(np.array([500.0, 80.0, 3000.0, 20.0, 700.0]), deps, unit)\n"
+        "program = static_program(np.array([500.0, 80.0, 3000.0, 20.0, 700.0]), deps, unit, np.diff(offsets))\n"
         "a = run_offline(offsets, *arrays, 37.5, 13, unit, *program, *to_csr(deps))\n"
         "b = run_offline_reference(offsets, *arrays, 37.5, 13, unit, *program, *to_csr(deps))\n"
         "assert all((x == y).all() for x, y in zip(a, b))\n"
@@ -278,7 +289,8 @@ def _store_case(runner, nominal):
     ptr, idx = to_csr([(), ()])
     (s0, d0), (s1, d1) = nominal
     return runner(offsets, load, store, select, compute, 1.0, 0, np.array([0, 1]), np.array([0, 1]),
-                  np.array([s0, s1], dtype=float), np.array([d0, d1], dtype=float), ptr, idx)
+                  np.array([0, 0]), np.array([1, 2]), np.array([s0, s1], dtype=float),
+                  np.array([s0 + d0, s1 + d1], dtype=float), ptr, idx)
 
 
 @pytest.mark.parametrize("runner", ENGINES)
@@ -312,7 +324,7 @@ def test_a_units_store_goes_before_its_load_into_the_same_slot(runner):
     offsets, load, store, select, compute = _arrays([0, 3], [10] * 3, [10] * 3, [0] * 3, [5] * 3)
     ptr, idx = to_csr([()])
     start, end, _, _ = runner(offsets, load, store, select, compute, 1.0, 0, np.array([0]), np.array([0]),
-                              np.array([0.0]), np.array([15.0]), ptr, idx)
+                              np.array([0]), np.array([3]), np.array([0.0]), np.array([15.0]), ptr, idx)
     assert (start[0], end[0]) == (0, 60)
     assert run_pipeline(offsets, load, store, select, compute, 1.0, 0)[0][0] == 60
 
