@@ -149,6 +149,29 @@ def test_shorter_durations_never_make_anything_later(runner, sched, data):
     assert (after <= before).all(), (before, after)
 
 
+def test_shorter_durations_never_make_anything_later_on_many_seeded_cases():
+    """The same promise on 3,000 seeded random cases (numba engine): anomalies of a greedy engine are rare in small
+    cases, so breadth matters more than shrinking here."""
+    rng = np.random.default_rng(12)
+    for _ in range(3000):
+        n = int(rng.integers(2, 7))
+        counts = rng.integers(1, 7, n)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        arrays = [rng.integers(0, 300, offsets[-1]).astype(np.int64) for _ in range(4)]
+        arrays[2] *= rng.random() < 0.3  # selection on some cases only
+        deps = [tuple(sorted(set(rng.integers(0, j, rng.integers(0, 3)).tolist()))) if j else () for j in range(n)]
+        unit = rng.integers(0, 2, n).astype(np.int64)
+        program = static_program(rng.uniform(1.0, 1e3, n), deps, unit, counts)
+        ptr, idx = to_csr(deps)
+        bpc, latency = float(rng.uniform(1.0, 64.0)), int(rng.integers(0, 50))
+        before = run_offline(offsets, *arrays, bpc, latency, unit, *program, ptr, idx)[1]
+        less = [np.floor(a * rng.uniform(0.0, 1.0, len(a)) ** 4).astype(np.int64) if rng.random() < 0.5 else a
+                for a in arrays]
+        after = run_offline(offsets, *less, bpc * rng.uniform(1.0, 2.0), int(rng.integers(0, latency + 1)), unit,
+                            *program, ptr, idx)[1]
+        assert (after <= before).all(), (before, after)
+
+
 @settings(max_examples=100, deadline=None)
 @given(offline_schedules(), st.data())
 def test_a_dependency_chain_is_the_barrier_engine(sched, data):
@@ -349,3 +372,35 @@ def test_under_offline_scheduling_each_unit_gets_only_its_banks_ports():
     assert (offline.compute - cfg.vector.latency).sum() == (1 << 20) * 4 // 128
     barrier = build_schedule([vec], cfg, offline=False)
     assert (barrier.compute - cfg.vector.latency).sum() == (1 << 20) * 4 // 256  # lanes-bound with all ports
+
+
+def test_the_program_ignores_every_field_a_monotonicity_claim_varies(monkeypatch):
+    """The program's nominal op times come from work counts and the array alone: a configuration with more DRAM
+    bandwidth, less latency, bigger buffers, wider ports and more lanes compiles the same nominal times (its
+    tile counts may differ, and with them where an optimizer step's segments fall)."""
+    import hwsim.simulation as simulation
+    from hwsim.config import load_arch
+
+    seen = []
+    real = simulation.static_program
+    monkeypatch.setattr(simulation, "static_program", lambda d, *rest: seen.append(np.array(d)) or real(d, *rest))
+    cfg = load_arch("sat-vcu1525")
+    more = cfg.derive({"dram.channels": 8, "dram.efficiency": 1.0, "dram.latency_ns": 50.0, "buffers.a_kib": 8192,
+                       "buffers.b_kib": 4096, "buffers.c_kib": 4096, "ports.a_bytes": 2048, "ports.b_bytes": 1024,
+                       "ports.c_bytes": 2048, "vector.lanes": 512, "selector.lanes": 128})
+    for c in (cfg, more):
+        simulation.simulate("resnet9", c, "bdwp", "2:8", 2)
+    assert len(seen) == 2 and len(seen[0]) > 50
+    np.testing.assert_array_equal(seen[0], seen[1])
+
+
+def test_nominal_durations_by_hand():
+    """sat-vcu1525's 4,096 multipliers: nominal 256 B of DRAM, 256 vector lanes and 64 selector lanes a cycle."""
+    from hwsim.dataflow.ops import GemmOp, Phase, VectorOp
+    from hwsim.dataflow.sparsity import NM
+
+    ops = [GemmOp("g", "g", Phase.FF, 64, 64, 64),  # 64 cycles of MACs; 3 x 8 KiB = 24,576 B: 96 cycles
+           GemmOp("s", "s", Phase.FF, 64, 64, 64, nm=NM(2, 8)),  # 16 cycles; 8 + 2 + 8 KiB: 72
+           VectorOp("v", "v", Phase.FF, 1 << 20, 4, 4, 2),  # 16,384 cycles of lanes; 6 MiB: 24,576
+           VectorOp("u", "u", Phase.WU, 1000, 4, 10, 8, "update", 2)]  # 2,000 selections: 31.25; 18,000 B: 70.3125
+    assert list(nominal_durations(ops, 4096, 2)) == [96.0, 72.0, 24576.0, 70.3125]
