@@ -11,9 +11,10 @@ ops (a gradient summed over branches, a strided BP split into sub-pixel GEMMs) w
 optimizer steps): critical path first, by the longest estimated path to the end of the iteration, except that
 optimizer steps, which nothing waits for, come last and fill the gaps.
 
-`static_program` compiles the static program the engine executes: each unit's op sequence and every op's nominal
-start and span, which stamp the op's DMA requests (its fraction of progress through its tiles) and so fix the
-order in which the one DMA engine serves the two units. It is computed on a *nominal machine* (`nominal_durations`:
+`static_program` compiles the static program the engine executes: each unit's sequence of segments (an op's
+tiles, or for an optimizer step that yields, part of them) and each segment's nominal start and end, which stamp
+its DMA requests (their fraction of progress through the segment's tiles) and so fix the order in which the one
+DMA engine serves the two units. It is computed on a *nominal machine* (`nominal_durations`:
 work counts at fixed rates tied to the array, never the DRAM, buffer, port, lane or selector fields), so the
 program is the same for every configuration that differs only in those, and the engine's times, each a max of
 sums of durations, can only fall when a duration falls (docs/modelling.md, "Why it is monotone").
@@ -164,67 +165,65 @@ def static_program(durations: np.ndarray, deps: list[tuple[int, ...]], unit: np.
     for j, d in enumerate(deps):
         for i in d:
             succ[i].append(j)
-    yields = [unit[j] == VECTOR and not succ[j] for j in range(n)]
+    yields = [int(unit[j] == VECTOR and not succ[j]) for j in range(n)]
     ready_at = np.zeros(n)
-    done = np.zeros(n)  # nominal work done (cycles) of a yielding op
-    released: list[list[tuple[float, int, int]]] = [[], []]  # per unit: (ready time, rank, op), deps scheduled
-    available: list[list[tuple[int, int]]] = [[], []]  # per unit: (rank, op), ready by the unit's decision
+    done = np.zeros(n)  # nominal work done (cycles): a yielding op may be part done
+    # per unit and kind (0: runs to its end, 1: yields): heaps of ops whose dependencies are all scheduled,
+    # (ready time, rank, op), and of those ready by the unit's decision, (rank, op)
+    released: list[list[list]] = [[[], []], [[], []]]
+    available: list[list[list]] = [[[], []], [[], []]]
     free = [0.0, 0.0]
     for j in range(n):
         if not missing[j]:
-            heapq.heappush(released[unit[j]], (0.0, int(rank[j]), j))
+            heapq.heappush(released[unit[j]][yields[j]], (0.0, int(rank[j]), j))
     segments: list[list] = []  # [op, work from, work to, nominal start, nominal end]
     scheduled = 0
 
     def decision(u: int) -> float:
-        if available[u]:
+        if available[u][0] or available[u][1]:
             return free[u]
-        return max(free[u], released[u][0][0]) if released[u] else np.inf
-
-    def release(j: int, end: float) -> None:
-        for s in succ[j]:
-            ready_at[s] = max(ready_at[s], end)
-            missing[s] -= 1
-            if not missing[s]:
-                heapq.heappush(released[unit[s]], (float(ready_at[s]), int(rank[s]), s))
+        first = [heap[0][0] for heap in released[u] if heap]
+        return max(free[u], min(first)) if first else np.inf
 
     while scheduled < n:
-        times = [decision(0), decision(1)]
-        u = 0 if times[0] <= times[1] else 1
+        times = [decision(ARRAY), decision(VECTOR)]
+        u = ARRAY if times[ARRAY] <= times[VECTOR] else VECTOR
         now = times[u]
         if now == np.inf:
             raise ValueError("static program: the dependencies have a cycle")
-        while released[u] and released[u][0][0] <= now:
-            _, r, j = heapq.heappop(released[u])
-            heapq.heappush(available[u], (r, j))
-        urgent = [(r, j) for r, j in available[u] if not yields[j]]
-        if urgent or u == ARRAY:
-            r, j = min(urgent) if urgent else available[u][0]
-            available[u].remove((r, j))
-            heapq.heapify(available[u])
+        for kind in (0, 1):
+            while released[u][kind] and released[u][kind][0][0] <= now:
+                _, r, j = heapq.heappop(released[u][kind])
+                heapq.heappush(available[u][kind], (r, j))
+        if available[u][0]:
+            _, j = heapq.heappop(available[u][0])
             until = now + durations[j] - done[j]
         else:  # only yielding ops: run the most urgent until it ends or another op of this unit may become ready
-            r, j = available[u][0]
-            horizon = min([times[0]] + [t for t, _, k in released[u] if not yields[k]])
+            j = available[u][1][0][1]
+            horizon = times[ARRAY]  # the array's next op may release one; so may the end of its current op
             if free[ARRAY] > now:
                 horizon = min(horizon, free[ARRAY])
-            until = min(now + durations[j] - done[j], max(horizon, now))
-            if until <= now:  # nothing to do before the other unit decides: let it
-                until = now + durations[j] - done[j]
+            if released[u][0]:
+                horizon = min(horizon, released[u][0][0][0])
+            until = min(now + durations[j] - done[j], horizon)
         ends = until >= now + durations[j] - done[j]
         work = durations[j] if ends else done[j] + until - now
-        if segments and segments[-1][0] == j and segments[-1][4] == now:
+        if segments and segments[-1][0] == j and segments[-1][4] == now:  # resumed at once: one segment
             segments[-1][2], segments[-1][4] = work, until
         else:
             segments.append([j, done[j], work, now, until])
         done[j] = work
         free[u] = until
-        if ends:
-            if (r, j) in available[u]:
-                available[u].remove((r, j))
-                heapq.heapify(available[u])
-            scheduled += 1
-            release(j, until)
+        if not ends:
+            continue
+        if yields[j]:
+            heapq.heappop(available[u][1])
+        scheduled += 1
+        for s in succ[j]:
+            ready_at[s] = max(ready_at[s], until)
+            missing[s] -= 1
+            if not missing[s]:
+                heapq.heappush(released[unit[s]][yields[s]], (float(ready_at[s]), int(rank[s]), s))
     return _tile_segments(segments, durations, np.asarray(tiles, dtype=np.int64))
 
 
@@ -233,7 +232,8 @@ def _tile_segments(segments: list[list], durations: np.ndarray, tiles: np.ndarra
     out = []
     for j, w0, w1, t0, t1 in segments:
         lo = min(int(tiles[j]), int(np.floor(w0 / durations[j] * tiles[j] + 0.5)))
-        hi = int(tiles[j]) if w1 >= durations[j] else min(int(tiles[j]), int(np.floor(w1 / durations[j] * tiles[j] + 0.5)))
+        hi = int(tiles[j]) if w1 >= durations[j] else min(int(tiles[j]),
+                                                          int(np.floor(w1 / durations[j] * tiles[j] + 0.5)))
         if hi > lo:
             out.append((j, lo, hi, t0, t1))
     seg_op, lo, hi, t0, t1 = (np.array(c) for c in zip(*out)) if out else (np.zeros(0),) * 5

@@ -8,8 +8,8 @@ from hwsim.engine.pipeline import _transfer
 
 
 @njit(cache=True, inline="always")
-def _stamp(seg_lo, seg_hi, seg_t0, seg_t1, s, i):
-    return seg_t0[s] + (seg_t1[s] - seg_t0[s]) * (i - seg_lo[s]) / (seg_hi[s] - seg_lo[s])
+def _stamp(seg_lo, seg_t0, scale, s, i):
+    return seg_t0[s] + scale[s] * (i - seg_lo[s])
 
 
 @njit(cache=True)
@@ -33,6 +33,9 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
     comp_end = np.zeros(n_ops, dtype=np.int64)
     stores_left = np.zeros(n_ops, dtype=np.int64)
     n_seg = seg_op.shape[0]
+    scale = np.empty(n_seg, dtype=np.float64)  # nominal cycles per tile of each segment
+    for s in range(n_seg):
+        scale[s] = (seg_t1[s] - seg_t0[s]) / (seg_hi[s] - seg_lo[s])
     lists = np.zeros((2, n_seg), dtype=np.int64)
     count = np.zeros(2, dtype=np.int64)
     for s in range(n_seg):
@@ -53,53 +56,50 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
     q_tile = np.zeros((2, 4), dtype=np.int64)
     q_head = np.zeros(2, dtype=np.int64)
     q_len = np.zeros(2, dtype=np.int64)
-    # each unit's first-load block, rechecked only after an op has finished
-    blocked = np.zeros(2, dtype=np.bool_)
-    checked = np.full(2, -1, dtype=np.int64)  # the op whose block is known, -1: recheck
+    # each unit's next request: kind (0 none, 1 load, 2 store) and stamp, recomputed only after the unit has
+    # issued a request or an op has finished (nothing else changes it)
+    h_kind = np.zeros(2, dtype=np.int64)
+    h_key = np.zeros(2, dtype=np.float64)
+    stale = np.ones(2, dtype=np.bool_)
     dma = np.int64(0)
     sel = np.int64(0)
     left = n_ops
     while left > 0:
-        have = False
-        b_key = 0.0
-        b_unit = 0
-        b_store = False
         for u in range(2):
+            if not stale[u]:
+                continue
+            stale[u] = False
             s = lists[u, pos[u]] if pos[u] < count[u] else -1
             j = seg_op[s] if s >= 0 else -1
-            blk = False
-            if j >= 0 and nxt[j] == op_offsets[j]:
-                if checked[u] != j:
-                    blocked[u] = _blocked(j, end, dep_ptr, dep_idx)
-                    checked[u] = j if not blocked[u] else -1
-                blk = blocked[u]
+            blk = j >= 0 and nxt[j] == op_offsets[j] and _blocked(j, end, dep_ptr, dep_idx)
             h = q_head[u]
-            take_store = q_len[u] > 0 and (j < 0 or blk or q_seq[u, h] < seq[u])
-            if take_store:
-                key = _stamp(seg_lo, seg_hi, seg_t0, seg_t1, q_seg[u, h], q_tile[u, h] + 1)
+            if q_len[u] > 0 and (j < 0 or blk or q_seq[u, h] < seq[u]):
+                h_kind[u] = 2
+                h_key[u] = _stamp(seg_lo, seg_t0, scale, q_seg[u, h], q_tile[u, h] + 1)
             elif j >= 0 and not blk:
-                key = _stamp(seg_lo, seg_hi, seg_t0, seg_t1, s, max(nxt[j] - op_offsets[j] - 1, seg_lo[s]))
+                h_kind[u] = 1
+                h_key[u] = _stamp(seg_lo, seg_t0, scale, s, max(nxt[j] - op_offsets[j] - 1, seg_lo[s]))
             else:
-                continue
-            if not have or key < b_key:  # ties: the array (unit 0) first
-                have = True
-                b_key = key
-                b_unit = u
-                b_store = take_store
+                h_kind[u] = 0
+        have = h_kind[0] > 0 or h_kind[1] > 0
+        b_unit = 0 if h_kind[0] > 0 and (h_kind[1] == 0 or h_key[0] <= h_key[1]) else 1  # ties: the array first
+        b_store = h_kind[b_unit] == 2
         if not have:
             raise ValueError("offline schedule deadlocked: the program's order breaks a dependency")
         u = b_unit
+        stale[u] = True
         if b_store:
             h = q_head[u]
             j = q_op[u, h]
             dma = max(dma, q_ready[u, h]) + _transfer(q_bytes[u, h], bytes_per_cycle, latency)
-            q_head[u] = (h + 1) % 4
+            q_head[u] = (h + 1) & 3
             q_len[u] -= 1
             own[j] = max(own[j], dma)
             stores_left[j] -= 1
             if nxt[j] == op_offsets[j + 1] and stores_left[j] == 0:
                 end[j] = max(own[j], comp_end[j])
                 left -= 1
+                stale[1 - u] = True
             continue
         s = lists[u, pos[u]]
         j = seg_op[s]
@@ -130,7 +130,7 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
         if store[t] != 0:
             if q_len[u] == 4:
                 raise ValueError("offline engine: more than four stores waiting on one unit")
-            k = (q_head[u] + q_len[u]) % 4
+            k = (q_head[u] + q_len[u]) & 3
             q_ready[u, k] = comp[u]
             q_seq[u, k] = seq[u] + 1
             q_bytes[u, k] = store[t]
@@ -148,4 +148,5 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
         if stores_left[j] == 0:
             end[j] = max(own[j], comp_end[j])
             left -= 1
+            stale[1 - u] = True
     return start, end, busy, stall

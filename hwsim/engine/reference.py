@@ -67,9 +67,10 @@ def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.nd
     Each unit issues its requests in its own order: load L, then the store of load L - 1 (L0 L1 S0 L2 S1 ...,
     as in `run_reference`, across segments); only when the next load is an op's first and that op's dependencies
     have not all finished *in program order* does the unit's waiting store go ahead of it. The DMA engine takes
-    the two units' next requests in the order of their nominal stamps: tile i of a segment of n tiles starting
-    at tile lo loads at t0 + (t1 - t0) * max(i - lo - 1, 0) / n (one tile ahead of its nominal compute) and
-    stores at t0 + (t1 - t0) * (i - lo + 1) / n (when its nominal compute ends); ties to the array. No choice
+    the two units' next requests in the order of their nominal stamps: with d = (t1 - t0) / n the nominal
+    cycles a tile of a segment of n tiles starting at tile lo, tile i loads at t0 + d * max(i - lo - 1, 0) (one
+    tile ahead of its nominal compute) and stores at t0 + d * (i - lo + 1) (when its nominal compute ends); ties
+    to the array. No choice
     looks at a time: the sequence of requests is fixed by the program, and each request starts at the max of
     the DMA engine's previous end and its data's readiness (a load: its buffer slot free, for an op's first tile
     also its dependencies ended; a store: its tile's compute ended). Every time is thus a max of sums of
@@ -95,8 +96,10 @@ def run_offline_reference(op_offsets: np.ndarray, load: np.ndarray, store: np.nd
     dma = sel = 0
     left = n_ops
 
+    scale = (np.asarray(seg_t1, dtype=np.float64) - seg_t0) / (np.asarray(seg_hi) - seg_lo)  # nominal cycles a tile
+
     def stamp(s: int, i: int) -> float:
-        return float(seg_t0[s]) + float(seg_t1[s] - seg_t0[s]) * (i - int(seg_lo[s])) / int(seg_hi[s] - seg_lo[s])
+        return float(seg_t0[s]) + float(scale[s]) * (i - int(seg_lo[s]))
 
     def finish(j: int) -> None:
         nonlocal left

@@ -177,8 +177,8 @@ def test_shorter_durations_never_make_anything_later_on_many_seeded_cases():
 def test_a_dependency_chain_is_the_barrier_engine(sched, data):
     offsets, arrays, bpc, latency, unit, _ = sched
     chain = [(j - 1,) if j else () for j in range(len(unit))]
-    start, end, busy, stall = run_offline(offsets, *arrays, bpc, latency, unit, *_any_program(chain, unit, np.diff(offsets), data),
-                                          *to_csr(chain))
+    program = _any_program(chain, unit, np.diff(offsets), data)
+    start, end, busy, stall = run_offline(offsets, *arrays, bpc, latency, unit, *program, *to_csr(chain))
     cycles, busy0, stall0 = run_pipeline(offsets, *arrays, bpc, latency)
     np.testing.assert_array_equal(end - start, cycles)
     np.testing.assert_array_equal(busy, busy0)
