@@ -29,8 +29,8 @@ from hwsim.simulation import _graph, build_schedule, simulate  # noqa: E402
 def run(offline: bool) -> list[dict]:
     rows = []
 
-    @settings(max_examples=500, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck), phases=(Phase.generate,))
+    @settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck),
+              phases=(Phase.explicit, Phase.reuse, Phase.generate))  # no shrinking: every case once
     @given(tm.cases())
     def one(case):
         base, change, model, res, method, nm, batch = case
