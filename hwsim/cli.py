@@ -100,8 +100,10 @@ def _run_simulate(args) -> int:
         models.check_source(args.model)
     except models.ModelError as exc:
         _bad(str(exc), "--model")
+    from hwsim.engine.startup import import_registries_without_scipy
     from hwsim.simulation import simulate
 
+    import_registries_without_scipy()  # a quarter of a second of numba's start-up (see there)
     inputs = input_paths(args.model, args.arch)
     if args.csv:
         output_file(args.csv, "--csv", inputs)

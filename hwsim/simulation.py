@@ -12,11 +12,13 @@ from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, priorities, to_csr, units
+from hwsim.dataflow import tiling
 from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
                                    map_gemm, split_banks, vector_tile_count, vector_tiles)
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
+from hwsim.engine.walk import gemm_walk_times
 from hwsim.errors import HwsimError
 from hwsim.inputs import MAX_BATCH, MAX_DIM, check_bool, check_int, check_type, show
 from hwsim.result import Result
@@ -72,6 +74,17 @@ class RooflineCost:
         if self.objective == "latency":
             return cycles
         dram = float(tiles.load_bytes.sum() + tiles.store_bytes.sum())
+        return self._score(cycles, dram)
+
+    def exact_mappings(self, op: GemmOp, target, mappings) -> list[float]:
+        """`exact` of each of these candidate mappings of `op`, without building their per-tile arrays (the
+        tile walk timed on the fly by `engine.walk`; the same numbers)."""
+        cycles, dram = gemm_walk_times(op, target, mappings, float(self.bytes_per_cycle), int(self.latency))
+        return [self._score(float(c), float(d)) for c, d in zip(cycles, dram)]
+
+    def _score(self, cycles: float, dram: float) -> float:
+        if self.objective == "latency":
+            return cycles
         energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
         return energy if self.objective == "energy" else energy * cycles
 
@@ -191,6 +204,16 @@ def set_caching(enabled: bool) -> None:
 
 
 _CACHING = True
+_FAST = True
+
+
+def set_fast(enabled: bool) -> None:
+    """Turn the fast paths of issue 12 on (the default) or off: off computes the same numbers the way hwsim did
+    before them (the benchmark's baseline): the mapper ranks every candidate row and times the best ones
+    through their per-tile arrays (`tiling.set_fast`), ..."""
+    global _FAST
+    _FAST = bool(enabled)
+    tiling.set_fast(enabled)
 
 
 # The caches below are keyed on the op's shape (names stripped) and the part of the target it depends on, so
