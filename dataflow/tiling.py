@@ -236,6 +236,12 @@ def set_fast(enabled: bool) -> None:
     _FAST = bool(enabled)
 
 
+def clear_caches() -> None:
+    """Empty the tile search's memos (a benchmark's cold start)."""
+    _best.cache_clear()
+    _table.cache_clear()
+
+
 @lru_cache(maxsize=4096)
 def _best(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
     return (_best_fast if _FAST else _best_plain)(op, target, cost, dataflows)

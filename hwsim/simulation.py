@@ -16,7 +16,7 @@ from hwsim.dataflow import tiling
 from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
                                    map_gemm, split_banks, vector_tile_count, vector_tiles)
 from hwsim.config import SATConfig, load_arch
-from hwsim.energy import COMPONENTS, op_energy
+from hwsim.energy import COMPONENTS, energy_columns, op_counts, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
 from hwsim.engine.walk import gemm_walk_times
 from hwsim.errors import HwsimError
@@ -201,6 +201,15 @@ def set_caching(enabled: bool) -> None:
     if not enabled:
         for fn in (_op_plan, _op_tiles, _lowered, _dependencies, _zoo_graph, _anonymous):
             fn.cache_clear()
+        for memo in (_PARTS, _SCHEDULES, _COUNTS):
+            memo.clear()
+
+
+def clear_caches() -> None:
+    """Empty every per-process cache, the tile search's too (a benchmark's cold start)."""
+    set_caching(False)
+    set_caching(True)
+    tiling.clear_caches()
 
 
 _CACHING = True
@@ -269,6 +278,11 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
         cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, objective,
                             e.dram_byte_pj + e.sram_byte_pj, cfg.static_w / cfg.clock_hz * 1e12)
     keys = {True: _relevant(True, target, cost), False: _relevant(False, vector_target, cost)}
+    if _CACHING and _FAST:
+        try:
+            return _assembled(tuple(ops), keys, dataflows)
+        except (MappingError, ScheduleTooLarge, _OverBudget):
+            pass  # the loop below raises the same error, worded as it always was
     plain = {True: (target, cost), False: (vector_target, cost)}
     plans, total = [], 0
     try:
@@ -297,6 +311,109 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
     cat = [np.concatenate([getattr(t, f) for t in tiles]) for f in ("load_bytes", "store_bytes", "select_cycles",
                                                                       "compute_cycles")]
     return Schedule(rows, offsets, *cat, tuple(mp for _, mp, _ in plans))
+
+
+class _OverBudget(Exception):
+    """A unit's ops alone need more than MAX_RUN_TILES tiles (build_schedule's plain loop words the error)."""
+
+
+class _Memo:
+    """A small LRU memo keyed on the identity of cached objects (an ops tuple from `_lowered`, a part) plus
+    hashable extras; it keeps each keyed object alive, so its id cannot be reused while the entry exists."""
+
+    def __init__(self, size: int):
+        self.size, self.entries = size, {}
+
+    def get(self, objs: tuple, extra: tuple, make):
+        key = (*(id(o) for o in objs), *extra)
+        hit = self.entries.pop(key, None)
+        if hit is None:
+            hit = (objs, make())
+            while len(self.entries) >= self.size:
+                self.entries.pop(next(iter(self.entries)))
+        self.entries[key] = hit  # most recently used last
+        return hit[1]
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+@dataclass
+class _Part:
+    """One unit's ops (GEMMs or vector passes) of a run under one target: plans, then tiles and rows."""
+
+    idx: np.ndarray  # the ops' positions in the run
+    plans: list
+    counts: np.ndarray  # tiles per op
+    arrays: tuple | None = None  # the ops' tiles concatenated: load, store, select, compute
+    rows: list | None = None
+    mappings: tuple | None = None  # GEMM part: every op's mapping (None for a vector pass), in run order
+
+
+_PARTS = _Memo(64)
+_SCHEDULES = _Memo(64)
+_COUNTS = _Memo(64)
+
+
+def _part(ops: tuple, gemm: bool, target, cost, dataflows) -> _Part:
+    """Map (or chunk) one unit's ops, counting tiles against the budget (no tile array yet)."""
+    def make() -> _Part:
+        idx, plans, total = [], [], 0
+        for j, op in enumerate(ops):
+            if isinstance(op, GemmOp) == gemm:
+                plan = _op_plan(_anonymous(op), target, cost, dataflows)
+                total += plan[2]
+                if total > MAX_RUN_TILES:
+                    raise _OverBudget
+                idx.append(j)
+                plans.append(plan)
+        return _Part(np.array(idx, dtype=np.int64), plans, np.array([p[2] for p in plans], dtype=np.int64))
+
+    return _PARTS.get((ops,), (gemm, target, cost, dataflows), make)
+
+
+def _part_tiles(ops: tuple, part: _Part, target) -> _Part:
+    if part.arrays is None:
+        tiles = [_op_tiles(_anonymous(ops[j]), mp, target) for j, (_, mp, _) in zip(part.idx, part.plans)]
+        part.rows = [_row(ops[j], *info) for j, (info, _, _) in zip(part.idx, part.plans)]
+        empty = np.zeros(0, dtype=np.int64)
+        part.arrays = tuple(np.concatenate([getattr(t, f) for t in tiles]) if tiles else empty
+                            for f in ("load_bytes", "store_bytes", "select_cycles", "compute_cycles"))
+    return part
+
+
+def _assembled(ops: tuple, keys: dict, dataflows) -> Schedule:
+    """build_schedule from the two units' parts, each shared by every run with the same ops and the same
+    relevant target (so a vector-lane sweep maps its GEMMs once): the same schedule, put together by index."""
+    gemm, vector = (_part(ops, unit, *keys[unit], dataflows) for unit in (True, False))
+    if gemm.counts.sum() + vector.counts.sum() > MAX_RUN_TILES:
+        raise _OverBudget
+    _part_tiles(ops, gemm, keys[True][0])
+    _part_tiles(ops, vector, keys[False][0])
+
+    def make() -> Schedule:
+        counts = np.zeros(len(ops), dtype=np.int64)
+        counts[gemm.idx], counts[vector.idx] = gemm.counts, vector.counts
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        arrays = [np.empty(offsets[-1], dtype=np.int64) for _ in range(4)]
+        rows = [None] * len(ops)
+        for part in (gemm, vector):
+            local = np.concatenate([[0], np.cumsum(part.counts)[:-1]]).astype(np.int64)
+            dest = np.repeat(offsets[part.idx] - local, part.counts) + np.arange(part.counts.sum())
+            for out, src in zip(arrays, part.arrays):
+                out[dest] = src
+            for j, row in zip(part.idx, part.rows):
+                rows[j] = row
+        for arr in arrays:
+            arr.flags.writeable = False  # shared by every result built from this schedule
+        if gemm.mappings is None:  # one tuple per GEMM part: the energy counts are memoized on it
+            mappings = [None] * len(ops)
+            for j, (_, mp, _) in zip(gemm.idx, gemm.plans):
+                mappings[j] = mp
+            gemm.mappings = tuple(mappings)
+        return Schedule(rows, offsets, *arrays, gemm.mappings)
+
+    return _SCHEDULES.get((gemm, vector), (), make)
 
 
 def attribute(start: np.ndarray, end: np.ndarray, unit: np.ndarray) -> np.ndarray:
@@ -384,9 +501,19 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> dict:
     cols["stall_cycles"] = stall
     cols["select_cycles"] = np.add.reduceat(sched.select, starts)  # every op has at least one tile
     cols["dram_bytes"] = np.add.reduceat(sched.load + sched.store, starts)
-    energy = [op_energy(op, cfg, int(d), int(c), int(s), mp) for op, d, c, s, mp in
-              zip(ops, cols["dram_bytes"], cycles, cols["select_cycles"], sched.mappings)]
-    parts = {f"e_{comp}": np.array([e[comp] for e in energy]) for comp in COMPONENTS}
+    if _FAST:
+        target = cfg.target
+        if _CACHING:  # one per lowering and GEMM mapping set (_assembled shares the mappings tuple)
+            counts = _COUNTS.get((ops, sched.mappings), (target.rows, target.cols, target.mults, target.elem_bytes,
+                                                         target.acc_bytes), lambda: op_counts(ops, cfg, sched.mappings))
+        else:
+            counts = op_counts(ops, cfg, sched.mappings)
+        energy = energy_columns(counts, cfg, cols["dram_bytes"], cycles, cols["select_cycles"])
+        parts = {f"e_{comp}": energy[comp] for comp in COMPONENTS}
+    else:
+        energy = [op_energy(op, cfg, int(d), int(c), int(s), mp) for op, d, c, s, mp in
+                  zip(ops, cols["dram_bytes"], cycles, cols["select_cycles"], sched.mappings)]
+        parts = {f"e_{comp}": np.array([e[comp] for e in energy]) for comp in COMPONENTS}
     cols.update(parts)
     cols["energy_j"] = np.sum(list(parts.values()), axis=0)
     return cols

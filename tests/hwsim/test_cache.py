@@ -36,3 +36,29 @@ def test_cached_equals_uncached(changes, model, method, interleave):
     finally:
         set_caching(True)
     assert cached.ops.equals(plain.ops)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in KNOBS.items()}),
+       st.sampled_from(["resnet9", "vit", "mobilenetv2"]), st.sampled_from([("dense", None), ("bdwp", "2:8"),
+                                                                            ("srste", "2:4")]),
+       st.sampled_from(["latency", "energy", "edp"]), st.booleans())
+def test_fast_paths_equal_the_plain_computation(changes, model, method, objective, offline):
+    """Issue 12's fast paths (candidate kernel, tile walk, shared unit parts, vectorized energy) change no number:
+    the same table as the plain computation, with the caches on and off."""
+    from hwsim.simulation import clear_caches, set_fast
+
+    cfg = load_arch("sat-vcu1525", {**changes, **_BASE})
+    kw = dict(batch=2, resolution=32 if model != "vit" else None, objective=objective, offline=offline)
+    fast = simulate(model, cfg, *method, **kw)
+    try:
+        set_fast(False)
+        clear_caches()
+        plain = simulate(model, cfg, *method, **kw)
+        set_caching(False)
+        plain_uncached = simulate(model, cfg, *method, **kw)
+    finally:
+        set_fast(True)
+        set_caching(True)
+    assert fast.ops.equals(plain.ops)
+    assert fast.ops.equals(plain_uncached.ops)
