@@ -280,17 +280,11 @@ def _best_fast(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tupl
     if exact is None or len(est) == 1:
         return mapping(first)
     near = np.flatnonzero(est <= REFINE_MARGIN * est[first])
-    ranked, seen = [], set()
-    for i in near[np.argsort(est[near], kind="stable")]:
-        if ranked and tiles[i] > REFINE_MAX_TILES:
-            continue
-        p = i % n_p
-        key = (float(est[i]), int(tab.m_t[p]), int(tab.k_t[p]), int(tab.n_t[p]))
-        if key not in seen:
-            seen.add(key)
-            ranked.append(int(i))
-            if len(ranked) == REFINE:
-                break
+    # after the first, candidates of too many tiles are skipped (the plain loop's `continue`)
+    near = np.concatenate([[first], near[(tiles[near] <= REFINE_MAX_TILES) & (near != first)]])
+    ranked = _top_distinct(near, est, tab, n_p, REFINE_SHORTLIST)
+    if ranked is None:  # fewer than REFINE distinct among the shortlist: rank them all
+        ranked = _top_distinct(near, est, tab, n_p, len(near))
     if len(ranked) == 1 or tiles[ranked[0]] > REFINE_MAX_TILES:
         return mapping(ranked[0])
     exact_many = getattr(cost, "exact_mappings", None)  # the same times, without per-tile arrays
@@ -300,6 +294,33 @@ def _best_fast(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tupl
         scores = np.array([exact(gemm_tiles(op, mapping(i), target)) for i in ranked])
     close = [i for i, score in zip(ranked, scores) if score <= scores.min() * (1 + REFINE_TIE)]
     return mapping(min(close, key=lambda i: dram[i]))
+
+
+REFINE_SHORTLIST = 64
+"""_best_fast sorts only the candidates estimated no worse than the 64th best (ties included) first."""
+
+
+def _top_distinct(near: np.ndarray, est: np.ndarray, tab: CandidateTable, n_p: int, count: int) -> list[int] | None:
+    """The first REFINE distinct (estimate, tile size) of `near` (the first one kept first) in (estimate,
+    enumeration) order, sorting only those estimated no worse than the count-th: None if that cut was too short
+    to find REFINE and left candidates out."""
+    rest = near[1:]
+    if count < len(rest):
+        cut = np.partition(est[rest], count - 1)[count - 1]
+        rest = rest[est[rest] <= cut]  # every tie of the cut too: stable order within it holds
+    else:
+        cut = None
+    order = np.lexsort((rest, est[rest]))  # by estimate, then enumeration order (argsort stable)
+    ranked, seen = [], set()
+    for i in [int(near[0])] + rest[order].tolist():
+        p = i % n_p
+        key = (float(est[i]), int(tab.m_t[p]), int(tab.k_t[p]), int(tab.n_t[p]))
+        if key not in seen:
+            seen.add(key)
+            ranked.append(i)
+            if len(ranked) == REFINE:
+                return ranked
+    return ranked if cut is None else None
 
 
 def _best_plain(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...]) -> Mapping:

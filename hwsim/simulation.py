@@ -18,7 +18,7 @@ from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Ti
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, energy_columns, op_counts, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
-from hwsim.engine.walk import gemm_walk_times
+from hwsim.engine.walk import gemm_walk_tiles, gemm_walk_times
 from hwsim.errors import HwsimError
 from hwsim.inputs import MAX_BATCH, MAX_DIM, check_bool, check_int, check_type, show
 from hwsim.result import Result
@@ -201,7 +201,7 @@ def set_caching(enabled: bool) -> None:
     if not enabled:
         for fn in (_op_plan, _op_tiles, _lowered, _dependencies, _zoo_graph, _anonymous):
             fn.cache_clear()
-        for memo in (_PARTS, _SCHEDULES, _COUNTS):
+        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS):
             memo.clear()
 
 
@@ -239,7 +239,11 @@ def _op_plan(op, target, cost, dataflows) -> tuple[tuple[str, str, str], object,
 @lru_cache(maxsize=CACHE_SIZE)
 def _op_tiles(op, mp, target) -> Tiles:
     """The per-tile arrays of one op under its mapping (read-only: shared between results)."""
-    tiles = gemm_tiles(op, mp, target) if mp is not None else vector_tiles(op, target)
+    if mp is not None and _FAST:  # the same arrays from the numba tile walk
+        tiling._check_size(op.name, gemm_tile_count(op, mp))
+        tiles = Tiles(*gemm_walk_tiles(op, target, mp))
+    else:
+        tiles = gemm_tiles(op, mp, target) if mp is not None else vector_tiles(op, target)
     for arr in (tiles.load_bytes, tiles.store_bytes, tiles.select_cycles, tiles.compute_cycles):
         arr.flags.writeable = False
     return tiles
@@ -353,6 +357,7 @@ class _Part:
 _PARTS = _Memo(64)
 _SCHEDULES = _Memo(64)
 _COUNTS = _Memo(64)
+_ROW_COLUMNS = _Memo(64)
 
 
 def _part(ops: tuple, gemm: bool, target, cost, dataflows) -> _Part:
@@ -374,8 +379,9 @@ def _part(ops: tuple, gemm: bool, target, cost, dataflows) -> _Part:
 
 def _part_tiles(ops: tuple, part: _Part, target) -> _Part:
     if part.arrays is None:
-        tiles = [_op_tiles(_anonymous(ops[j]), mp, target) for j, (_, mp, _) in zip(part.idx, part.plans)]
-        part.rows = [_row(ops[j], *info) for j, (info, _, _) in zip(part.idx, part.plans)]
+        idx = part.idx.tolist()
+        tiles = [_op_tiles(_anonymous(ops[j]), mp, target) for j, (_, mp, _) in zip(idx, part.plans)]
+        part.rows = [_row(ops[j], *info) for j, (info, _, _) in zip(idx, part.plans)]
         empty = np.zeros(0, dtype=np.int64)
         part.arrays = tuple(np.concatenate([getattr(t, f) for t in tiles]) if tiles else empty
                             for f in ("load_bytes", "store_bytes", "select_cycles", "compute_cycles"))
@@ -402,13 +408,13 @@ def _assembled(ops: tuple, keys: dict, dataflows) -> Schedule:
             dest = np.repeat(offsets[part.idx] - local, part.counts) + np.arange(part.counts.sum())
             for out, src in zip(arrays, part.arrays):
                 out[dest] = src
-            for j, row in zip(part.idx, part.rows):
+            for j, row in zip(part.idx.tolist(), part.rows):
                 rows[j] = row
         for arr in arrays:
             arr.flags.writeable = False  # shared by every result built from this schedule
         if gemm.mappings is None:  # one tuple per GEMM part: the energy counts are memoized on it
             mappings = [None] * len(ops)
-            for j, (_, mp, _) in zip(gemm.idx, gemm.plans):
+            for j, (_, mp, _) in zip(gemm.idx.tolist(), gemm.plans):
                 mappings[j] = mp
             gemm.mappings = tuple(mappings)
         return Schedule(rows, offsets, *arrays, gemm.mappings)
@@ -491,10 +497,18 @@ def _too_many_tiles(total: int, mapped: int, ops: int) -> None:
                      "for the whole run: use a smaller batch, resolution or model)", "--batch/--resolution/--model")
 
 
+def _columns(rows: list[dict]) -> dict[str, list]:
+    return {key: [row[key] for row in rows] for key in rows[0]}
+
+
 def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> dict:
     """The per-op table as columns: what each op is, how it was mapped, its timing, traffic and energy."""
     starts = sched.offsets[:-1]
-    cols = {key: [row[key] for row in sched.rows] for key in sched.rows[0]}
+    if _FAST and _CACHING:  # one set of row columns per lowering and GEMM mapping set
+        rows = _ROW_COLUMNS.get((ops, sched.mappings), (), lambda: _columns(sched.rows))
+        cols = {key: list(col) for key, col in rows.items()}
+    else:
+        cols = _columns(sched.rows)
     cols["tiles"] = np.diff(sched.offsets)
     cols["cycles"] = cycles
     cols["busy_cycles"] = busy

@@ -8,8 +8,8 @@ from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import NM
 from hwsim.dataflow.target import ArrayTarget
 from hwsim.dataflow import tiling
-from hwsim.dataflow.tiling import DATAFLOWS, ORDERS, Mapping
-from hwsim.engine.walk import gemm_walk_times, walk_times_reference
+from hwsim.dataflow.tiling import DATAFLOWS, ORDERS, Mapping, gemm_tiles
+from hwsim.engine.walk import gemm_walk_tiles, gemm_walk_times, walk_times_reference
 from hwsim.simulation import RooflineCost
 
 
@@ -47,6 +47,18 @@ def test_walk_equals_tile_arrays_timed_by_the_reference(case):
     np.testing.assert_array_equal(dram, ref_dram)
 
 
+@settings(max_examples=200, deadline=None)
+@given(cases())
+def test_walk_arrays_equal_gemm_tiles(case):
+    op, target, mappings, _, _ = case
+    for mp in mappings:
+        want = gemm_tiles(op, mp, target)
+        got = gemm_walk_tiles(op, target, mp)
+        for arr, name in zip(got, ("load_bytes", "store_bytes", "select_cycles", "compute_cycles")):
+            assert arr.dtype == getattr(want, name).dtype
+            np.testing.assert_array_equal(arr, getattr(want, name), err_msg=name)
+
+
 def test_walk_times_a_known_schedule():
     # one 2x2 PE array tile of 4x4x4 (os, 2 multipliers): 2x2 blocks x 2 steps = 8 compute cycles; loads
     # A 32 B + B 32 B at 64 B/cycle, latency 0: 1 cycle; store of C 16 x 2 B: 1 cycle after compute.
@@ -69,9 +81,14 @@ def searches(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(searches())
-def test_fast_search_chooses_what_the_plain_search_chooses(case):
+@given(searches(), st.sampled_from([1, 2, 5, tiling.REFINE_SHORTLIST]))
+def test_fast_search_chooses_what_the_plain_search_chooses(case, shortlist):
     op, target, cost, dataflows = case
-    fast = tiling._best_fast(op, target, cost, dataflows)
+    saved = tiling.REFINE_SHORTLIST
+    try:
+        tiling.REFINE_SHORTLIST = shortlist  # short lists exercise the fallback to sorting every candidate
+        fast = tiling._best_fast(op, target, cost, dataflows)
+    finally:
+        tiling.REFINE_SHORTLIST = saved
     plain = tiling._best_plain(op, target, cost, dataflows)
     assert fast == plain
