@@ -49,13 +49,18 @@ def profile_shares() -> list[tuple[str, float]]:
     prof.disable()
     stats = pstats.Stats(prof).stats
     total = max(v[3] for v in stats.values())
-    stages = {"run_offline": "offline engine (run_offline)", "priorities": "offline priorities",
-              "_best": "tile search (_best)", "_part_tiles": "per-tile arrays of the chosen mappings",
-              "_table": "per-op table + energy", "run_pipeline": "per-op times alone (run_pipeline)"}
+    stages = {("offline.py", "run_offline"): "offline engine (run_offline)",
+              ("offline.py", "priorities"): "offline priorities (dataflow.offline)",
+              ("tiling.py", "_best"): "tile search (tiling._best)",
+              ("simulation.py", "_part_tiles"): "per-tile arrays of the chosen mappings",
+              ("simulation.py", "_table"): "per-op table + energy",
+              ("pipeline.py", "run_pipeline"): "per-op times alone (run_pipeline)",
+              ("simulation.py", "attribute"): "cycles attributed to ops"}
     out = []
-    for (_, _, name), v in stats.items():
-        if name in stages:
-            out.append((stages[name], v[3] / total))
+    for (path, _, name), v in stats.items():
+        stage = stages.get((path.replace("\\", "/").rsplit("/", 1)[-1], name))
+        if stage:
+            out.append((stage, v[3] / total))
     return sorted(out, key=lambda x: -x[1])
 
 

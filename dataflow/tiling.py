@@ -310,13 +310,12 @@ def _top_distinct(near: np.ndarray, est: np.ndarray, tab: CandidateTable, n_p: i
         rest = rest[est[rest] <= cut]  # every tie of the cut too: stable order within it holds
     else:
         cut = None
-    order = np.lexsort((rest, est[rest]))  # by estimate, then enumeration order (argsort stable)
+    order = np.concatenate([near[:1], rest[np.lexsort((rest, est[rest]))]])  # by estimate, then enumeration
     ranked, seen = [], set()
-    for i in [int(near[0])] + rest[order].tolist():
-        p = i % n_p
-        key = (float(est[i]), int(tab.m_t[p]), int(tab.k_t[p]), int(tab.n_t[p]))
-        if key not in seen:
-            seen.add(key)
+    # distinct (estimate, tile size): a tile size is one table column p (the sizes of a column are distinct)
+    for i, value, p in zip(order.tolist(), est[order].tolist(), (order % n_p).tolist()):
+        if (value, p) not in seen:
+            seen.add((value, p))
             ranked.append(i)
             if len(ranked) == REFINE:
                 return ranked

@@ -21,7 +21,13 @@ AXES = "mkn"
 
 def order_codes(order: str) -> tuple[int, int, int]:
     """A loop order ("mkn", outer -> inner) as axis indices (m 0, k 1, n 2)."""
-    return tuple(AXES.index(ax) for ax in order)
+    codes = _ORDER_CODES.get(order)
+    if codes is None:
+        codes = _ORDER_CODES[order] = tuple(AXES.index(ax) for ax in order)
+    return codes
+
+
+_ORDER_CODES: dict[str, tuple[int, int, int]] = {}
 
 
 @njit(cache=True, inline="always")
