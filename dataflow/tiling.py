@@ -362,7 +362,8 @@ def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[
     """The candidate the cost model rates best, among `dataflows` (memoized on the op's shape, the target, the
     cost model and the dataflows: networks repeat shapes)."""
     try:
-        return _best(replace(op, name="", layer=""), target, cost, tuple(dataflows))
+        anonymous = op if op.name == "" and op.layer == "" else replace(op, name="", layer="")
+        return _best(anonymous, target, cost, tuple(dataflows))
     except MappingError as exc:
         raise MappingError(f"{op.name}{exc}") from None
 

@@ -80,7 +80,9 @@ class RooflineCost:
         """`exact` of each of these candidate mappings of `op`, without building their per-tile arrays (the
         tile walk timed on the fly by `engine.walk`; the same numbers)."""
         cycles, dram = gemm_walk_times(op, target, mappings, float(self.bytes_per_cycle), int(self.latency))
-        return [self._score(float(c), float(d)) for c, d in zip(cycles, dram)]
+        if self.objective == "latency":
+            return [float(c) for c in cycles.tolist()]
+        return [self._score(float(c), float(d)) for c, d in zip(cycles.tolist(), dram.tolist())]
 
     def _score(self, cycles: float, dram: float) -> float:
         if self.objective == "latency":
