@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -153,9 +154,12 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
     if offline:
         deps = _dependencies(graph, ops, how) if _CACHING else dependencies(graph, ops, how)
-        unit = units(ops)
+        if _CACHING and _FAST:  # per lowering: the units and the dependency arrays
+            unit, csr = _OFFLINE_INPUTS.get((ops, deps), (), lambda: _offline_inputs(ops, deps))
+        else:
+            unit, csr = units(ops), to_csr(deps)
         prio = priorities(cycles.astype(np.float64), deps)  # each op's time alone as its estimate
-        start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, prio, *to_csr(deps))
+        start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, prio, *csr)
         cycles = attribute(start, end, unit)
     else:
         end = np.cumsum(cycles)
@@ -203,7 +207,7 @@ def set_caching(enabled: bool) -> None:
     if not enabled:
         for fn in (_op_plan, _op_tiles, _lowered, _dependencies, _zoo_graph, _anonymous):
             fn.cache_clear()
-        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS):
+        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS, _OFFLINE_INPUTS):
             memo.clear()
 
 
@@ -220,8 +224,9 @@ _FAST = True
 
 def set_fast(enabled: bool) -> None:
     """Turn the fast paths of issue 12 on (the default) or off: off computes the same numbers the way hwsim did
-    before them (the benchmark's baseline): the mapper ranks every candidate row and times the best ones
-    through their per-tile arrays (`tiling.set_fast`), ..."""
+    before them (the benchmark's baseline): the mapper builds every candidate row with numpy, sorts them all and
+    times the best ones through their per-tile arrays (`tiling.set_fast`); the chosen mappings' tile arrays come
+    from numpy, schedules are concatenated op by op, and energy is computed op by op."""
     global _FAST
     _FAST = bool(enabled)
     tiling.set_fast(enabled)
@@ -328,20 +333,26 @@ class _Memo:
     hashable extras; it keeps each keyed object alive, so its id cannot be reused while the entry exists."""
 
     def __init__(self, size: int):
-        self.size, self.entries = size, {}
+        self.size, self.entries, self.lock = size, {}, threading.Lock()  # a Dask worker may run threads
 
     def get(self, objs: tuple, extra: tuple, make):
         key = (*(id(o) for o in objs), *extra)
-        hit = self.entries.pop(key, None)
-        if hit is None:
-            hit = (objs, make())
+        with self.lock:
+            hit = self.entries.pop(key, None)
+            if hit is not None:
+                self.entries[key] = hit  # most recently used last
+                return hit[1]
+        value = make()  # outside the lock: another thread may make the same value meanwhile (the first kept)
+        with self.lock:
+            hit = self.entries.pop(key, None) or (objs, value)
             while len(self.entries) >= self.size:
                 self.entries.pop(next(iter(self.entries)))
-        self.entries[key] = hit  # most recently used last
+            self.entries[key] = hit
         return hit[1]
 
     def clear(self) -> None:
-        self.entries.clear()
+        with self.lock:
+            self.entries.clear()
 
 
 @dataclass
@@ -360,6 +371,13 @@ _PARTS = _Memo(64)
 _SCHEDULES = _Memo(64)
 _COUNTS = _Memo(64)
 _ROW_COLUMNS = _Memo(64)
+_OFFLINE_INPUTS = _Memo(64)
+
+
+def _offline_inputs(ops: tuple, deps: tuple) -> tuple[np.ndarray, tuple]:
+    """The offline engine's unit per op and dependency arrays (shared by every run of the lowering; left
+    writeable: numba compiles a separate kernel for read-only arrays)."""
+    return units(ops), to_csr(deps)
 
 
 def _part(ops: tuple, gemm: bool, target, cost, dataflows) -> _Part:
@@ -412,8 +430,6 @@ def _assembled(ops: tuple, keys: dict, dataflows) -> Schedule:
                 out[dest] = src
             for j, row in zip(part.idx.tolist(), part.rows):
                 rows[j] = row
-        for arr in arrays:
-            arr.flags.writeable = False  # shared by every result built from this schedule
         if gemm.mappings is None:  # one tuple per GEMM part: the energy counts are memoized on it
             mappings = [None] * len(ops)
             for j, (_, mp, _) in zip(gemm.idx.tolist(), gemm.plans):
