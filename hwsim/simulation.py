@@ -330,10 +330,12 @@ class _OverBudget(Exception):
 
 class _Memo:
     """A small LRU memo keyed on the identity of cached objects (an ops tuple from `_lowered`, a part) plus
-    hashable extras; it keeps each keyed object alive, so its id cannot be reused while the entry exists."""
+    hashable extras; it keeps each keyed object alive, so its id cannot be reused while the entry exists.
+    `weight(value)` (tiles, say) bounds what it holds in total as well as in entries."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, weight=None, max_weight: int = 0):
         self.size, self.entries, self.lock = size, {}, threading.Lock()  # a Dask worker may run threads
+        self.weight, self.max_weight, self.held = weight, max_weight, 0
 
     def get(self, objs: tuple, extra: tuple, make):
         key = (*(id(o) for o in objs), *extra)
@@ -343,16 +345,24 @@ class _Memo:
                 self.entries[key] = hit  # most recently used last
                 return hit[1]
         value = make()  # outside the lock: another thread may make the same value meanwhile (the first kept)
+        w = self.weight(value) if self.weight else 0
+        if self.weight and w > self.max_weight:
+            return value  # too big to keep
         with self.lock:
-            hit = self.entries.pop(key, None) or (objs, value)
-            while len(self.entries) >= self.size:
-                self.entries.pop(next(iter(self.entries)))
+            hit = self.entries.pop(key, None)
+            if hit is None:
+                hit = (objs, value, w)
+                self.held += w
+            while self.entries and (len(self.entries) >= self.size
+                                    or (self.weight and self.held > self.max_weight)):
+                self.held -= self.entries.pop(next(iter(self.entries)))[2]
             self.entries[key] = hit
         return hit[1]
 
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()
+            self.held = 0
 
 
 @dataclass
@@ -367,8 +377,10 @@ class _Part:
     mappings: tuple | None = None  # GEMM part: every op's mapping (None for a vector pass), in run order
 
 
-_PARTS = _Memo(64)
-_SCHEDULES = _Memo(64)
+MEMO_TILES = 4_000_000
+"""Tiles the shared schedule parts, and apart from them the assembled schedules, hold at most (32 B each)."""
+_PARTS = _Memo(64, lambda part: int(part.counts.sum()), MEMO_TILES)
+_SCHEDULES = _Memo(64, lambda sched: len(sched.load), MEMO_TILES)
 _COUNTS = _Memo(64)
 _ROW_COLUMNS = _Memo(64)
 _OFFLINE_INPUTS = _Memo(64)
