@@ -108,8 +108,21 @@ def _b_bytes(op: GemmOp, target: ArrayTarget) -> float:
     return target.b_bytes_per_position(op.nm, compressed=not op.select_on_load)
 
 
-def candidates(op: GemmOp, target: ArrayTarget) -> dict[str, np.ndarray]:
-    """All (dataflow, order, m_t, k_t, n_t) that fit the buffers, with closed-form compute, bytes, tiles."""
+@dataclass(frozen=True)
+class CandidateTable:
+    """Every tile size that fits the buffers, scored in closed form per dataflow and per loop order (the same
+    numbers `candidates` lists one row per (order, dataflow, tile size), without the rows)."""
+
+    m_t: np.ndarray  # (P,) tile sizes
+    k_t: np.ndarray
+    n_t: np.ndarray
+    compute: np.ndarray  # (3, P): compute cycles per dataflow of DATAFLOWS, all groups
+    dram: np.ndarray  # (6, P): DRAM bytes per loop order of ORDERS, all groups
+    tiles: np.ndarray  # (P,): tiles, all groups
+
+
+def candidate_table(op: GemmOp, target: ArrayTarget) -> CandidateTable:
+    """The closed forms of every tile size that fits the buffers (raises MappingError if none does)."""
     R, C = target.rows, target.cols
     ks = target.k_step(op.nm)
     mt, kt, nt = np.meshgrid(_pow2_steps(R, op.m), _pow2_steps(ks, op.k), _pow2_steps(C, op.n), indexing="ij")
@@ -149,18 +162,25 @@ def candidates(op: GemmOp, target: ArrayTarget) -> dict[str, np.ndarray]:
     for df in DATAFLOWS:
         comp[df] = np.maximum(comp[df], _port_rate(target, *edge[df]))
 
-    out = {key: [] for key in ("dataflow", "order", "m_t", "k_t", "n_t", "compute", "dram", "tiles")}
     size_a, size_b, size_c = op.m * op.k * ab, op.k * op.n * bb, op.m * op.n
+    dram = []
     for order in ORDERS:
         ra, rb, rc = _reload(order, trips, "mk"), _reload(order, trips, "kn"), _reload(order, trips, "mn")
-        dram = (size_a * ra + size_b * rb + size_c * (eb + (rc - 1) * 2 * acc)) * op.groups
-        for df in DATAFLOWS:
-            out["dataflow"].append(np.full(len(mt), df))
-            out["order"].append(np.full(len(mt), order))
-            for key, val in (("m_t", mt), ("k_t", kt), ("n_t", nt), ("compute", comp[df] * op.groups),
-                             ("dram", dram), ("tiles", tiles * op.groups)):
-                out[key].append(val)
-    return {key: np.concatenate(vals) for key, vals in out.items()}
+        dram.append((size_a * ra + size_b * rb + size_c * (eb + (rc - 1) * 2 * acc)) * op.groups)
+    return CandidateTable(mt, kt, nt, np.stack([comp[df] * op.groups for df in DATAFLOWS]), np.stack(dram),
+                          tiles * op.groups)
+
+
+def candidates(op: GemmOp, target: ArrayTarget) -> dict[str, np.ndarray]:
+    """All (dataflow, order, m_t, k_t, n_t) that fit the buffers, with closed-form compute, bytes, tiles: one
+    row per loop order (outer), dataflow, tile size (inner), the mapper's enumeration order."""
+    tab = candidate_table(op, target)
+    n, rows = len(tab.m_t), len(ORDERS) * len(DATAFLOWS)
+    return {"dataflow": np.tile(np.repeat(np.array(DATAFLOWS), n), len(ORDERS)),
+            "order": np.repeat(np.array(ORDERS), len(DATAFLOWS) * n),
+            "m_t": np.tile(tab.m_t, rows), "k_t": np.tile(tab.k_t, rows), "n_t": np.tile(tab.n_t, rows),
+            "compute": np.tile(tab.compute.ravel(), len(ORDERS)), "dram": np.repeat(tab.dram, len(DATAFLOWS), 0).ravel(),
+            "tiles": np.tile(tab.tiles, rows)}
 
 
 def _port_rate(target: ArrayTarget, a_bytes, b_bytes, c_bytes):
@@ -206,8 +226,103 @@ REFINE_MAX_TILES = 4_096
 """Ops of more tiles than this (per candidate) keep the estimate's choice: expanding several would cost memory."""
 
 
+_FAST = True
+
+
+def set_fast(enabled: bool) -> None:
+    """Rank candidates from their compact table, only those within REFINE_MARGIN (fast, the default), or from the
+    full `candidates` rows, all sorted (the way hwsim did before issue 12): the same choice either way."""
+    global _FAST
+    _FAST = bool(enabled)
+
+
+def clear_caches() -> None:
+    """Empty the tile search's memos (a benchmark's cold start)."""
+    _best.cache_clear()
+    _table.cache_clear()
+
+
 @lru_cache(maxsize=4096)
 def _best(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
+    return (_best_fast if _FAST else _best_plain)(op, target, cost, dataflows)
+
+
+@lru_cache(maxsize=256)
+def _table(op: GemmOp, target: ArrayTarget) -> CandidateTable:
+    """candidate_table by its numba kernel, memoized: sweep points that differ only in the cost model (DRAM)
+    share it."""
+    from hwsim.dataflow.candidate_kernel import candidate_table_arrays
+
+    arrays = candidate_table_arrays(op, target)
+    if len(arrays[0]) == 0:
+        candidate_table(op, target)  # raises the MappingError that names the buffers
+    return CandidateTable(*arrays)
+
+
+def _best_fast(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...]) -> Mapping:
+    """_best_plain's choice: the same estimates in the same enumeration order, but only the candidates within
+    REFINE_MARGIN of the best estimate are sorted (the plain loop stops at the first one beyond it)."""
+    tab = _table(op, target)
+    kept = [d for d, df in enumerate(DATAFLOWS) if df in dataflows]
+    n_p, n_d = len(tab.m_t), len(kept)
+    compute = np.tile(tab.compute[kept].ravel(), len(ORDERS))  # enumeration order: order, dataflow, tile size
+    dram = np.repeat(tab.dram, n_d, 0).ravel()
+    tiles = np.tile(tab.tiles, len(ORDERS) * n_d)
+    est = cost(compute.astype(np.float64), dram.astype(np.float64), tiles.astype(np.float64))
+
+    def mapping(i: int) -> Mapping:
+        p = i % n_p
+        return Mapping(DATAFLOWS[kept[(i // n_p) % n_d]], ORDERS[i // (n_p * n_d)], int(tab.m_t[p]), int(tab.k_t[p]),
+                       int(tab.n_t[p]))
+
+    exact = getattr(cost, "exact", None)
+    first = int(np.argmin(est))
+    if exact is None or len(est) == 1:
+        return mapping(first)
+    near = np.flatnonzero(est <= REFINE_MARGIN * est[first])
+    # after the first, candidates of too many tiles are skipped (the plain loop's `continue`)
+    near = np.concatenate([[first], near[(tiles[near] <= REFINE_MAX_TILES) & (near != first)]])
+    ranked = _top_distinct(near, est, tab, n_p, REFINE_SHORTLIST)
+    if ranked is None:  # fewer than REFINE distinct among the shortlist: rank them all
+        ranked = _top_distinct(near, est, tab, n_p, len(near))
+    if len(ranked) == 1 or tiles[ranked[0]] > REFINE_MAX_TILES:
+        return mapping(ranked[0])
+    exact_many = getattr(cost, "exact_mappings", None)  # the same times, without per-tile arrays
+    if exact_many is not None:
+        scores = np.array(exact_many(op, target, [mapping(i) for i in ranked]))
+    else:
+        scores = np.array([exact(gemm_tiles(op, mapping(i), target)) for i in ranked])
+    close = [i for i, score in zip(ranked, scores) if score <= scores.min() * (1 + REFINE_TIE)]
+    return mapping(min(close, key=lambda i: dram[i]))
+
+
+REFINE_SHORTLIST = 64
+"""_best_fast sorts only the candidates estimated no worse than the 64th best (ties included) first."""
+
+
+def _top_distinct(near: np.ndarray, est: np.ndarray, tab: CandidateTable, n_p: int, count: int) -> list[int] | None:
+    """The first REFINE distinct (estimate, tile size) of `near` (the first one kept first) in (estimate,
+    enumeration) order, sorting only those estimated no worse than the count-th: None if that cut was too short
+    to find REFINE and left candidates out."""
+    rest = near[1:]
+    if count < len(rest):
+        cut = np.partition(est[rest], count - 1)[count - 1]
+        rest = rest[est[rest] <= cut]  # every tie of the cut too: stable order within it holds
+    else:
+        cut = None
+    order = np.concatenate([near[:1], rest[np.lexsort((rest, est[rest]))]])  # by estimate, then enumeration
+    ranked, seen = [], set()
+    # distinct (estimate, tile size): a tile size is one table column p (the sizes of a column are distinct)
+    for i, value, p in zip(order.tolist(), est[order].tolist(), (order % n_p).tolist()):
+        if (value, p) not in seen:
+            seen.add((value, p))
+            ranked.append(i)
+            if len(ranked) == REFINE:
+                return ranked
+    return ranked if cut is None else None
+
+
+def _best_plain(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...]) -> Mapping:
     cand = candidates(op, target)
     keep = np.isin(cand["dataflow"], dataflows)
     cand = {key: val[keep] for key, val in cand.items()}
@@ -247,7 +362,8 @@ def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[
     """The candidate the cost model rates best, among `dataflows` (memoized on the op's shape, the target, the
     cost model and the dataflows: networks repeat shapes)."""
     try:
-        return _best(replace(op, name="", layer=""), target, cost, tuple(dataflows))
+        anonymous = op if op.name == "" and op.layer == "" else replace(op, name="", layer="")
+        return _best(anonymous, target, cost, tuple(dataflows))
     except MappingError as exc:
         raise MappingError(f"{op.name}{exc}") from None
 

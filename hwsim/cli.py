@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -100,8 +101,10 @@ def _run_simulate(args) -> int:
         models.check_source(args.model)
     except models.ModelError as exc:
         _bad(str(exc), "--model")
+    from hwsim.engine.startup import import_registries_without_scipy
     from hwsim.simulation import simulate
 
+    import_registries_without_scipy()  # a quarter of a second of numba's start-up (see there)
     inputs = input_paths(args.model, args.arch)
     if args.csv:
         output_file(args.csv, "--csv", inputs)
@@ -579,5 +582,13 @@ def _silence_stdout() -> None:
         pass
 
 
+def run() -> None:
+    """The `hwsim` program: `main`, then exit without the interpreter's final garbage collection walking every
+    object numba's kernels loaded (`gc.freeze`): that walk took half a second after a simulation."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

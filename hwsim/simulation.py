@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -12,11 +13,13 @@ from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, nominal_durations, static_program, to_csr, units
+from hwsim.dataflow import tiling
 from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
                                    map_gemm, split_banks, vector_tile_count, vector_tiles)
 from hwsim.config import SATConfig, load_arch
-from hwsim.energy import COMPONENTS, op_energy
+from hwsim.energy import COMPONENTS, energy_columns, op_counts, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
+from hwsim.engine.walk import gemm_walk_tiles, gemm_walk_times
 from hwsim.errors import HwsimError
 from hwsim.inputs import MAX_BATCH, MAX_DIM, check_bool, check_int, check_type, show
 from hwsim.result import Result
@@ -72,6 +75,19 @@ class RooflineCost:
         if self.objective == "latency":
             return cycles
         dram = float(tiles.load_bytes.sum() + tiles.store_bytes.sum())
+        return self._score(cycles, dram)
+
+    def exact_mappings(self, op: GemmOp, target, mappings) -> list[float]:
+        """`exact` of each of these candidate mappings of `op`, without building their per-tile arrays (the
+        tile walk timed on the fly by `engine.walk`; the same numbers)."""
+        cycles, dram = gemm_walk_times(op, target, mappings, float(self.bytes_per_cycle), int(self.latency))
+        if self.objective == "latency":
+            return [float(c) for c in cycles.tolist()]
+        return [self._score(float(c), float(d)) for c, d in zip(cycles.tolist(), dram.tolist())]
+
+    def _score(self, cycles: float, dram: float) -> float:
+        if self.objective == "latency":
+            return cycles
         energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
         return energy if self.objective == "energy" else energy * cycles
 
@@ -137,11 +153,14 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     sched = build_schedule(ops, cfg, interleave, offline, objective, (dataflow,) if dataflow else allowed)
     if offline:
         deps = _dependencies(graph, ops, how) if _CACHING else dependencies(graph, ops, how)
-        unit = units(ops)
+        if _CACHING and _FAST:  # per lowering: the units and the dependency arrays
+            unit, csr = _OFFLINE_INPUTS.get((ops, deps), (), lambda: _offline_inputs(ops, deps))
+        else:
+            unit, csr = units(ops), to_csr(deps)
         # the static program comes from the nominal machine: no DRAM, buffer, port or lane field enters it
         program = static_program(nominal_durations(ops, cfg.peak_macs_per_cycle, cfg.precision.operand_bytes), deps,
                                  unit, np.diff(sched.offsets))
-        start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, *program, *to_csr(deps))
+        start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, *program, *csr)
         cycles = attribute(start, end, unit)
     else:
         cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
@@ -190,9 +209,29 @@ def set_caching(enabled: bool) -> None:
     if not enabled:
         for fn in (_op_plan, _op_tiles, _lowered, _dependencies, _zoo_graph, _anonymous):
             fn.cache_clear()
+        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS, _OFFLINE_INPUTS):
+            memo.clear()
+
+
+def clear_caches() -> None:
+    """Empty every per-process cache, the tile search's too (a benchmark's cold start)."""
+    set_caching(False)
+    set_caching(True)
+    tiling.clear_caches()
 
 
 _CACHING = True
+_FAST = True
+
+
+def set_fast(enabled: bool) -> None:
+    """Turn the fast paths of issue 12 on (the default) or off: off computes the same numbers the way hwsim did
+    before them (the benchmark's baseline): the mapper builds every candidate row with numpy, sorts them all and
+    times the best ones through their per-tile arrays (`tiling.set_fast`); the chosen mappings' tile arrays come
+    from numpy, schedules are concatenated op by op, and energy is computed op by op."""
+    global _FAST
+    _FAST = bool(enabled)
+    tiling.set_fast(enabled)
 
 
 # The caches below are keyed on the op's shape (names stripped) and the part of the target it depends on, so
@@ -209,7 +248,11 @@ def _op_plan(op, target, cost, dataflows) -> tuple[tuple[str, str, str], object,
 @lru_cache(maxsize=CACHE_SIZE)
 def _op_tiles(op, mp, target) -> Tiles:
     """The per-tile arrays of one op under its mapping (read-only: shared between results)."""
-    tiles = gemm_tiles(op, mp, target) if mp is not None else vector_tiles(op, target)
+    if mp is not None and _FAST:  # the same arrays from the numba tile walk
+        tiling._check_size(op.name, gemm_tile_count(op, mp))
+        tiles = Tiles(*gemm_walk_tiles(op, target, mp))
+    else:
+        tiles = gemm_tiles(op, mp, target) if mp is not None else vector_tiles(op, target)
     for arr in (tiles.load_bytes, tiles.store_bytes, tiles.select_cycles, tiles.compute_cycles):
         arr.flags.writeable = False
     return tiles
@@ -248,6 +291,11 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
         cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, objective,
                             e.dram_byte_pj + e.sram_byte_pj, cfg.static_w / cfg.clock_hz * 1e12)
     keys = {True: _relevant(True, target, cost), False: _relevant(False, vector_target, cost)}
+    if _CACHING and _FAST:
+        try:
+            return _assembled(tuple(ops), keys, dataflows)
+        except (MappingError, ScheduleTooLarge, _OverBudget):
+            pass  # the loop below raises the same error, worded as it always was
     plain = {True: (target, cost), False: (vector_target, cost)}
     plans, total = [], 0
     try:
@@ -276,6 +324,134 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
     cat = [np.concatenate([getattr(t, f) for t in tiles]) for f in ("load_bytes", "store_bytes", "select_cycles",
                                                                       "compute_cycles")]
     return Schedule(rows, offsets, *cat, tuple(mp for _, mp, _ in plans))
+
+
+class _OverBudget(Exception):
+    """A unit's ops alone need more than MAX_RUN_TILES tiles (build_schedule's plain loop words the error)."""
+
+
+class _Memo:
+    """A small LRU memo keyed on the identity of cached objects (an ops tuple from `_lowered`, a part) plus
+    hashable extras; it keeps each keyed object alive, so its id cannot be reused while the entry exists.
+    `weight(value)` (tiles, say) bounds what it holds in total as well as in entries."""
+
+    def __init__(self, size: int, weight=None, max_weight: int = 0):
+        self.size, self.entries, self.lock = size, {}, threading.Lock()  # a Dask worker may run threads
+        self.weight, self.max_weight, self.held = weight, max_weight, 0
+
+    def get(self, objs: tuple, extra: tuple, make):
+        key = (*(id(o) for o in objs), *extra)
+        with self.lock:
+            hit = self.entries.pop(key, None)
+            if hit is not None:
+                self.entries[key] = hit  # most recently used last
+                return hit[1]
+        value = make()  # outside the lock: another thread may make the same value meanwhile (the first kept)
+        w = self.weight(value) if self.weight else 0
+        if self.weight and w > self.max_weight:
+            return value  # too big to keep
+        with self.lock:
+            hit = self.entries.pop(key, None)
+            if hit is None:
+                hit = (objs, value, w)
+                self.held += w
+            while self.entries and (len(self.entries) >= self.size
+                                    or (self.weight and self.held > self.max_weight)):
+                self.held -= self.entries.pop(next(iter(self.entries)))[2]
+            self.entries[key] = hit
+        return hit[1]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.held = 0
+
+
+@dataclass
+class _Part:
+    """One unit's ops (GEMMs or vector passes) of a run under one target: plans, then tiles and rows."""
+
+    idx: np.ndarray  # the ops' positions in the run
+    plans: list
+    counts: np.ndarray  # tiles per op
+    arrays: tuple | None = None  # the ops' tiles concatenated: load, store, select, compute
+    rows: list | None = None
+    mappings: tuple | None = None  # GEMM part: every op's mapping (None for a vector pass), in run order
+
+
+MEMO_TILES = 4_000_000
+"""Tiles the shared schedule parts, and apart from them the assembled schedules, hold at most (32 B each)."""
+_PARTS = _Memo(64, lambda part: int(part.counts.sum()), MEMO_TILES)
+_SCHEDULES = _Memo(64, lambda sched: len(sched.load), MEMO_TILES)
+_COUNTS = _Memo(64)
+_ROW_COLUMNS = _Memo(64)
+_OFFLINE_INPUTS = _Memo(64)
+
+
+def _offline_inputs(ops: tuple, deps: tuple) -> tuple[np.ndarray, tuple]:
+    """The offline engine's unit per op and dependency arrays (shared by every run of the lowering; left
+    writeable: numba compiles a separate kernel for read-only arrays)."""
+    return units(ops), to_csr(deps)
+
+
+def _part(ops: tuple, gemm: bool, target, cost, dataflows) -> _Part:
+    """Map (or chunk) one unit's ops, counting tiles against the budget (no tile array yet)."""
+    def make() -> _Part:
+        idx, plans, total = [], [], 0
+        for j, op in enumerate(ops):
+            if isinstance(op, GemmOp) == gemm:
+                plan = _op_plan(_anonymous(op), target, cost, dataflows)
+                total += plan[2]
+                if total > MAX_RUN_TILES:
+                    raise _OverBudget
+                idx.append(j)
+                plans.append(plan)
+        return _Part(np.array(idx, dtype=np.int64), plans, np.array([p[2] for p in plans], dtype=np.int64))
+
+    return _PARTS.get((ops,), (gemm, target, cost, dataflows), make)
+
+
+def _part_tiles(ops: tuple, part: _Part, target) -> _Part:
+    if part.arrays is None:
+        idx = part.idx.tolist()
+        tiles = [_op_tiles(_anonymous(ops[j]), mp, target) for j, (_, mp, _) in zip(idx, part.plans)]
+        part.rows = [_row(ops[j], *info) for j, (info, _, _) in zip(idx, part.plans)]
+        empty = np.zeros(0, dtype=np.int64)
+        part.arrays = tuple(np.concatenate([getattr(t, f) for t in tiles]) if tiles else empty
+                            for f in ("load_bytes", "store_bytes", "select_cycles", "compute_cycles"))
+    return part
+
+
+def _assembled(ops: tuple, keys: dict, dataflows) -> Schedule:
+    """build_schedule from the two units' parts, each shared by every run with the same ops and the same
+    relevant target (so a vector-lane sweep maps its GEMMs once): the same schedule, put together by index."""
+    gemm, vector = (_part(ops, unit, *keys[unit], dataflows) for unit in (True, False))
+    if gemm.counts.sum() + vector.counts.sum() > MAX_RUN_TILES:
+        raise _OverBudget
+    _part_tiles(ops, gemm, keys[True][0])
+    _part_tiles(ops, vector, keys[False][0])
+
+    def make() -> Schedule:
+        counts = np.zeros(len(ops), dtype=np.int64)
+        counts[gemm.idx], counts[vector.idx] = gemm.counts, vector.counts
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        arrays = [np.empty(offsets[-1], dtype=np.int64) for _ in range(4)]
+        rows = [None] * len(ops)
+        for part in (gemm, vector):
+            local = np.concatenate([[0], np.cumsum(part.counts)[:-1]]).astype(np.int64)
+            dest = np.repeat(offsets[part.idx] - local, part.counts) + np.arange(part.counts.sum())
+            for out, src in zip(arrays, part.arrays):
+                out[dest] = src
+            for j, row in zip(part.idx.tolist(), part.rows):
+                rows[j] = row
+        if gemm.mappings is None:  # one tuple per GEMM part: the energy counts are memoized on it
+            mappings = [None] * len(ops)
+            for j, (_, mp, _) in zip(gemm.idx.tolist(), gemm.plans):
+                mappings[j] = mp
+            gemm.mappings = tuple(mappings)
+        return Schedule(rows, offsets, *arrays, gemm.mappings)
+
+    return _SCHEDULES.get((gemm, vector), (), make)
 
 
 def attribute(start: np.ndarray, end: np.ndarray, unit: np.ndarray) -> np.ndarray:
@@ -353,19 +529,37 @@ def _too_many_tiles(total: int, mapped: int, ops: int) -> None:
                      "for the whole run: use a smaller batch, resolution or model)", "--batch/--resolution/--model")
 
 
+def _columns(rows: list[dict]) -> dict[str, list]:
+    return {key: [row[key] for row in rows] for key in rows[0]}
+
+
 def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> dict:
     """The per-op table as columns: what each op is, how it was mapped, its timing, traffic and energy."""
     starts = sched.offsets[:-1]
-    cols = {key: [row[key] for row in sched.rows] for key in sched.rows[0]}
+    if _FAST and _CACHING:  # one set of row columns per lowering and GEMM mapping set
+        rows = _ROW_COLUMNS.get((ops, sched.mappings), (), lambda: _columns(sched.rows))
+        cols = {key: list(col) for key, col in rows.items()}
+    else:
+        cols = _columns(sched.rows)
     cols["tiles"] = np.diff(sched.offsets)
     cols["cycles"] = cycles
     cols["busy_cycles"] = busy
     cols["stall_cycles"] = stall
     cols["select_cycles"] = np.add.reduceat(sched.select, starts)  # every op has at least one tile
     cols["dram_bytes"] = np.add.reduceat(sched.load + sched.store, starts)
-    energy = [op_energy(op, cfg, int(d), int(c), int(s), mp) for op, d, c, s, mp in
-              zip(ops, cols["dram_bytes"], cycles, cols["select_cycles"], sched.mappings)]
-    parts = {f"e_{comp}": np.array([e[comp] for e in energy]) for comp in COMPONENTS}
+    if _FAST:
+        target = cfg.target
+        if _CACHING:  # one per lowering and GEMM mapping set (_assembled shares the mappings tuple)
+            counts = _COUNTS.get((ops, sched.mappings), (target.rows, target.cols, target.mults, target.elem_bytes,
+                                                         target.acc_bytes), lambda: op_counts(ops, cfg, sched.mappings))
+        else:
+            counts = op_counts(ops, cfg, sched.mappings)
+        energy = energy_columns(counts, cfg, cols["dram_bytes"], cycles, cols["select_cycles"])
+        parts = {f"e_{comp}": energy[comp] for comp in COMPONENTS}
+    else:
+        energy = [op_energy(op, cfg, int(d), int(c), int(s), mp) for op, d, c, s, mp in
+                  zip(ops, cols["dram_bytes"], cycles, cols["select_cycles"], sched.mappings)]
+        parts = {f"e_{comp}": np.array([e[comp] for e in energy]) for comp in COMPONENTS}
     cols.update(parts)
     cols["energy_j"] = np.sum(list(parts.values()), axis=0)
     return cols

@@ -36,3 +36,56 @@ def test_cached_equals_uncached(changes, model, method, interleave):
     finally:
         set_caching(True)
     assert cached.ops.equals(plain.ops)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in KNOBS.items()}),
+       st.sampled_from(["resnet9", "vit", "mobilenetv2"]), st.sampled_from([("dense", None), ("bdwp", "2:8"),
+                                                                            ("srste", "2:4")]),
+       st.sampled_from(["latency", "energy", "edp"]), st.booleans())
+def test_fast_paths_equal_the_plain_computation(changes, model, method, objective, offline):
+    """Issue 12's fast paths (candidate kernel, tile walk, shared unit parts, vectorized energy) change no number:
+    the same table as the plain computation, with the caches on and off."""
+    from hwsim.simulation import clear_caches, set_fast
+
+    cfg = load_arch("sat-vcu1525", {**changes, **_BASE})
+    kw = dict(batch=2, resolution=32 if model != "vit" else None, objective=objective, offline=offline)
+    fast = simulate(model, cfg, *method, **kw)
+    try:
+        set_fast(False)
+        clear_caches()
+        plain = simulate(model, cfg, *method, **kw)
+        set_caching(False)
+        plain_uncached = simulate(model, cfg, *method, **kw)
+    finally:
+        set_fast(True)
+        set_caching(True)
+    assert fast.ops.equals(plain.ops)
+    assert fast.ops.equals(plain_uncached.ops)
+
+
+def test_memo_bounds_entries_and_weight_and_keeps_keys_alive():
+    from hwsim.simulation import _Memo
+
+    memo = _Memo(3, weight=len, max_weight=10)
+    keys = [object() for _ in range(5)]
+    made = []
+
+    def make(n):
+        def f():
+            made.append(n)
+            return "x" * n
+        return f
+
+    assert memo.get((keys[0],), (), make(4)) == "xxxx"
+    assert memo.get((keys[0],), (), make(4)) == "xxxx" and made == [4]  # a hit: not made again
+    memo.get((keys[1],), (), make(4))
+    memo.get((keys[2],), (), make(4))  # 12 > 10: the oldest (keys[0]) goes
+    assert memo.held == 8 and len(memo.entries) == 2
+    memo.get((keys[0],), (), make(4))
+    assert made == [4, 4, 4, 4]
+    assert memo.get((keys[3],), (), make(11)) == "x" * 11  # heavier than the bound: returned, not kept
+    assert len(memo.entries) == 2 and memo.held == 8
+    assert all(entry[0][0] in keys for entry in memo.entries.values())  # the keyed objects are held
+    memo.clear()
+    assert memo.held == 0 and not memo.entries

@@ -127,7 +127,8 @@ def test_mappings_are_cached_by_shape_and_configuration():
     before, plans = _best.cache_info(), _op_plan.cache_info()
     hwsim.simulate("resnet9", "sat-small", batch=2)
     after = _best.cache_info()
-    assert after.misses == before.misses and _op_plan.cache_info().hits > plans.hits
+    # nothing is mapped again (the second run reuses the first's op plans, or its whole per-unit schedule parts)
+    assert after.misses == before.misses and _op_plan.cache_info().misses == plans.misses
 
 
 def test_committed_mapping_report_is_current():

@@ -1,0 +1,228 @@
+"""The mapper's exact refinement without per-tile arrays: a GEMM's tile walk timed by the tile pipeline.
+
+`walk_times` gives, for each candidate mapping of one GEMM op, the cycles and DRAM bytes that
+`tiling.gemm_tiles` + `run_pipeline` give (the op alone, from cycle 0), each tile's loads, stores, selection
+and compute computed as the walk goes (`walk_arrays`, also the engine's per-tile arrays of the chosen
+mapping). It is the same arithmetic in the same order (so the same integers and the same float roundings);
+`gemm_tiles` and `walk_times_reference` are the array paths they are checked against (tests/hwsim/test_walk.py).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from hwsim.engine.pipeline import _transfer
+
+DATAFLOW_CODES = {"os": 0, "ws": 1, "is": 2}
+AXES = "mkn"
+
+
+def order_codes(order: str) -> tuple[int, int, int]:
+    """A loop order ("mkn", outer -> inner) as axis indices (m 0, k 1, n 2)."""
+    codes = _ORDER_CODES.get(order)
+    if codes is None:
+        codes = _ORDER_CODES[order] = tuple(AXES.index(ax) for ax in order)
+    return codes
+
+
+_ORDER_CODES: dict[str, tuple[int, int, int]] = {}
+
+
+@njit(cache=True, inline="always")
+def _cdiv(a, b):
+    return -(-a // b)
+
+
+@njit(cache=True, inline="always")
+def _port(nbytes, rate, out):
+    if rate == 0:
+        return out
+    return max(out, np.int64(math.ceil(nbytes / rate)))
+
+
+@njit(cache=True)
+def _fill(load, store, select, work, m_t, k_t, n_t, o0, o1, o2, df, dims, groups, ab, bb_load, bb_edge, eb, acc, rows,
+          cols, k_step, fill, interleave, select_on_load, select_passes, sel_group, sel_lanes, sel_latency, a_port,
+          b_port, c_port):
+    """Write the per-tile arrays of one mapping (tiling.gemm_tiles' arithmetic, tile by tile)."""
+    tsize = np.array([m_t, k_t, n_t], dtype=np.int64)
+    trips = np.empty(3, dtype=np.int64)
+    for ax in range(3):
+        trips[ax] = _cdiv(dims[ax], tsize[ax])
+    per_group = trips[0] * trips[1] * trips[2]
+    idx = np.zeros(3, dtype=np.int64)
+    prev = np.zeros(3, dtype=np.int64)
+    nxt = np.zeros(3, dtype=np.int64)
+    for i in range(per_group):
+        # the i-th tile of the walk: the innermost loop varies fastest
+        rest = i
+        idx[o2] = rest % trips[o2]
+        rest //= trips[o2]
+        idx[o1] = rest % trips[o1]
+        rest //= trips[o1]
+        idx[o0] = rest
+        m = min(m_t, dims[0] - idx[0] * m_t)
+        k = min(k_t, dims[1] - idx[1] * k_t)
+        n = min(n_t, dims[2] - idx[2] * n_t)
+        first = i == 0
+        new_a = first or idx[0] != prev[0] or idx[1] != prev[1]
+        new_b = first or idx[1] != prev[1] or idx[2] != prev[2]
+        new_c = first or idx[0] != prev[0] or idx[2] != prev[2]
+        first_k = idx[1] == 0
+        final_k = idx[1] == trips[1] - 1
+        if i == per_group - 1:
+            last_c = True
+        else:  # the next tile works on another C block (its m or n index differs)
+            rest = i + 1
+            nxt[o2] = rest % trips[o2]
+            rest //= trips[o2]
+            nxt[o1] = rest % trips[o1]
+            rest //= trips[o1]
+            nxt[o0] = rest
+            last_c = nxt[0] != idx[0] or nxt[2] != idx[2]
+        for ax in range(3):
+            prev[ax] = idx[ax]
+        ld = np.int64(0)
+        if new_a:
+            ld += np.int64(math.ceil(m * k * ab))
+        if new_b:
+            ld += np.int64(math.ceil(k * n * bb_load))
+        if new_c and not first_k:
+            ld += m * n * acc
+        st = np.int64(0)
+        if last_c:
+            st = m * n * (eb if final_k else acc)
+        sl = np.int64(0)
+        if new_b and select_on_load:
+            sl = select_passes * (sel_group * _cdiv(_cdiv(k, sel_group) * n, sel_lanes) + sel_latency)
+        if df == 0:
+            blocks = _cdiv(m, rows) * _cdiv(n, cols)
+            wk = blocks * _cdiv(k, k_step) + (fill if interleave else blocks * fill)
+            passes = np.int64(1)
+        else:
+            per_block = n if df == 2 else m
+            blocks = _cdiv(k, rows * k_step) * (_cdiv(m, cols) if df == 2 else _cdiv(n, cols))
+            stream = max(per_block, rows) if interleave else per_block + rows
+            wk = blocks * stream + (fill if interleave else blocks * fill)
+            passes = _cdiv(k, rows * k_step)
+        c_bytes = m * n * acc * (2 * passes - (1 if first_k else 0))
+        port = np.int64(0)
+        if df == 0:
+            port = _port(m * k * eb * _cdiv(n, cols), a_port, port)
+            port = _port(k * n * bb_edge * _cdiv(m, rows), b_port, port)
+        elif df == 1:
+            port = _port(m * k * eb * _cdiv(n, cols), a_port, port)
+            port = _port(k * n * bb_edge, b_port, port)
+        else:
+            port = _port(m * k * eb, a_port, port)
+            port = _port(k * n * bb_edge * _cdiv(m, cols), b_port, port)
+        port = _port(c_bytes, c_port, port)
+        load[i], store[i], select[i], work[i] = ld, st, sl, max(wk, port)
+    for g in range(1, groups):  # every group walks the same tiles
+        for i in range(per_group):
+            t = g * per_group + i
+            load[t], store[t], select[t], work[t] = load[i], store[i], select[i], work[i]
+    return per_group * groups
+
+
+@njit(cache=True)
+def walk_arrays(m_t, k_t, n_t, o0, o1, o2, df, dims, groups, ab, bb_load, bb_edge, eb, acc, rows, cols, k_step,
+                fill, interleave, select_on_load, select_passes, sel_group, sel_lanes, sel_latency, a_port, b_port,
+                c_port):
+    """The per-tile load, store, select and compute arrays of one mapping (all groups)."""
+    total = _cdiv(dims[0], m_t) * _cdiv(dims[1], k_t) * _cdiv(dims[2], n_t) * groups
+    load = np.empty(total, dtype=np.int64)
+    store = np.empty(total, dtype=np.int64)
+    select = np.empty(total, dtype=np.int64)
+    work = np.empty(total, dtype=np.int64)
+    _fill(load, store, select, work, m_t, k_t, n_t, o0, o1, o2, df, dims, groups, ab, bb_load, bb_edge, eb, acc,
+          rows, cols, k_step, fill, interleave, select_on_load, select_passes, sel_group, sel_lanes, sel_latency,
+          a_port, b_port, c_port)
+    return load, store, select, work
+
+
+@njit(cache=True)
+def walk_times(tiles, orders, dataflows, dims, groups, ab, bb_load, bb_edge, eb, acc, rows, cols, k_step, fill,
+               interleave, select_on_load, select_passes, sel_group, sel_lanes, sel_latency, a_port, b_port, c_port,
+               bytes_per_cycle, latency):
+    """Cycles and DRAM bytes of each candidate: tiles[i] = (m_t, k_t, n_t), orders[i] its loop axes outer ->
+    inner (0 m, 1 k, 2 n), dataflows[i] 0 os / 1 ws / 2 is; dims = (m, k, n) of one group."""
+    n_cand = tiles.shape[0]
+    cycles = np.zeros(n_cand, dtype=np.int64)
+    dram = np.zeros(n_cand, dtype=np.int64)
+    for c in range(n_cand):
+        load, store, select, work = walk_arrays(
+            tiles[c, 0], tiles[c, 1], tiles[c, 2], orders[c, 0], orders[c, 1], orders[c, 2], dataflows[c], dims,
+            groups, ab, bb_load, bb_edge, eb, acc, rows, cols, k_step, fill, interleave, select_on_load,
+            select_passes, sel_group, sel_lanes, sel_latency, a_port, b_port, c_port)
+        # the tile pipeline (engine.pipeline.run_pipeline, one op from cycle 0)
+        dma = np.int64(0)
+        sel = np.int64(0)
+        comp = np.int64(0)
+        slot0 = np.int64(0)
+        slot1 = np.int64(0)
+        pend_ready = np.int64(0)
+        pend_bytes = np.int64(0)
+        moved = np.int64(0)
+        for t in range(load.shape[0]):
+            moved += load[t] + store[t]
+            free = slot0 if t % 2 == 0 else slot1
+            dma = max(dma, free) + _transfer(load[t], bytes_per_cycle, latency)
+            sel = max(dma, sel) + select[t]
+            comp = max(sel, comp) + work[t]
+            if t % 2 == 0:
+                slot0 = comp
+            else:
+                slot1 = comp
+            if pend_bytes != 0:
+                dma = max(dma, pend_ready) + _transfer(pend_bytes, bytes_per_cycle, latency)
+            pend_ready = comp
+            pend_bytes = store[t]
+        if pend_bytes != 0:
+            dma = max(dma, pend_ready) + _transfer(pend_bytes, bytes_per_cycle, latency)
+        cycles[c] = max(dma, comp)
+        dram[c] = moved
+    return cycles, dram
+
+
+def walk_times_reference(op, target, mappings, bytes_per_cycle: float, latency: int) -> tuple[list[int], list[int]]:
+    """The same through the per-tile arrays: `tiling.gemm_tiles` timed by the plain `run_reference`."""
+    from hwsim.dataflow.tiling import gemm_tiles
+    from hwsim.engine.reference import run_reference
+
+    cycles, dram = [], []
+    for mp in mappings:
+        tl = gemm_tiles(op, mp, target)
+        offsets = np.array([0, len(tl)], dtype=np.int64)
+        cycles.append(int(run_reference(offsets, tl.load_bytes, tl.store_bytes, tl.select_cycles, tl.compute_cycles,
+                                        bytes_per_cycle, latency)[0][0]))
+        dram.append(int(tl.load_bytes.sum() + tl.store_bytes.sum()))
+    return cycles, dram
+
+
+def _op_args(op, target) -> tuple:
+    """The op's and target's numbers the kernels take, derived as tiling.gemm_tiles derives them."""
+    nm = op.nm
+    return (np.array([op.m, op.k, op.n], dtype=np.int64), op.groups, float(target.elem_bytes / op.a_reuse),
+            float(target.b_bytes_per_position(nm, compressed=not op.select_on_load)),
+            float(target.b_bytes_per_position(nm, compressed=True)), target.elem_bytes, target.acc_bytes,
+            target.rows, target.cols, target.k_step(nm), target.fill_cycles, bool(target.interleave),
+            bool(op.select_on_load), op.select_passes, nm.group if nm is not None else 1, target.select_lanes,
+            target.select_latency, target.a_port_bytes, target.b_port_bytes, target.c_port_bytes)
+
+
+def gemm_walk_times(op, target, mappings, bytes_per_cycle: float, latency: int) -> tuple[np.ndarray, np.ndarray]:
+    """`walk_times` for these tiling.Mapping candidates of GemmOp `op` on ArrayTarget `target`."""
+    tiles = np.array([(mp.m_t, mp.k_t, mp.n_t) for mp in mappings], dtype=np.int64).reshape(-1, 3)
+    orders = np.array([order_codes(mp.order) for mp in mappings], dtype=np.int64).reshape(-1, 3)
+    dataflows = np.array([DATAFLOW_CODES[mp.dataflow] for mp in mappings], dtype=np.int64)
+    return walk_times(tiles, orders, dataflows, *_op_args(op, target), float(bytes_per_cycle), int(latency))
+
+
+def gemm_walk_tiles(op, target, mp) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`tiling.gemm_tiles`' four arrays (load, store, select, compute) for one mapping, by `walk_arrays` (the
+    caller checks the tile count against tiling.MAX_TILES first)."""
+    return walk_arrays(mp.m_t, mp.k_t, mp.n_t, *order_codes(mp.order), DATAFLOW_CODES[mp.dataflow],
+                       *_op_args(op, target))
