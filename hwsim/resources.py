@@ -27,10 +27,9 @@ LUT_MUX_PER_BIT_LEVEL = 1.8      # per operand bit and per 4:1 level of each mul
 LUT_PER_LUTRAM_WORD_BIT = 0.9    # read path of a tile buffer Yosys maps to LUT RAM (<= 64 words deep), per word bit
 LUT_CORE_FIXED = 202.46          # the controller, counters and output stream of one core
 LUTRAM_MAX_DEPTH = 64            # Yosys puts memories up to this depth in LUT RAM, deeper ones in block RAM
-FF_PER_MULT = {"int8": 60.04, "int16": 106.23, "fp16": 96.53}  # operand, product, weight and forwarded-weight registers
-FF_PER_LINK_BIT = 0.92           # per activation bit a PE forwards (k step x operand bits)
-FF_PER_SKEW_BIT = 0.94           # per bit-cycle of the array's input skew and WS output deskew delay lines
-FF_CORE_FIXED = 1.51             # (the controller's registers are within the fit's noise)
+FF_PER_REGISTER_BIT = 1.0        # not fitted: every register bit of the RTL that drives something is one FDRE
+                                 # (`register_bits` counts them from rtl/pe.py, array.py and core.py)
+FF_CORE_FIXED = 37.0             # the controller's counters and state (fitted: the mean of synthesis - count)
 # Board estimate only (`estimate`, not `core_estimate`): the SAT design point accumulates floating-point products
 # in the DSP48E2 post-adders as wide fixed point, costing the int16 datapath plus ~40 LUTs per multiplier of
 # alignment and normalization. An assumption, not a synthesis result: the generated fp16 RTL adds every product with
@@ -44,6 +43,11 @@ LUT_PER_VECTOR_LANE = 300        # FP32 add normalization and rounding in fabric
 LUT_PER_SELECTOR_COMPARE = 20    # a 16-bit magnitude compare and the swap mux of one insertion slot
 FF_PER_LUT = 1.2                 # pipelined datapaths register almost every LUT output (typical 1-1.5)
 DESIGN_KEEP = 2                  # board estimate: PEs sized for 2:M (the paper's 2:8), the widest A port per PE
+
+
+def held_out(row) -> bool:
+    """Whether a synthesized row (reports/rtl/resources.csv) was left out of the fit, to check the rules on."""
+    return int(row.mults_per_pe) == HELD_OUT_MULTS
 
 
 def operand_format(cfg) -> str:
@@ -95,25 +99,51 @@ def _per_mult(table: dict, cfg) -> float:
     return base * cfg.precision.operand_bytes / 2
 
 
-def core_features(cfg, group: int | None, keep: int) -> tuple[dict, dict]:
-    """The regressors of the LUT and FF rules for `cfg`'s core at N:M keep:group (group None: dense): multipliers
-    (per format: one entry, the others 0), mux bit-levels, LUT-RAM buffer word bits, forwarded activation bits,
-    skew bit-cycles, and 1 for the fixed part. `calibrate` fits the constants on them; `core_estimate` applies them."""
+def register_bits(cfg, group: int | None, keep: int) -> dict[str, int]:
+    """Register bits of the generated core at N:M keep:group (group None: dense), by part, as Yosys keeps them:
+    per multiplier the operand registers (pipeline depth >= 3), the product and its extra pipeline stages and the
+    stationary weight; per PE the accumulator and the valid/first flags; the activations and weights a PE forwards
+    to its right and lower neighbour (the last column's and last row's drive nothing and are removed); the input
+    skew and WS output deskew delay lines; the output register of a buffer in LUT RAM (block RAM has its own);
+    the output beat."""
+    a, w = cfg.array, 8 * cfg.precision.operand_bytes
+    R, C, m, depth = a.rows, a.cols, a.mults_per_pe, a.pipeline_depth
+    k_step = m // min(keep, m) * group if group else m
+    lane = w + (ceil(log2(group)) if group else 0)
+    prod = 32 if cfg.precision.is_float else 2 * w
+    per_mult = (2 * w if depth > 2 else 0) + prod * (1 + max(0, depth - 3)) + lane
+    tri_r, tri_c = R * (R - 1) // 2, C * (C - 1) // 2
+    return {"pe": R * C * (m * per_mult + 32 + 2 * (depth - 1)),
+            "links": R * (C - 1) * k_step * w + (R - 1) * C * m * lane,
+            "skew": tri_r * k_step * w + tri_c * (m * lane + 32),
+            "lutram_out": _lutram_word_bits(cfg, group, keep),
+            "out": C * 32 + 2}
+
+
+def _lutram_word_bits(cfg, group: int | None, keep: int) -> int:
+    """Word bits of the tile buffers shallow enough (LUTRAM_MAX_DEPTH) for Yosys to put in LUT RAM."""
     a, bits = cfg.array, 8 * cfg.precision.operand_bytes
-    pes, mults = a.rows * a.cols, a.mults_per_pe
+    mults = a.mults_per_pe
     k_step = mults // min(keep, mults) * group if group else mults
     lane = bits + (ceil(log2(group)) if group else 0)
-    fmt = operand_format(cfg)
-    per_mult = {f"mult_{f}": pes * mults * (fmt == f) for f in LUT_PER_MULT}
     a_word, b_word = a.rows * k_step * bits, a.cols * mults * lane
     a_depth = cfg.buffers.a_kib * 1024 * 8 // 2 // a_word
     b_depth = max(cfg.buffers.b_kib * 1024 * 8 // 2 // b_word, a.rows)
-    lutram_word = a_word * (a_depth <= LUTRAM_MAX_DEPTH) + b_word * (b_depth <= LUTRAM_MAX_DEPTH)
-    tri_r, tri_c = a.rows * (a.rows - 1) // 2, a.cols * (a.cols - 1) // 2
-    lut = {**per_mult, "mux": pes * mults * (ceil(group / 4) * bits if group else 0), "lutram_word": lutram_word,
-           "fixed": 1}
-    ff = {**per_mult, "link": pes * k_step * bits, "skew": tri_r * k_step * bits + tri_c * (mults * lane + 32),
-          "fixed": 1}
+    return a_word * (a_depth <= LUTRAM_MAX_DEPTH) + b_word * (b_depth <= LUTRAM_MAX_DEPTH)
+
+
+def core_features(cfg, group: int | None, keep: int) -> tuple[dict, dict]:
+    """The regressors of the LUT and FF rules for `cfg`'s core at N:M keep:group (group None: dense). LUT:
+    multipliers (per format: one entry, the others 0), mux bit-levels, LUT-RAM buffer word bits, and 1 for the fixed
+    part; FF: the register bits (`register_bits`) and 1. `calibrate` fits the constants on them; `core_estimate`
+    applies them."""
+    a, bits = cfg.array, 8 * cfg.precision.operand_bytes
+    pes, mults = a.rows * a.cols, a.mults_per_pe
+    fmt = operand_format(cfg)
+    per_mult = {f"mult_{f}": pes * mults * (fmt == f) for f in LUT_PER_MULT}
+    lut = {**per_mult, "mux": pes * mults * (ceil(group / 4) * bits if group else 0),
+           "lutram_word": _lutram_word_bits(cfg, group, keep), "fixed": 1}
+    ff = {"regs": sum(register_bits(cfg, group, keep).values()), "fixed": 1}
     return lut, ff
 
 
@@ -121,12 +151,11 @@ def _constants(cfg) -> tuple[dict, dict]:
     """The fitted constants, keyed like `core_features` (formats outside the fit extrapolated by width)."""
     fmt = operand_format(cfg)
     lut = {f"mult_{f}": LUT_PER_MULT[f] for f in LUT_PER_MULT}
-    ff = {f"mult_{f}": FF_PER_MULT[f] for f in FF_PER_MULT}
     if fmt not in LUT_PER_MULT:  # its multipliers are counted under the nearest format, scaled
         near = "fp16" if cfg.precision.is_float else "int16"
-        lut[f"mult_{near}"], ff[f"mult_{near}"] = _per_mult(LUT_PER_MULT, cfg), _per_mult(FF_PER_MULT, cfg)
+        lut[f"mult_{near}"] = _per_mult(LUT_PER_MULT, cfg)
     lut.update(mux=LUT_MUX_PER_BIT_LEVEL, lutram_word=LUT_PER_LUTRAM_WORD_BIT, fixed=LUT_CORE_FIXED)
-    ff.update(link=FF_PER_LINK_BIT, skew=FF_PER_SKEW_BIT, fixed=FF_CORE_FIXED)
+    ff = {"regs": FF_PER_REGISTER_BIT, "fixed": FF_CORE_FIXED}
     return lut, ff
 
 
@@ -135,8 +164,7 @@ def _features_for(cfg, group, keep):
     fmt = operand_format(cfg)
     if fmt not in LUT_PER_MULT:
         near = "fp16" if cfg.precision.is_float else "int16"
-        n = cfg.array.rows * cfg.array.cols * cfg.array.mults_per_pe
-        lut[f"mult_{near}"] = ff[f"mult_{near}"] = n
+        lut[f"mult_{near}"] = cfg.array.rows * cfg.array.cols * cfg.array.mults_per_pe
     return lut, ff
 
 
@@ -159,8 +187,7 @@ def pe_luts(cfg, group: int | None, as_generated: bool = True) -> float:
 
 
 def core_ffs(cfg, group: int | None, keep: int = DESIGN_KEEP) -> float:
-    """Registers of the PE array and controller: per multiplier (by format), forwarded activation bits, skew and
-    deskew delay lines."""
+    """Flip-flops of the PE array and controller: its register bits (`register_bits`) and the controller."""
     return _apply(_features_for(cfg, group, keep)[1], _constants(cfg)[1])
 
 
@@ -194,6 +221,19 @@ def core_estimate(cfg, nm: str) -> dict:
     mults = cfg.array.rows * cfg.array.cols * cfg.array.mults_per_pe
     return {"LUT_est": ceil(_apply(lut_f, lut_c)), "FF_est": ceil(_apply(ff_f, ff_c)),
             "DSP_est": ceil(mults * DSPS_PER_MULT.get(operand_format(cfg), DSPS_PER_MULT_OTHER))}
+
+
+def core_board_fit(cfg, nm: str) -> dict:
+    """The generated core (`core_estimate`: PE array and controller, no vector engine or selector, so a lower bound
+    for a whole design) against `cfg`'s board: counts, utilization and whether it fits. Unlike `estimate`, floating
+    point is counted as the RTL builds it (a fabric fp32 adder per multiplier): the paper-scale fp16 core does not
+    fit its board as generated."""
+    est = core_estimate(cfg, nm)
+    used = {"lut": est["LUT_est"], "ff": est["FF_est"], "dsp": est["DSP_est"]}
+    budget = {k: getattr(cfg.board, k) for k in used}
+    util = {f"{k}_util": round(v / budget[k], 4) for k, v in used.items()}
+    over = [f"{k} {v:,}/{budget[k]:,}" for k, v in used.items() if v > budget[k]]
+    return {"board": cfg.board.name, **used, **util, "fits_board": not over, "over": over}
 
 
 def buffer_banks(board, kib: int) -> tuple[int, int]:

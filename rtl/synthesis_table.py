@@ -219,19 +219,20 @@ def _features(row) -> tuple[dict, dict]:
     return core_features(row_config(row), group, keep)
 
 
-def calibrate(df, held_out_mults: int | None = None) -> dict:
-    """Least-squares constants of the LUT (logic LUTs) and FF rules over the rows not held out (the
-    `held_out_mults`-multiplier PEs are left for checking the fit)."""
+def calibrate(df, held_out=None) -> dict:
+    """The fitted constants of the LUT rules (least squares over logic LUTs) and the FF rule's fixed part (the mean
+    of synthesis minus the register count, whose constant is 1 by construction), over the rows not held out
+    (`held_out(row)`; default hwsim.resources.held_out)."""
     import numpy as np
 
-    from hwsim.resources import HELD_OUT_MULTS
+    from hwsim.resources import FF_PER_REGISTER_BIT, held_out as default_held_out
 
-    fit = df[df.mults_per_pe != (HELD_OUT_MULTS if held_out_mults is None else held_out_mults)]
-    out = {}
-    for kind, target, pos in (("LUT", "LUT_logic", 0), ("FF", "FF", 1)):
-        feats = [_features(r)[pos] for r in fit.itertuples(index=False)]
-        names = list(feats[0])
-        x = np.array([[f[n] for n in names] for f in feats], dtype=float)
-        coef, *_ = np.linalg.lstsq(x, fit[target].to_numpy(dtype=float), rcond=None)
-        out[kind] = {n: round(float(c), 2) for n, c in zip(names, coef)}
-    return out
+    is_held = held_out or default_held_out
+    fit = df[[not is_held(r) for r in df.itertuples(index=False)]]
+    feats = [_features(r)[0] for r in fit.itertuples(index=False)]
+    names = list(feats[0])
+    x = np.array([[f[n] for n in names] for f in feats], dtype=float)
+    coef, *_ = np.linalg.lstsq(x, fit["LUT_logic"].to_numpy(dtype=float), rcond=None)
+    regs = np.array([_features(r)[1]["regs"] for r in fit.itertuples(index=False)], dtype=float)
+    fixed = float(np.mean(fit["FF"].to_numpy(dtype=float) - FF_PER_REGISTER_BIT * regs))
+    return {"LUT": {n: round(float(c), 2) for n, c in zip(names, coef)}, "FF": {"fixed": round(fixed, 1)}}
