@@ -517,7 +517,7 @@ def _run_rtl(args) -> int:
             pe = synth["sat_pe"]
             print(f"{args.synth} {where}: {pe['synthesized']}")
             print("  one PE: " + ", ".join(f"{k} {v:g}" for k, v in res.items()))
-            print(f"  x {params.rows * params.cols} PEs: " + ", ".join(f"{k} {v:,g}" for k, v in pe["pe_array"].items()))
+            print(f"  x {params.rows * params.cols} PEs: " + ", ".join(f"{k} {v:,.0f}" for k, v in pe["pe_array"].items()))
     return 0
 
 

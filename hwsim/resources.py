@@ -15,28 +15,38 @@ from math import ceil, log2
 DSPS_PER_MULT = {"int8": 1.0, "int16": 1.0, "fp16": 1.0, "fp32": 3.0}
 DSPS_PER_MULT_OTHER = 10.0       # 8-byte operands: a 53x53 product over many DSPs
 # The PE array and its controller (`core_estimate`), as linear rules over the RTL's structure (`core_features`),
-# fitted by least squares to Yosys synth_xilinx -family xcup of the generated core (reports/rtl/resources.csv;
-# `python reports/rtl_resources.py --calibrate` prints the fit): 2x2 arrays with 2 and 8 multipliers per PE in int8
-# and int16 and 2 in fp16 at 2:8, a dense int16 one and a 3x3 int16 one (within 7%). Held out and predicted: the
-# 4-multiplier PEs (reports/rtl/estimate_vs_synthesis.md): int8 2x2 LUT 1.10x, FF 1.09x; int16 2x2 LUT 1.40x (a miss),
-# FF 0.96x; fp16 1x1 LUT 1.01x, FF 1.41x (a miss: a 1x1 array has no edge registers). Logic LUTs only.
-# per multiplier: operand and product pipeline and the accumulate (int32 add; fp16: the exact fp16 x fp16 -> fp32
-# multiplier and one round-to-nearest-even fp32 adder of the PE's chain, all in fabric)
-LUT_PER_MULT = {"int8": 44.5, "int16": 70.44, "fp16": 1046.63}
-LUT_MUX_PER_BIT_LEVEL = 1.8      # per operand bit and per 4:1 level of each multiplier's M:1 activation mux
-LUT_PER_LUTRAM_WORD_BIT = 0.9    # read path of a tile buffer Yosys maps to LUT RAM (<= 64 words deep), per word bit
-LUT_CORE_FIXED = 202.46          # the controller, counters and output stream of one core
+# fitted by least squares to Yosys synth_xilinx -family xcup -flatten of the generated core (logic LUTs;
+# reports/rtl/resources.csv; `python reports/rtl_resources.py --calibrate` prints the fit) on 2x2 arrays (int8 and
+# int16 with 2, 4 and 8 multipliers per PE at 2:8, int16 dense with 2, fp16 with 2) and a 3x3 int16 one with 2: all
+# within 2%. Held out (HELD_OUT) and predicted within 1% (reports/rtl/estimate_vs_synthesis.md): 3x3 int8 and int16
+# with 4 multipliers, 1x1 fp16 with 4, 2x2 dense int16 with 4.
+# per multiplier: the accumulate and its share of the PE's control (int: the products and adder tree sit in the
+# DSP48E2s; fp16: the exact fp16 x fp16 -> fp32 multiplier's normalization and one round-to-nearest-even fp32
+# adder of the PE's chain, all in fabric)
+LUT_PER_MULT = {"int8": 27.83, "int16": 45.06, "fp16": 1095.66}
+LUT_MUX_PER_BIT_LEVEL = 1.56     # per operand bit and per 4:1 level of each multiplier's M:1 activation mux
+# per operand bit of each multiplier beyond the 4th in a PE: Yosys/ABC simplify the flattened PE less as it grows.
+# The PE module synthesized alone is linear in its multipliers (int16: 326, 644, 1,283 LUTs with 2, 4, 8), the
+# flattened 2x2 core is not (1,160, 1,943, 5,242: +783 for the 3rd and 4th multipliers of 4 PEs, +3,299 for the
+# 5th to 8th), and the same knee shows in int8 (856, 1,257, 2,998).
+LUT_ABOVE4_PER_BIT = 6.98
+LUT_PER_PE = 80.7                # the accumulator's update (OS restart, WS partial sum) and the PE's control
+LUT_CORE_FIXED = 95.75           # the controller, counters and output stream of one core
 LUTRAM_MAX_DEPTH = 64            # Yosys puts memories up to this depth in LUT RAM, deeper ones in block RAM
 FF_PER_REGISTER_BIT = 1.0        # not fitted: every register bit of the RTL that drives something is one FDRE
                                  # (`register_bits` counts them from rtl/pe.py, array.py and core.py)
-FF_CORE_FIXED = 37.0             # the controller's counters and state (fitted: the mean of synthesis - count)
+FF_CORE_FIXED = 29.6             # the controller's counters and state (fitted: the mean of synthesis - count)
 # Board estimate only (`estimate`, not `core_estimate`): the SAT design point accumulates floating-point products
 # in the DSP48E2 post-adders as wide fixed point, costing the int16 datapath plus ~40 LUTs per multiplier of
 # alignment and normalization. An assumption, not a synthesis result: the generated fp16 RTL adds every product with
-# its own fabric fp32 adder (LUT_PER_MULT["fp16"]), which at sat-vcu1525's 4,096 multipliers would need about 4.5M
-# LUTs, 3.8x the XCVU9P's (core_estimate).
+# its own fabric fp32 adder (LUT_PER_MULT["fp16"]), which at sat-vcu1525's 4,096 multipliers would need about 4.8M
+# LUTs, 4.0x the XCVU9P's (core_estimate, core_board_fit: what `hwsim rtl` reports).
 LUT_FP_ALIGN_PER_MULT = 40
-HELD_OUT_MULTS = 4               # the calibration's held-out PEs: every format at 4 multipliers
+HELD_OUT = {("sat-small 3x3 m4 int16", "2:8"), ("sat-small 3x3 m4 int8", "2:8"), ("sat-small 1x1 m4 fp16", "2:8"),
+            ("sat-small 2x2 m4 int16", "dense")}
+"""The calibration rows left out of the fit, (config, nm) of reports/rtl/resources.csv: 3x3 int8 and int16 arrays
+and a 1x1 fp16 one with 4 multipliers per PE, and a dense 2x2 int16 one with 4."""
+MULTS_BEFORE_KNEE = 4            # LUT_ABOVE4_PER_BIT applies to the multipliers of a PE beyond this many
 # Beyond the calibrated PE array:
 DSPS_PER_VECTOR_LANE = 3         # FP32 fused multiply-add: 2 DSPs for the 24x24 product, 1 for the add
 LUT_PER_VECTOR_LANE = 300        # FP32 add normalization and rounding in fabric
@@ -47,7 +57,7 @@ DESIGN_KEEP = 2                  # board estimate: PEs sized for 2:M (the paper'
 
 def held_out(row) -> bool:
     """Whether a synthesized row (reports/rtl/resources.csv) was left out of the fit, to check the rules on."""
-    return int(row.mults_per_pe) == HELD_OUT_MULTS
+    return (row.config, row.nm) in HELD_OUT
 
 
 def operand_format(cfg) -> str:
@@ -134,15 +144,15 @@ def _lutram_word_bits(cfg, group: int | None, keep: int) -> int:
 
 def core_features(cfg, group: int | None, keep: int) -> tuple[dict, dict]:
     """The regressors of the LUT and FF rules for `cfg`'s core at N:M keep:group (group None: dense). LUT:
-    multipliers (per format: one entry, the others 0), mux bit-levels, LUT-RAM buffer word bits, and 1 for the fixed
-    part; FF: the register bits (`register_bits`) and 1. `calibrate` fits the constants on them; `core_estimate`
+    multipliers (per format: one entry, the others 0), mux bit-levels, operand bits of multipliers beyond the 4th
+    of a PE, and 1 for the fixed part; FF: the register bits (`register_bits`) and 1. `calibrate` fits the constants on them; `core_estimate`
     applies them."""
     a, bits = cfg.array, 8 * cfg.precision.operand_bytes
     pes, mults = a.rows * a.cols, a.mults_per_pe
     fmt = operand_format(cfg)
     per_mult = {f"mult_{f}": pes * mults * (fmt == f) for f in LUT_PER_MULT}
     lut = {**per_mult, "mux": pes * mults * (ceil(group / 4) * bits if group else 0),
-           "lutram_word": _lutram_word_bits(cfg, group, keep), "fixed": 1}
+           "above4": pes * max(0, mults - MULTS_BEFORE_KNEE) * bits, "pe": pes, "fixed": 1}
     ff = {"regs": sum(register_bits(cfg, group, keep).values()), "fixed": 1}
     return lut, ff
 
@@ -154,7 +164,7 @@ def _constants(cfg) -> tuple[dict, dict]:
     if fmt not in LUT_PER_MULT:  # its multipliers are counted under the nearest format, scaled
         near = "fp16" if cfg.precision.is_float else "int16"
         lut[f"mult_{near}"] = _per_mult(LUT_PER_MULT, cfg)
-    lut.update(mux=LUT_MUX_PER_BIT_LEVEL, lutram_word=LUT_PER_LUTRAM_WORD_BIT, fixed=LUT_CORE_FIXED)
+    lut.update(mux=LUT_MUX_PER_BIT_LEVEL, above4=LUT_ABOVE4_PER_BIT, pe=LUT_PER_PE, fixed=LUT_CORE_FIXED)
     ff = {"regs": FF_PER_REGISTER_BIT, "fixed": FF_CORE_FIXED}
     return lut, ff
 
@@ -183,7 +193,8 @@ def pe_luts(cfg, group: int | None, as_generated: bool = True) -> float:
         per_mult = _per_mult(LUT_PER_MULT, cfg)
     if group:
         per_mult += ceil(group / 4) * bits * LUT_MUX_PER_BIT_LEVEL
-    return cfg.array.mults_per_pe * per_mult
+    return cfg.array.mults_per_pe * per_mult + max(0, cfg.array.mults_per_pe - MULTS_BEFORE_KNEE) * bits \
+        * LUT_ABOVE4_PER_BIT + LUT_PER_PE
 
 
 def core_ffs(cfg, group: int | None, keep: int = DESIGN_KEEP) -> float:

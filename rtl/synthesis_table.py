@@ -45,16 +45,19 @@ class Point:
 DEFAULT_POINTS = tuple(Point("sat-small", r, r, nm, dtype="int16") if r != 4 else Point("sat-small", nm=nm,
                                                                                         dtype="int16")
                        for r in (4, 6, 8) for nm in ("2:8", "dense"))
-# the resource estimate's calibration set: 2x2 arrays of 2, 4 and 8 multipliers per PE in int8, int16 and fp16
-# (2:8), dense beside 2:8 for the mux cost, and a 3x3 array for the part that does not scale with PEs
-# in the order they are synthesized: the fit set first, then the held-out 4-multiplier PEs, then the slowest
+# the resource estimate's calibration set, in the order synthesized: the fit (2x2 arrays: int8 and int16 with 2, 4 and
+# 8 multipliers per PE at 2:8, dense int16 and fp16 with 2), then the held-out rows (hwsim.resources.HELD_OUT: 3x3
+# int16 with 2 and 4, 3x3 int8 with 4, dense int16 with 4, and fp16 with 4 on 1x1: an fp16 2x2 with 4 multipliers
+# takes over half an hour to synthesize on the shared machine)
 _FIT = [Point("sat-small", 2, 2, "2:8", dtype=d, mults=m) for d, m in
         [("int8", 2), ("int8", 8), ("int16", 2), ("int16", 8), ("fp16", 2)]] \
-    + [Point("sat-small", 2, 2, "dense", dtype="int16", mults=2), Point("sat-small", 3, 3, "2:8", dtype="int16", mults=2)]
-# held out: int8 and int16 on 2x2, fp16 on 1x1 (an fp16 2x2 with 4 multipliers takes over half an hour here)
-CALIBRATION_POINTS = tuple(_FIT + [Point("sat-small", 2, 2, "2:8", dtype=d, mults=4) for d in ("int8", "int16")]
-                           + [Point("sat-small", 1, 1, "2:8", dtype="fp16", mults=4)])
-# held out of the fit (predicted, then compared): hwsim.resources.HELD_OUT_MULTS, the 4-multiplier PEs
+    + [Point("sat-small", 2, 2, "dense", dtype="int16", mults=2)] \
+    + [Point("sat-small", 2, 2, "2:8", dtype=d, mults=4) for d in ("int8", "int16")]
+CALIBRATION_POINTS = tuple(_FIT + [Point("sat-small", 3, 3, "2:8", dtype="int16", mults=2),
+                                   Point("sat-small", 3, 3, "2:8", dtype="int16", mults=4),
+                                   Point("sat-small", 3, 3, "2:8", dtype="int8", mults=4),
+                                   Point("sat-small", 2, 2, "dense", dtype="int16", mults=4),
+                                   Point("sat-small", 1, 1, "2:8", dtype="fp16", mults=4)])
 
 
 def _synth_one(point: Point, family: str = "xcup") -> dict:

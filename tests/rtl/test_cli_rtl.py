@@ -236,5 +236,5 @@ def test_synth_xilinx_above_the_whole_core_limit_synthesizes_one_pe(tmp_path, ca
     pe = synth["sat_pe"]
     assert "sat_core" not in synth and pe["pe"]["DSP"] == 2 and pe["pe"]["latches"] == 0
     assert pe["pe_array"]["DSP"] == 2 * 2 * 2 and pe["pe_array"]["LUT"] == 4 * pe["pe"]["LUT"] > 0
-    assert f"x 4 PEs: LUT {pe['pe_array']['LUT']:,g}" in text
+    assert f"x 4 PEs: LUT {pe['pe_array']['LUT']:,.0f}" in text
     assert json.loads((out / "sat_core.json").read_text())["board_as_generated"]["fits_board"] is True
