@@ -45,6 +45,11 @@ bench: setup
 bench-search: setup
 	$(PY) bench/bench_search.py
 
+## bench-rtl: Verilog export of the fp16 core, PE inlined vs PE module, and the paper-scale hwsim rtl (minutes)
+.PHONY: bench-rtl
+bench-rtl: setup
+	$(PY) bench/bench_rtl_export.py
+
 ## rtl-long: the RTL co-simulation matrix with 10,000 random tiles per configuration (HWSIM_RTL_TILES)
 rtl-long: setup
 	HWSIM_RTL_TILES=$${HWSIM_RTL_TILES:-10000} $(PY) -m pytest -n 2 tests/rtl/test_core.py $(RTL_LONG_ARGS)

@@ -472,7 +472,7 @@ def _run_rtl(args) -> int:
         from hwsim.rtl.export import CORE_TOP, export
         from hwsim.rtl.params import CoreParams
         from hwsim.rtl.progress import Progress
-        from hwsim.rtl.synth import nextpnr_path, synth_ecp5, synth_xilinx, yosys_path
+        from hwsim.rtl.synth import nextpnr_path, yosys_path
         import amaranth  # noqa: F401
     except ImportError as exc:
         _bad(f"rtl: {exc.name} not installed (install it: pip install 'hwsim[rtl]')", "hwsim rtl")
@@ -494,10 +494,7 @@ def _run_rtl(args) -> int:
     with staged_folder(args.out, "--out", inputs) as stage:  # every file or none reaches --out
         info = export(cfg, params.nm_text, stage, progress=progress)
         if args.synth:
-            vfile = stage / f"{CORE_TOP}.v"
-            res = (synth_xilinx(vfile, CORE_TOP, family=args.family, progress=progress) if args.synth == "xilinx"
-                   else synth_ecp5(vfile, CORE_TOP, freq_mhz=cfg.clock_mhz, progress=progress))
-            info["synth"] = {"flow": args.synth, CORE_TOP: res}
+            info["synth"] = _synthesize(args, cfg, params, stage / f"{CORE_TOP}.v", progress)
             (stage / f"synth_{args.synth}.json").write_text(json.dumps(info["synth"], indent=2) + "\n")
     if args.json:
         print(json.dumps(info, indent=2))
@@ -507,12 +504,39 @@ def _run_rtl(args) -> int:
           f"({params.acc_dtype} accumulation); "
           f"PE depth {lat['pe']}, tile = count + {lat['fill_cycles']} cycles -> {args.out}/ "
           f"({', '.join(info['files'])})")
+    fit = info["board_as_generated"]
+    print(f"board {fit['board']}, the generated core as built (estimate, no vector engine or selector): "
+          f"LUT {fit['lut']:,} ({fit['lut_util']:.0%}), FF {fit['ff']:,} ({fit['ff_util']:.0%}), DSP {fit['dsp']:,} "
+          f"({fit['dsp_util']:.0%}): " + ("fits" if fit["fits_board"] else "does NOT fit (" + ", ".join(fit["over"])
+                                          + "; `hwsim simulate`'s board estimate assumes fp accumulation in DSPs)"))
     if args.synth:
-        res = dict(info["synth"][CORE_TOP])
+        synth = info["synth"]
+        res = dict(synth[CORE_TOP] if CORE_TOP in synth else synth["sat_pe"]["pe"])
         where = (f"{res.pop('family_name')} (synth_xilinx -family {res.pop('family')}, {res.pop('dsp_cell')})"
                  if args.synth == "xilinx" else "LFE5U-85F (synth_ecp5, nextpnr-ecp5)")
-        print(f"{args.synth} {where}: " + ", ".join(f"{k} {v:g}" for k, v in res.items()))
+        if CORE_TOP in synth:
+            print(f"{args.synth} {where}: " + ", ".join(f"{k} {v:g}" for k, v in res.items()))
+        else:
+            pe = synth["sat_pe"]
+            print(f"{args.synth} {where}: {pe['synthesized']}")
+            print("  one PE: " + ", ".join(f"{k} {v:g}" for k, v in res.items()))
+            print(f"  x {params.rows * params.cols} PEs: " + ", ".join(f"{k} {v:,.0f}" for k, v in pe["pe_array"].items()))
     return 0
+
+
+def _synthesize(args, cfg, params, vfile: Path, progress) -> dict:
+    """--synth: the whole core, or (Xilinx, a core above pe_synth.WHOLE_CORE_MAX_LUTS) one PE scaled to the array."""
+    from hwsim.resources import core_estimate
+    from hwsim.rtl.export import CORE_TOP
+    from hwsim.rtl.pe_synth import synth_pe_xilinx, synthesize_whole
+    from hwsim.rtl.synth import synth_ecp5, synth_xilinx
+
+    if args.synth == "ecp5":
+        return {"flow": "ecp5", CORE_TOP: synth_ecp5(vfile, CORE_TOP, freq_mhz=cfg.clock_mhz, progress=progress)}
+    est = core_estimate(cfg, params.nm_text)
+    if synthesize_whole(est["LUT_est"]):
+        return {"flow": "xilinx", CORE_TOP: synth_xilinx(vfile, CORE_TOP, family=args.family, progress=progress)}
+    return {"flow": "xilinx", "sat_pe": synth_pe_xilinx(params, args.family, progress), "core_estimate": est}
 
 
 @lru_cache(maxsize=1)

@@ -15,35 +15,49 @@ from math import ceil, log2
 DSPS_PER_MULT = {"int8": 1.0, "int16": 1.0, "fp16": 1.0, "fp32": 3.0}
 DSPS_PER_MULT_OTHER = 10.0       # 8-byte operands: a 53x53 product over many DSPs
 # The PE array and its controller (`core_estimate`), as linear rules over the RTL's structure (`core_features`),
-# fitted by least squares to Yosys synth_xilinx -family xcup of the generated core (reports/rtl/resources.csv;
-# `python reports/rtl_resources.py --calibrate` prints the fit): 2x2 arrays with 2 and 8 multipliers per PE in int8
-# and int16 and 2 in fp16 at 2:8, a dense int16 one and a 3x3 int16 one (within 7%). Held out and predicted: the
-# 4-multiplier PEs (reports/rtl/estimate_vs_synthesis.md): int8 2x2 LUT 1.10x, FF 1.09x; int16 2x2 LUT 1.40x (a miss),
-# FF 0.96x; fp16 1x1 LUT 1.01x, FF 1.41x (a miss: a 1x1 array has no edge registers). Logic LUTs only.
-# per multiplier: operand and product pipeline and the accumulate (int32 add; fp16: the exact fp16 x fp16 -> fp32
-# multiplier and one round-to-nearest-even fp32 adder of the PE's chain, all in fabric)
-LUT_PER_MULT = {"int8": 44.5, "int16": 70.44, "fp16": 1046.63}
-LUT_MUX_PER_BIT_LEVEL = 1.8      # per operand bit and per 4:1 level of each multiplier's M:1 activation mux
-LUT_PER_LUTRAM_WORD_BIT = 0.9    # read path of a tile buffer Yosys maps to LUT RAM (<= 64 words deep), per word bit
-LUT_CORE_FIXED = 202.46          # the controller, counters and output stream of one core
+# fitted by least squares to Yosys synth_xilinx -family xcup -flatten of the generated core (logic LUTs;
+# reports/rtl/resources.csv; `python reports/rtl_resources.py --calibrate` prints the fit) on 2x2 arrays (int8 and
+# int16 with 2, 4 and 8 multipliers per PE at 2:8, int16 dense with 2, fp16 with 2) and a 3x3 int16 one with 2: all
+# within 2%. Held out (HELD_OUT) and predicted within 1% (reports/rtl/estimate_vs_synthesis.md): 3x3 int8 and int16
+# with 4 multipliers, 1x1 fp16 with 4, 2x2 dense int16 with 4.
+# per multiplier: the accumulate and its share of the PE's control (int: the products and adder tree sit in the
+# DSP48E2s; fp16: the exact fp16 x fp16 -> fp32 multiplier's normalization and one round-to-nearest-even fp32
+# adder of the PE's chain, all in fabric)
+LUT_PER_MULT = {"int8": 27.83, "int16": 45.06, "fp16": 1095.66}
+LUT_MUX_PER_BIT_LEVEL = 1.56     # per operand bit and per 4:1 level of each multiplier's M:1 activation mux
+# per operand bit of each multiplier beyond the 4th in a PE: Yosys/ABC simplify the flattened PE less as it grows.
+# The PE module synthesized alone is linear in its multipliers (int16: 326, 644, 1,283 LUTs with 2, 4, 8), the
+# flattened 2x2 core is not (1,160, 1,943, 5,242: +783 for the 3rd and 4th multipliers of 4 PEs, +3,299 for the
+# 5th to 8th), and the same knee shows in int8 (856, 1,257, 2,998).
+LUT_ABOVE4_PER_BIT = 6.98
+LUT_PER_PE = 80.7                # the accumulator's update (OS restart, WS partial sum) and the PE's control
+LUT_CORE_FIXED = 95.75           # the controller, counters and output stream of one core
 LUTRAM_MAX_DEPTH = 64            # Yosys puts memories up to this depth in LUT RAM, deeper ones in block RAM
-FF_PER_MULT = {"int8": 60.04, "int16": 106.23, "fp16": 96.53}  # operand, product, weight and forwarded-weight registers
-FF_PER_LINK_BIT = 0.92           # per activation bit a PE forwards (k step x operand bits)
-FF_PER_SKEW_BIT = 0.94           # per bit-cycle of the array's input skew and WS output deskew delay lines
-FF_CORE_FIXED = 1.51             # (the controller's registers are within the fit's noise)
+FF_PER_REGISTER_BIT = 1.0        # not fitted: every register bit of the RTL that drives something is one FDRE
+                                 # (`register_bits` counts them from rtl/pe.py, array.py and core.py)
+FF_CORE_FIXED = 29.6             # the controller's counters and state (fitted: the mean of synthesis - count)
 # Board estimate only (`estimate`, not `core_estimate`): the SAT design point accumulates floating-point products
 # in the DSP48E2 post-adders as wide fixed point, costing the int16 datapath plus ~40 LUTs per multiplier of
 # alignment and normalization. An assumption, not a synthesis result: the generated fp16 RTL adds every product with
-# its own fabric fp32 adder (LUT_PER_MULT["fp16"]), which at sat-vcu1525's 4,096 multipliers would need about 4.5M
-# LUTs, 3.8x the XCVU9P's (core_estimate).
+# its own fabric fp32 adder (LUT_PER_MULT["fp16"]), which at sat-vcu1525's 4,096 multipliers would need about 4.8M
+# LUTs, 4.0x the XCVU9P's (core_estimate, core_board_fit: what `hwsim rtl` reports).
 LUT_FP_ALIGN_PER_MULT = 40
-HELD_OUT_MULTS = 4               # the calibration's held-out PEs: every format at 4 multipliers
+HELD_OUT = {("sat-small 3x3 m4 int16", "2:8"), ("sat-small 3x3 m4 int8", "2:8"), ("sat-small 1x1 m4 fp16", "2:8"),
+            ("sat-small 2x2 m4 int16", "dense")}
+"""The calibration rows left out of the fit, (config, nm) of reports/rtl/resources.csv: 3x3 int8 and int16 arrays
+and a 1x1 fp16 one with 4 multipliers per PE, and a dense 2x2 int16 one with 4."""
+MULTS_BEFORE_KNEE = 4            # LUT_ABOVE4_PER_BIT applies to the multipliers of a PE beyond this many
 # Beyond the calibrated PE array:
 DSPS_PER_VECTOR_LANE = 3         # FP32 fused multiply-add: 2 DSPs for the 24x24 product, 1 for the add
 LUT_PER_VECTOR_LANE = 300        # FP32 add normalization and rounding in fabric
 LUT_PER_SELECTOR_COMPARE = 20    # a 16-bit magnitude compare and the swap mux of one insertion slot
 FF_PER_LUT = 1.2                 # pipelined datapaths register almost every LUT output (typical 1-1.5)
 DESIGN_KEEP = 2                  # board estimate: PEs sized for 2:M (the paper's 2:8), the widest A port per PE
+
+
+def held_out(row) -> bool:
+    """Whether a synthesized row (reports/rtl/resources.csv) was left out of the fit, to check the rules on."""
+    return (row.config, row.nm) in HELD_OUT
 
 
 def operand_format(cfg) -> str:
@@ -95,25 +109,51 @@ def _per_mult(table: dict, cfg) -> float:
     return base * cfg.precision.operand_bytes / 2
 
 
-def core_features(cfg, group: int | None, keep: int) -> tuple[dict, dict]:
-    """The regressors of the LUT and FF rules for `cfg`'s core at N:M keep:group (group None: dense): multipliers
-    (per format: one entry, the others 0), mux bit-levels, LUT-RAM buffer word bits, forwarded activation bits,
-    skew bit-cycles, and 1 for the fixed part. `calibrate` fits the constants on them; `core_estimate` applies them."""
+def register_bits(cfg, group: int | None, keep: int) -> dict[str, int]:
+    """Register bits of the generated core at N:M keep:group (group None: dense), by part, as Yosys keeps them:
+    per multiplier the operand registers (pipeline depth >= 3), the product and its extra pipeline stages and the
+    stationary weight; per PE the accumulator and the valid/first flags; the activations and weights a PE forwards
+    to its right and lower neighbour (the last column's and last row's drive nothing and are removed); the input
+    skew and WS output deskew delay lines; the output register of a buffer in LUT RAM (block RAM has its own);
+    the output beat."""
+    a, w = cfg.array, 8 * cfg.precision.operand_bytes
+    R, C, m, depth = a.rows, a.cols, a.mults_per_pe, a.pipeline_depth
+    k_step = m // min(keep, m) * group if group else m
+    lane = w + (ceil(log2(group)) if group else 0)
+    prod = 32 if cfg.precision.is_float else 2 * w
+    per_mult = (2 * w if depth > 2 else 0) + prod * (1 + max(0, depth - 3)) + lane
+    tri_r, tri_c = R * (R - 1) // 2, C * (C - 1) // 2
+    return {"pe": R * C * (m * per_mult + 32 + 2 * (depth - 1)),
+            "links": R * (C - 1) * k_step * w + (R - 1) * C * m * lane,
+            "skew": tri_r * k_step * w + tri_c * (m * lane + 32),
+            "lutram_out": _lutram_word_bits(cfg, group, keep),
+            "out": C * 32 + 2}
+
+
+def _lutram_word_bits(cfg, group: int | None, keep: int) -> int:
+    """Word bits of the tile buffers shallow enough (LUTRAM_MAX_DEPTH) for Yosys to put in LUT RAM."""
     a, bits = cfg.array, 8 * cfg.precision.operand_bytes
-    pes, mults = a.rows * a.cols, a.mults_per_pe
+    mults = a.mults_per_pe
     k_step = mults // min(keep, mults) * group if group else mults
     lane = bits + (ceil(log2(group)) if group else 0)
-    fmt = operand_format(cfg)
-    per_mult = {f"mult_{f}": pes * mults * (fmt == f) for f in LUT_PER_MULT}
     a_word, b_word = a.rows * k_step * bits, a.cols * mults * lane
     a_depth = cfg.buffers.a_kib * 1024 * 8 // 2 // a_word
     b_depth = max(cfg.buffers.b_kib * 1024 * 8 // 2 // b_word, a.rows)
-    lutram_word = a_word * (a_depth <= LUTRAM_MAX_DEPTH) + b_word * (b_depth <= LUTRAM_MAX_DEPTH)
-    tri_r, tri_c = a.rows * (a.rows - 1) // 2, a.cols * (a.cols - 1) // 2
-    lut = {**per_mult, "mux": pes * mults * (ceil(group / 4) * bits if group else 0), "lutram_word": lutram_word,
-           "fixed": 1}
-    ff = {**per_mult, "link": pes * k_step * bits, "skew": tri_r * k_step * bits + tri_c * (mults * lane + 32),
-          "fixed": 1}
+    return a_word * (a_depth <= LUTRAM_MAX_DEPTH) + b_word * (b_depth <= LUTRAM_MAX_DEPTH)
+
+
+def core_features(cfg, group: int | None, keep: int) -> tuple[dict, dict]:
+    """The regressors of the LUT and FF rules for `cfg`'s core at N:M keep:group (group None: dense). LUT:
+    multipliers (per format: one entry, the others 0), mux bit-levels, operand bits of multipliers beyond the 4th
+    of a PE, and 1 for the fixed part; FF: the register bits (`register_bits`) and 1. `calibrate` fits the constants on them; `core_estimate`
+    applies them."""
+    a, bits = cfg.array, 8 * cfg.precision.operand_bytes
+    pes, mults = a.rows * a.cols, a.mults_per_pe
+    fmt = operand_format(cfg)
+    per_mult = {f"mult_{f}": pes * mults * (fmt == f) for f in LUT_PER_MULT}
+    lut = {**per_mult, "mux": pes * mults * (ceil(group / 4) * bits if group else 0),
+           "above4": pes * max(0, mults - MULTS_BEFORE_KNEE) * bits, "pe": pes, "fixed": 1}
+    ff = {"regs": sum(register_bits(cfg, group, keep).values()), "fixed": 1}
     return lut, ff
 
 
@@ -121,12 +161,11 @@ def _constants(cfg) -> tuple[dict, dict]:
     """The fitted constants, keyed like `core_features` (formats outside the fit extrapolated by width)."""
     fmt = operand_format(cfg)
     lut = {f"mult_{f}": LUT_PER_MULT[f] for f in LUT_PER_MULT}
-    ff = {f"mult_{f}": FF_PER_MULT[f] for f in FF_PER_MULT}
     if fmt not in LUT_PER_MULT:  # its multipliers are counted under the nearest format, scaled
         near = "fp16" if cfg.precision.is_float else "int16"
-        lut[f"mult_{near}"], ff[f"mult_{near}"] = _per_mult(LUT_PER_MULT, cfg), _per_mult(FF_PER_MULT, cfg)
-    lut.update(mux=LUT_MUX_PER_BIT_LEVEL, lutram_word=LUT_PER_LUTRAM_WORD_BIT, fixed=LUT_CORE_FIXED)
-    ff.update(link=FF_PER_LINK_BIT, skew=FF_PER_SKEW_BIT, fixed=FF_CORE_FIXED)
+        lut[f"mult_{near}"] = _per_mult(LUT_PER_MULT, cfg)
+    lut.update(mux=LUT_MUX_PER_BIT_LEVEL, above4=LUT_ABOVE4_PER_BIT, pe=LUT_PER_PE, fixed=LUT_CORE_FIXED)
+    ff = {"regs": FF_PER_REGISTER_BIT, "fixed": FF_CORE_FIXED}
     return lut, ff
 
 
@@ -135,8 +174,7 @@ def _features_for(cfg, group, keep):
     fmt = operand_format(cfg)
     if fmt not in LUT_PER_MULT:
         near = "fp16" if cfg.precision.is_float else "int16"
-        n = cfg.array.rows * cfg.array.cols * cfg.array.mults_per_pe
-        lut[f"mult_{near}"] = ff[f"mult_{near}"] = n
+        lut[f"mult_{near}"] = cfg.array.rows * cfg.array.cols * cfg.array.mults_per_pe
     return lut, ff
 
 
@@ -155,12 +193,12 @@ def pe_luts(cfg, group: int | None, as_generated: bool = True) -> float:
         per_mult = _per_mult(LUT_PER_MULT, cfg)
     if group:
         per_mult += ceil(group / 4) * bits * LUT_MUX_PER_BIT_LEVEL
-    return cfg.array.mults_per_pe * per_mult
+    return cfg.array.mults_per_pe * per_mult + max(0, cfg.array.mults_per_pe - MULTS_BEFORE_KNEE) * bits \
+        * LUT_ABOVE4_PER_BIT + LUT_PER_PE
 
 
 def core_ffs(cfg, group: int | None, keep: int = DESIGN_KEEP) -> float:
-    """Registers of the PE array and controller: per multiplier (by format), forwarded activation bits, skew and
-    deskew delay lines."""
+    """Flip-flops of the PE array and controller: its register bits (`register_bits`) and the controller."""
     return _apply(_features_for(cfg, group, keep)[1], _constants(cfg)[1])
 
 
@@ -194,6 +232,19 @@ def core_estimate(cfg, nm: str) -> dict:
     mults = cfg.array.rows * cfg.array.cols * cfg.array.mults_per_pe
     return {"LUT_est": ceil(_apply(lut_f, lut_c)), "FF_est": ceil(_apply(ff_f, ff_c)),
             "DSP_est": ceil(mults * DSPS_PER_MULT.get(operand_format(cfg), DSPS_PER_MULT_OTHER))}
+
+
+def core_board_fit(cfg, nm: str) -> dict:
+    """The generated core (`core_estimate`: PE array and controller, no vector engine or selector, so a lower bound
+    for a whole design) against `cfg`'s board: counts, utilization and whether it fits. Unlike `estimate`, floating
+    point is counted as the RTL builds it (a fabric fp32 adder per multiplier): the paper-scale fp16 core does not
+    fit its board as generated."""
+    est = core_estimate(cfg, nm)
+    used = {"lut": est["LUT_est"], "ff": est["FF_est"], "dsp": est["DSP_est"]}
+    budget = {k: getattr(cfg.board, k) for k in used}
+    util = {f"{k}_util": round(v / budget[k], 4) for k, v in used.items()}
+    over = [f"{k} {v:,}/{budget[k]:,}" for k, v in used.items() if v > budget[k]]
+    return {"board": cfg.board.name, **used, **util, "fits_board": not over, "over": over}
 
 
 def buffer_banks(board, kib: int) -> tuple[int, int]:

@@ -21,16 +21,22 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.rtl.params import CoreParams
-from hwsim.rtl.pe import SparsePE
+from hwsim.rtl.pe import SparsePE, pe_instance
 
 
 class PEArray(wiring.Component):
-    """rows x cols `SparsePE`s in OS or WS (`ws` input), with skew and deskew registers."""
+    """rows x cols `SparsePE`s in OS or WS (`ws` input), with skew and deskew registers.
 
-    def __init__(self, p: CoreParams):
+    `pe_modules` True: each PE is an instance of the separately exported PE module (`pe.GatedPE`, clock enable
+    `en`), for Verilog export of large arrays; False: the PEs are submodules (Amaranth's simulator, the layer
+    machine), and `en` is unused (an enclosing EnableInserter gates them)."""
+
+    def __init__(self, p: CoreParams, pe_modules: bool = False):
         self.p = p
+        self.pe_modules = pe_modules
         R, C = p.rows, p.cols
         super().__init__({
+            "en": In(1, init=1),             # clock enable of the PE instances (pe_modules only)
             "ws": In(1),
             "a_in": In(unsigned(R * p.k_step * p.width)),
             "ctl_in": In(2),
@@ -70,7 +76,7 @@ class PEArray(wiring.Component):
         pes = [[SparsePE(p, top_row=(i == 0)) for j in range(C)] for i in range(R)]
         for i in range(R):
             for j in range(C):
-                m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+                m.submodules[f"pe_{i}_{j}"] = pe_instance(pes[i][j], self.en) if self.pe_modules else pes[i][j]
 
         def delayed(sig, n, name):
             """`sig` through n registers."""

@@ -27,9 +27,10 @@ MEM_LATENCY = 1  # synchronous buffer read
 class SATCore(wiring.Component):
     """Buffers + controller + PE array + output register; see the module docstring for the protocol."""
 
-    def __init__(self, p: CoreParams):
+    def __init__(self, p: CoreParams, pe_modules: bool = False):
+        """`pe_modules`: PEs as instances of the separately exported PE module (Verilog export; see PEArray)."""
         self.p = p
-        self.array = PEArray(p)
+        self.array = PEArray(p, pe_modules)
         self.count_bits = max(p.a_depth, p.rows).bit_length() + 1
         super().__init__({
             "a_wr_en": In(1), "a_wr_addr": In(range(p.a_depth)), "a_wr_data": In(unsigned(p.a_word)),
@@ -83,7 +84,7 @@ class SATCore(wiring.Component):
         ld_row = Signal(range(R))
         emit_start, beats = Signal(cbits), Signal(cbits)
 
-        gated.d.comb += [self.busy.eq((state != 0) | self.out.valid), arr.ws.eq(ws)]
+        gated.d.comb += [self.busy.eq((state != 0) | self.out.valid), arr.ws.eq(ws), arr.en.eq(en)]
         gated.d.comb += [a_r.addr.eq(c), b_r.addr.eq(c), arr.a_in.eq(a_r.data), arr.b_in.eq(b_r.data),
                          arr.w_data.eq(b_r.data)]
         # flags aligned with the buffer data (one read cycle later)

@@ -13,8 +13,8 @@ CORE_TOP, SELECTOR_TOP = "sat_core", "sat_selector"
 
 
 MAX_MULTIPLIERS = 4096
-"""Largest core elaborated: the paper-scale sat-vcu1525 (32 x 32 PEs x 4 multipliers) takes about 5 minutes and
-a few hundred MB in Amaranth (README, `make rtl-long`); elaboration grows with the multiplier count."""
+"""Largest core elaborated: the paper-scale sat-vcu1525 (32 x 32 PEs x 4 fp16 multipliers) takes about 4 minutes
+and 2.7 GB (README, `make bench-rtl`); with the PE written once, elaboration grows with the array's wiring."""
 MAX_BUFFER_BITS = 32 << 20
 """Largest A + B tile buffers elaborated (32 Mbit; sat-vcu1525's halves hold 24 Mbit): Amaranth builds memory
 initial contents bit by bit, so a 1 GiB buffer alone would exhaust memory."""
@@ -45,10 +45,27 @@ def _convert(component, name: str) -> str:
     return verilog.convert(component, name=name, emit_src=False)
 
 
-def core_verilog(p: CoreParams) -> str:
-    from hwsim.rtl.core import SATCore
+def pe_verilog(p: CoreParams, top_row: bool = False) -> str:
+    """The PE as its own Verilog module (`pe.GatedPE`, named `pe.pe_module_name(top_row)`)."""
+    from hwsim.rtl.pe import GatedPE, pe_module_name
 
-    return _convert(SATCore(p), CORE_TOP)
+    return _convert(GatedPE(p, top_row), pe_module_name(top_row))
+
+
+def core_verilog(p: CoreParams, progress: "Progress | None" = None, shape: str = "") -> str:
+    """The core: its PE modules (the top row's, and the other rows' when rows > 1), each written once, then
+    `sat_core`, which instantiates them rows x cols times (the PE datapath is not elaborated per PE). With
+    `progress`, each of these is a stage (Amaranth elaboration and Verilog)."""
+    from hwsim.rtl.core import SATCore
+    from hwsim.rtl.pe import pe_module_name
+
+    texts = []
+    for top_row in (True, False)[:2 if p.rows > 1 else 1]:
+        with stage(progress, f"export PE module {pe_module_name(top_row)} ({p.mults} {p.dtype} multipliers)"):
+            texts.append(pe_verilog(p, top_row))
+    with stage(progress, f"export {CORE_TOP} ({shape or p.dtype}: PE instances, buffers, controller)"):
+        texts.append(_convert(SATCore(p, pe_modules=True), CORE_TOP))
+    return "\n".join(texts)
 
 
 def selector_verilog(p: CoreParams) -> str:
@@ -78,6 +95,7 @@ def _inspected(*components) -> None:
 
 def describe(cfg: SATConfig, p: CoreParams) -> dict:
     """The sidecar: config, RTL parameters, latencies and the port maps of both tops."""
+    from hwsim.resources import core_board_fit
     from hwsim.rtl.core import SATCore
     from hwsim.rtl.selector import Selector
 
@@ -93,6 +111,8 @@ def describe(cfg: SATConfig, p: CoreParams) -> dict:
                     "tile_os": "steps + fill_cycles", "tile_ws": "rows_of_A + fill_cycles (rows_of_A >= array rows)",
                     "preload_ws": p.rows + 1},
         "tops": {CORE_TOP: port_map(core)},
+        # the generated core on the config's board, floating point as built (hwsim.resources.core_board_fit)
+        "board_as_generated": core_board_fit(cfg, p.nm_text),
     }
     if not p.dense:
         sel = Selector(p)
@@ -143,8 +163,7 @@ def export(cfg: SATConfig, nm: str, out: Path, progress: "Progress | None" = Non
     p = CoreParams.from_config(cfg, nm)
     check_size(p)
     shape = f"{p.rows}x{p.cols} PEs x {p.mults} {p.dtype}"
-    with stage(progress, f"export {CORE_TOP} ({shape}; Amaranth elaboration and Verilog)"):
-        texts = {f"{CORE_TOP}.v": core_verilog(p)}
+    texts = {f"{CORE_TOP}.v": core_verilog(p, progress, shape)}
     if not p.dense:
         with stage(progress, f"export {SELECTOR_TOP} ({p.select_lanes} lanes)"):
             texts[f"{SELECTOR_TOP}.v"] = selector_verilog(p)

@@ -13,7 +13,8 @@ top row) one at a time in multiplier order, which is ascending reduction positio
 `hwsim.functional`. The ports are the same in both; fp32 values travel as their bit patterns.
 The A and B operands, and the valid/first flags, leave through one register each: the systolic links.
 """
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, ClockSignal, EnableInserter, Instance, Module, Mux, Signal, ResetSignal, signed, \
+    unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -132,6 +133,45 @@ class SparsePE(wiring.Component):
             total = add.s
         with m.If(self.ws | valid):
             m.d.sync += self.acc.eq(total)
+
+
+PE_MODULE, PE_TOP_MODULE = "sat_pe", "sat_pe_top"
+
+
+def pe_module_name(top_row: bool) -> str:
+    """Verilog module name of the PE: the top row's takes no partial sum from above, so it is its own module."""
+    return PE_TOP_MODULE if top_row else PE_MODULE
+
+
+class GatedPE(wiring.Component):
+    """A `SparsePE` with a clock enable `en` (its registers hold while `en` is low), as its own Verilog module.
+
+    The core exports the PE once per variant and instantiates it rows x cols times (`pe_instance`): elaboration
+    and Verilog writing then grow with the array's wiring, not with rows x cols copies of the PE datapath (a
+    paper-scale fp16 core has 4,096 fp32 adders). `en` stands for the EnableInserter the core puts around the
+    array, which does not reach into an instance."""
+
+    def __init__(self, p: CoreParams, top_row: bool = False):
+        self.pe = SparsePE(p, top_row)
+        super().__init__({"en": In(1), **dict(self.pe.signature.members.items())})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.pe = EnableInserter(self.en)(self.pe)
+        for name, member in self.pe.signature.members.items():
+            inner, outer = getattr(self.pe, name), getattr(self, name)
+            m.d.comb += inner.eq(outer) if member.flow == In else outer.eq(inner)
+        return m
+
+
+def pe_instance(pe: SparsePE, en) -> Instance:
+    """An instance of the exported PE module (`GatedPE`, named `pe_module_name`) wired to `pe`'s port signals,
+    which the array drives and reads as if `pe` were its submodule (`pe` itself is not elaborated)."""
+    pe._MustUse__silence = True
+    kwargs = {"i_clk": ClockSignal(), "i_rst": ResetSignal(), "i_en": en}
+    for name, member in pe.signature.members.items():
+        kwargs[("i_" if member.flow == In else "o_") + name] = getattr(pe, name)
+    return Instance(pe_module_name(pe.top_row), **kwargs)
 
 
 def _tree(values):

@@ -45,16 +45,19 @@ class Point:
 DEFAULT_POINTS = tuple(Point("sat-small", r, r, nm, dtype="int16") if r != 4 else Point("sat-small", nm=nm,
                                                                                         dtype="int16")
                        for r in (4, 6, 8) for nm in ("2:8", "dense"))
-# the resource estimate's calibration set: 2x2 arrays of 2, 4 and 8 multipliers per PE in int8, int16 and fp16
-# (2:8), dense beside 2:8 for the mux cost, and a 3x3 array for the part that does not scale with PEs
-# in the order they are synthesized: the fit set first, then the held-out 4-multiplier PEs, then the slowest
+# the resource estimate's calibration set, in the order synthesized: the fit (2x2 arrays: int8 and int16 with 2, 4 and
+# 8 multipliers per PE at 2:8, dense int16 and fp16 with 2), then the held-out rows (hwsim.resources.HELD_OUT: 3x3
+# int16 with 2 and 4, 3x3 int8 with 4, dense int16 with 4, and fp16 with 4 on 1x1: an fp16 2x2 with 4 multipliers
+# takes over half an hour to synthesize on the shared machine)
 _FIT = [Point("sat-small", 2, 2, "2:8", dtype=d, mults=m) for d, m in
         [("int8", 2), ("int8", 8), ("int16", 2), ("int16", 8), ("fp16", 2)]] \
-    + [Point("sat-small", 2, 2, "dense", dtype="int16", mults=2), Point("sat-small", 3, 3, "2:8", dtype="int16", mults=2)]
-# held out: int8 and int16 on 2x2, fp16 on 1x1 (an fp16 2x2 with 4 multipliers takes over half an hour here)
-CALIBRATION_POINTS = tuple(_FIT + [Point("sat-small", 2, 2, "2:8", dtype=d, mults=4) for d in ("int8", "int16")]
-                           + [Point("sat-small", 1, 1, "2:8", dtype="fp16", mults=4)])
-# held out of the fit (predicted, then compared): hwsim.resources.HELD_OUT_MULTS, the 4-multiplier PEs
+    + [Point("sat-small", 2, 2, "dense", dtype="int16", mults=2)] \
+    + [Point("sat-small", 2, 2, "2:8", dtype=d, mults=4) for d in ("int8", "int16")]
+CALIBRATION_POINTS = tuple(_FIT + [Point("sat-small", 3, 3, "2:8", dtype="int16", mults=2),
+                                   Point("sat-small", 3, 3, "2:8", dtype="int16", mults=4),
+                                   Point("sat-small", 3, 3, "2:8", dtype="int8", mults=4),
+                                   Point("sat-small", 2, 2, "dense", dtype="int16", mults=4),
+                                   Point("sat-small", 1, 1, "2:8", dtype="fp16", mults=4)])
 
 
 def _synth_one(point: Point, family: str = "xcup") -> dict:
@@ -219,19 +222,20 @@ def _features(row) -> tuple[dict, dict]:
     return core_features(row_config(row), group, keep)
 
 
-def calibrate(df, held_out_mults: int | None = None) -> dict:
-    """Least-squares constants of the LUT (logic LUTs) and FF rules over the rows not held out (the
-    `held_out_mults`-multiplier PEs are left for checking the fit)."""
+def calibrate(df, held_out=None) -> dict:
+    """The fitted constants of the LUT rules (least squares over logic LUTs) and the FF rule's fixed part (the mean
+    of synthesis minus the register count, whose constant is 1 by construction), over the rows not held out
+    (`held_out(row)`; default hwsim.resources.held_out)."""
     import numpy as np
 
-    from hwsim.resources import HELD_OUT_MULTS
+    from hwsim.resources import FF_PER_REGISTER_BIT, held_out as default_held_out
 
-    fit = df[df.mults_per_pe != (HELD_OUT_MULTS if held_out_mults is None else held_out_mults)]
-    out = {}
-    for kind, target, pos in (("LUT", "LUT_logic", 0), ("FF", "FF", 1)):
-        feats = [_features(r)[pos] for r in fit.itertuples(index=False)]
-        names = list(feats[0])
-        x = np.array([[f[n] for n in names] for f in feats], dtype=float)
-        coef, *_ = np.linalg.lstsq(x, fit[target].to_numpy(dtype=float), rcond=None)
-        out[kind] = {n: round(float(c), 2) for n, c in zip(names, coef)}
-    return out
+    is_held = held_out or default_held_out
+    fit = df[[not is_held(r) for r in df.itertuples(index=False)]]
+    feats = [_features(r)[0] for r in fit.itertuples(index=False)]
+    names = list(feats[0])
+    x = np.array([[f[n] for n in names] for f in feats], dtype=float)
+    coef, *_ = np.linalg.lstsq(x, fit["LUT_logic"].to_numpy(dtype=float), rcond=None)
+    regs = np.array([_features(r)[1]["regs"] for r in fit.itertuples(index=False)], dtype=float)
+    fixed = float(np.mean(fit["FF"].to_numpy(dtype=float) - FF_PER_REGISTER_BIT * regs))
+    return {"LUT": {n: round(float(c), 2) for n, c in zip(names, coef)}, "FF": {"fixed": round(fixed, 1)}}

@@ -112,7 +112,7 @@ def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
     from hwsim.config import load_arch
     from hwsim.errors import HwsimError
     from hwsim.figures.style import figure, save_figure
-    from hwsim.resources import HELD_OUT_MULTS, core_estimate
+    from hwsim.resources import core_estimate, held_out
 
     synth_csv = out / "resources.csv"
     if not synth_csv.exists():
@@ -127,7 +127,7 @@ def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
                                       "precision.operand_type": "float" if r["dtype"].startswith("fp") else "int"})
         est = core_estimate(cfg, r.nm)
         rows.append({"config": r.config, "nm": r.nm, "dtype": r["dtype"], "mults": int(r.mults_per_pe),
-                     "held_out": bool(r.mults_per_pe == HELD_OUT_MULTS), "PEs": int(r.PEs),
+                     "held_out": held_out(r), "PEs": int(r.PEs),
                      "LUT_synth": int(r.LUT_logic),
                      "LUT_est": est["LUT_est"], "FF_synth": int(r.FF), "FF_est": est["FF_est"],
                      "DSP_synth": int(r.DSP), "DSP_est": est["DSP_est"]})
@@ -140,10 +140,12 @@ def _rtl_estimate(out: Path, progress: bool) -> list[Path]:
              "The simulator's resource estimate (`hwsim/resources.py`, the rules every result's `resources` uses) for "
              "the PE array and controller that `hwsim rtl` generates, beside Yosys `synth_xilinx -family xcup` of that "
              "Verilog (`resources.csv`, from `make rtl-report`; logic LUTs: the LUTs Yosys uses as RAM hold tile "
-             "buffers, which the estimate places in block RAM). The LUT and FF constants are a least-squares fit "
-             "(`python reports/rtl_resources.py --calibrate`) over the rows with `held_out` False; the rows with "
-             f"`held_out` True ({HELD_OUT_MULTS} multipliers per PE, every operand format) were left out of the fit "
-             "and predicted.",
+             "buffers, which the estimate places in block RAM). The LUT constants are a least-squares fit and the FF "
+             "rule is the register count of the RTL plus a fitted controller constant (`python reports/rtl_resources.py "
+             "--calibrate`), over the rows with `held_out` False (2x2 arrays and a 3x3 int16 one with 2 multipliers); "
+             "the rows with `held_out` True "
+             "(`hwsim.resources.HELD_OUT`: 3x3 int8 and int16 arrays, a 1x1 fp16 PE with 4 multipliers, a dense int16 "
+             "PE with 4) were left out of the fit and predicted.",
              "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
     (out / "estimate_vs_synthesis.md").write_text("\n".join(lines) + "\n")

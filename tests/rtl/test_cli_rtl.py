@@ -189,3 +189,52 @@ def test_program_bad_input(tmp_path, capsys, argv, match):
     err = capsys.readouterr().err
     assert code == 2 and match in err and err.count("\n") == 1 and err.startswith("hwsim: error:")
     assert not out.exists()
+
+
+def test_core_verilog_writes_each_pe_module_once():
+    """The PE datapath is written once per variant (the top row's takes no partial sum) and instantiated
+    rows x cols times: the export grows with the array's wiring, not with copies of the PE."""
+    from hwsim.rtl.export import core_verilog
+    from hwsim.rtl.params import CoreParams
+
+    p = CoreParams.from_config(small_config(3, 2, 8), "2:8")
+    text = core_verilog(p)
+    assert text.count("\nmodule sat_pe_top(") == 1 and text.count("\nmodule sat_pe(") == 1
+    insts = re.findall(r"^\s+(sat_pe|sat_pe_top) pe_(\d+)_(\d+) \(", text, flags=re.M)
+    assert sorted((int(i), int(j)) for _, i, j in insts) == [(i, j) for i in range(3) for j in range(2)]
+    assert all((kind == "sat_pe_top") == (i == "0") for kind, i, _ in insts)
+    one_row = core_verilog(CoreParams.from_config(small_config(1, 2, 8), "2:8"))
+    assert "\nmodule sat_pe(" not in one_row and one_row.count("sat_pe_top pe_0_") == 2
+
+
+def test_paper_scale_core_does_not_fit_its_board_as_generated(tmp_path):
+    """sat-vcu1525's fp16 core as built: about 1,100 fabric LUTs per multiplier (its fp16 multiplier and fp32
+    adder) x 4,096 multipliers, over the XCVU9P's 1,182,240 LUTs; its DSPs (one per product) fit."""
+    from hwsim.config import load_arch
+    from hwsim.resources import core_board_fit
+
+    fit = core_board_fit(load_arch("sat-vcu1525"), "2:8")
+    assert not fit["fits_board"] and fit["over"][0].startswith("lut ") and len(fit["over"]) == 1
+    assert 3.0 < fit["lut_util"] < 5.0 and fit["dsp"] == 4096
+    int16 = core_board_fit(load_arch("sat-vcu1525", {"precision.operand_type": "int"}), "2:8")
+    assert int16["fits_board"] and int16["lut_util"] < 0.5
+
+
+@needs_yosys
+def test_synth_xilinx_above_the_whole_core_limit_synthesizes_one_pe(tmp_path, capsys, monkeypatch):
+    """A core over pe_synth.WHOLE_CORE_MAX_LUTS (the paper-scale fp16 core) is synthesized as one interior PE,
+    whose counts are scaled to the array and said to be so; the sidecar states the board fit as generated."""
+    import hwsim.rtl.pe_synth as pe_synth
+
+    monkeypatch.setattr(pe_synth, "WHOLE_CORE_MAX_LUTS", 0)
+    out = tmp_path / "rtl"
+    argv = ["rtl", "--arch", str(tiny_spec(tmp_path, rows=2, width=8)), "--out", str(out), "--synth", "xilinx"]
+    assert main(argv + ["--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "sat_pe: one interior PE (2 x int8, 2:8, pipeline depth 3), scaled x 4 PEs" in text
+    synth = json.loads((out / "synth_xilinx.json").read_text())
+    pe = synth["sat_pe"]
+    assert "sat_core" not in synth and pe["pe"]["DSP"] == 2 and pe["pe"]["latches"] == 0
+    assert pe["pe_array"]["DSP"] == 2 * 2 * 2 and pe["pe_array"]["LUT"] == 4 * pe["pe"]["LUT"] > 0
+    assert f"x 4 PEs: LUT {pe['pe_array']['LUT']:,.0f}" in text
+    assert json.loads((out / "sat_core.json").read_text())["board_as_generated"]["fits_board"] is True
