@@ -50,7 +50,7 @@ def profile_shares() -> list[tuple[str, float]]:
     stats = pstats.Stats(prof).stats
     total = max(v[3] for v in stats.values())
     stages = {("offline.py", "run_offline"): "offline engine (run_offline)",
-              ("offline.py", "priorities"): "offline priorities (dataflow.offline)",
+              ("offline.py", "static_program"): "offline static program (dataflow.offline)",
               ("tiling.py", "_best"): "tile search (tiling._best)",
               ("simulation.py", "_part_tiles"): "per-tile arrays of the chosen mappings",
               ("simulation.py", "_table"): "per-op table + energy",
@@ -65,7 +65,7 @@ def profile_shares() -> list[tuple[str, float]]:
 
 
 def engine_share() -> tuple[float, float]:
-    """Per point, the offline engine's and its priorities' time (ms) in one cold fast pass (wrapped timers),
+    """Per point, the offline engine's and its static program's time (ms) in one cold fast pass (wrapped timers),
     and the pass's time per point (ms)."""
     import hwsim.simulation as sim
 
@@ -80,8 +80,8 @@ def engine_share() -> tuple[float, float]:
                 spent[0] += time.perf_counter() - t0
         return wrapper
 
-    engine, prio = sim.OFFLINE_ENGINES["numba"], sim.priorities
-    sim.OFFLINE_ENGINES["numba"], sim.priorities = timed(engine), timed(prio)
+    engine, prio = sim.OFFLINE_ENGINES["numba"], sim.static_program
+    sim.OFFLINE_ENGINES["numba"], sim.static_program = timed(engine), timed(prio)
     try:
         set_fast(True)
         clear_caches()
@@ -89,7 +89,7 @@ def engine_share() -> tuple[float, float]:
         n = len(sweep(SPEC, jobs=1, progress=False))
         total = time.perf_counter() - t0
     finally:
-        sim.OFFLINE_ENGINES["numba"], sim.priorities = engine, prio
+        sim.OFFLINE_ENGINES["numba"], sim.static_program = engine, prio
     return spent[0] / n * 1e3, total / n * 1e3
 
 
@@ -106,7 +106,7 @@ def main() -> None:
     print(f"  issue 12 fast paths, cold              : {after:7.1f} points/s/core  ({after / before:.1f}x; goal 100)")
     print(f"  issue 12, warm caches (repeat)         : {again:7.1f} points/s/core  ({again / before:.1f}x)")
     engine_ms, point_ms = engine_share()
-    print(f"  offline engine + its priorities        : {engine_ms:5.2f} ms of {point_ms:5.2f} ms per cold point "
+    print(f"  offline engine + its static program    : {engine_ms:5.2f} ms of {point_ms:5.2f} ms per cold point "
           f"({engine_ms / point_ms * 100:.0f}%)")
     print("  where a cold fast pass spends its time (cProfile, cumulative):")
     for name, share in profile_shares():

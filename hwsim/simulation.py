@@ -158,8 +158,13 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
         else:
             unit, csr = units(ops), to_csr(deps)
         # the static program comes from the nominal machine: no DRAM, buffer, port or lane field enters it
-        program = static_program(nominal_durations(ops, cfg.peak_macs_per_cycle, cfg.precision.operand_bytes), deps,
-                                 unit, np.diff(sched.offsets))
+        tiles = np.diff(sched.offsets)
+        nominal = (cfg.peak_macs_per_cycle, cfg.precision.operand_bytes)
+
+        def make_program():
+            return static_program(nominal_durations(ops, *nominal), deps, unit, tiles)
+        program = (_PROGRAMS.get((ops, deps), (*nominal, tiles.tobytes()), make_program) if _CACHING and _FAST
+                   else make_program())
         start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, *program, *csr)
         cycles = attribute(start, end, unit)
     else:
@@ -209,7 +214,7 @@ def set_caching(enabled: bool) -> None:
     if not enabled:
         for fn in (_op_plan, _op_tiles, _lowered, _dependencies, _zoo_graph, _anonymous):
             fn.cache_clear()
-        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS, _OFFLINE_INPUTS):
+        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS, _OFFLINE_INPUTS, _PROGRAMS):
             memo.clear()
 
 
@@ -386,6 +391,7 @@ _SCHEDULES = _Memo(64, lambda sched: len(sched.load), MEMO_TILES)
 _COUNTS = _Memo(64)
 _ROW_COLUMNS = _Memo(64)
 _OFFLINE_INPUTS = _Memo(64)
+_PROGRAMS = _Memo(64)  # static programs, per lowering, nominal machine and tile counts
 
 
 def _offline_inputs(ops: tuple, deps: tuple) -> tuple[np.ndarray, tuple]:
