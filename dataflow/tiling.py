@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import permutations
+import math
 from math import prod
 from typing import Callable
 
@@ -218,8 +219,9 @@ def port_cycles(op: GemmOp, dataflow: str, target: ArrayTarget, m, k, n, first_k
 REFINE = 6
 """How many of the cost model's best-rated distinct candidates (estimate and tile size) are expanded and timed tile by tile when the cost model
 can time a tile schedule exactly (its `exact` method): the closed-form estimate ranks, the exact time decides."""
-REFINE_TIE = 0.0005
-"""Exact times within 0.05% of the fastest count as a tie, decided by DRAM bytes."""
+REFINE_TIE = 0.0
+"""Exact times within this fraction of the fastest count as a tie, decided by DRAM bytes: none, only equal times
+tie (a near-tie decided by bytes would let a bigger buffer pick a slightly slower tiling)."""
 REFINE_MARGIN = 1.25
 """Only candidates the estimate rates within 25% of its best are timed (its misses are smaller than that)."""
 REFINE_MAX_TILES = 4_096
@@ -240,6 +242,7 @@ def clear_caches() -> None:
     """Empty the tile search's memos (a benchmark's cold start)."""
     _best.cache_clear()
     _table.cache_clear()
+    vector_chunk.cache_clear()
 
 
 @lru_cache(maxsize=4096)
@@ -492,26 +495,61 @@ def split_banks(target: ArrayTarget, a_share: float, c_share: float) -> tuple[Ar
 
 
 VECTOR_CHUNK_BYTES = 256 * 1024  # long DRAM bursts, yet small enough to pipeline load, compute and store
+VECTOR_CHUNK_FLOOR = 64 * 1024
+"""Smallest chunk (bytes read) the chunk search times. Smaller chunks shorten a pass's fill and drain further but
+multiply its tiles, and the simulation's time grows with them (32 KiB: the same monotonicity, a sweep 40% slower
+than 256 KiB chunks; 128 KiB: no slowdown, but a bank share under 256 KiB falls below the floor, see below)."""
 
 
-def _vector_chunk(op: VectorOp, target: ArrayTarget) -> int:
-    """Elements per chunk of a vector pass."""
+def _vector_limit(op: VectorOp, target: ArrayTarget) -> int:
+    """Most elements per chunk: double-buffered in the A (in) and C (out) shares, at most 256 KiB read."""
     per_chunk = min(target.a_buffer_bytes // (2 * max(op.read_bytes_per_elem, 1e-9)),
                     target.c_buffer_bytes // (2 * max(op.write_bytes_per_elem, 1e-9)),
                     VECTOR_CHUNK_BYTES // max(op.read_bytes_per_elem, 1e-9))
     return max(1, int(min(per_chunk, op.elems)))
 
 
-def vector_tile_count(op: VectorOp, target: ArrayTarget) -> int:
+def vector_chunk_candidates(op: VectorOp, target: ArrayTarget) -> list[int]:
+    """Chunk sizes (elements) the search times, ascending: the powers of two from the one reading at least
+    VECTOR_CHUNK_FLOOR bytes up to the limit, and the whole pass when it fits. Whether a size is in the set
+    depends only on whether it fits, so more buffer only adds candidates (the chosen chunk's time alone cannot
+    grow). A share below the floor gets the limit alone: that one is not nested (it grows with the share)."""
+    limit = _vector_limit(op, target)
+    floor = 1 << max(0, math.ceil(math.log2(max(VECTOR_CHUNK_FLOOR / max(op.read_bytes_per_elem, 1e-9), 1))))
+    sizes = []
+    size = floor
+    while size <= limit:
+        if _cdiv(op.elems, size) <= MAX_TILES:
+            sizes.append(size)
+        size *= 2
+    if limit == op.elems and op.elems not in sizes:
+        sizes.append(op.elems)
+    return sizes or [limit]
+
+
+@lru_cache(maxsize=4096)
+def vector_chunk(op: VectorOp, target: ArrayTarget, cost: CostModel) -> int:
+    """Elements per chunk of a vector pass: of `vector_chunk_candidates`, the one whose tiles the cost model's
+    `exact` (the tile pipeline engine, the op alone) times fastest, ties to the smaller chunk (memoized on the
+    op's shape, the target and the cost model)."""
+    sizes = vector_chunk_candidates(op, target)
+    exact = getattr(cost, "exact", None)
+    if exact is None or len(sizes) == 1:
+        return sizes[-1]
+    times = [exact(vector_tiles(op, target, size)) for size in sizes]
+    return sizes[times.index(min(times))]  # the first minimum: the smallest of the fastest
+
+
+def vector_tile_count(op: VectorOp, target: ArrayTarget, chunk: int | None = None) -> int:
     """How many tiles ``vector_tiles`` will produce (exact, without building them)."""
-    return _cdiv(op.elems, _vector_chunk(op, target))
+    return _cdiv(op.elems, chunk or _vector_limit(op, target))
 
 
-def vector_tiles(op: VectorOp, target: ArrayTarget) -> Tiles:
-    """Stream a vector pass in chunks of up to 256 KiB read, double-buffered in the A (in) and C (out) buffers; a
-    chunk takes at least the cycles its elements need on the lanes (and the selector) and its bytes need at the
-    A (read) and C (write) port rates."""
-    chunk = _vector_chunk(op, target)
+def vector_tiles(op: VectorOp, target: ArrayTarget, chunk: int | None = None) -> Tiles:
+    """Stream a vector pass in chunks of `chunk` elements (default: the most the buffers hold, at most 256 KiB
+    read), double-buffered in the A (in) and C (out) buffers; a chunk takes at least the cycles its elements
+    need on the lanes (and the selector) and its bytes need at the A (read) and C (write) port rates."""
+    chunk = chunk or _vector_limit(op, target)
     full, rem = divmod(op.elems, chunk)
     _check_size(op.name, full + (rem > 0))
     elems = np.append(np.full(full, chunk, dtype=np.int64), [rem] if rem else []).astype(np.int64)

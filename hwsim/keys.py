@@ -18,8 +18,10 @@ from typing import Any
 # History: .1 calibrated MCU latency and patch lifetimes (issue 14); .2 data-ready DMA, WAR, banks (issue 12);
 # .3 the zoo MobileNetV2 trains its classifier Dropout (issue 11); .4 FF-based static power recalibrated on
 # synthesis (issue 13); .5 offline scheduling executes a static program, monotone in every duration (issue 12);
-# .6 LUT rules refitted and FFs counted from the RTL's registers (issue 13: static power moves).
-MODEL_VERSION = "2026.12.6"
+# .6 LUT rules refitted and FFs counted from the RTL's registers (issue 13: static power moves); .7 a vector
+# pass's chunk is the fastest alone of power-of-two sizes from 64 KiB read that fit, GEMM exact-time ties only on
+# equal times (issue 12).
+MODEL_VERSION = "2026.12.7"
 
 MODEL_SUFFIXES = (".yaml", ".yml", ".onnx", ".csv")
 _CHUNK = 1 << 20

@@ -15,7 +15,8 @@ from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, nominal_durations, static_program, to_csr, units
 from hwsim.dataflow import tiling
 from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
-                                   map_gemm, split_banks, vector_tile_count, vector_tiles)
+                                   map_gemm, split_banks, vector_chunk, vector_tile_count,
+                                   vector_tiles)
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, energy_columns, op_counts, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
@@ -247,17 +248,19 @@ def _op_plan(op, target, cost, dataflows) -> tuple[tuple[str, str, str], object,
     if isinstance(op, GemmOp):
         mp = map_gemm(op, target, cost, dataflows)
         return (mp.dataflow, mp.order, f"{mp.m_t}x{mp.k_t}x{mp.n_t}"), mp, gemm_tile_count(op, mp)
-    return ("vector", "", ""), None, vector_tile_count(op, target)
+    return ("vector", "", ""), None, vector_tile_count(op, target, vector_chunk(op, target, cost))
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _op_tiles(op, mp, target) -> Tiles:
-    """The per-tile arrays of one op under its mapping (read-only: shared between results)."""
+def _op_tiles(op, mp, target, cost=None) -> Tiles:
+    """The per-tile arrays of one op under its mapping, or a vector pass in the chunks `cost` times fastest
+    (read-only: shared between results)."""
     if mp is not None and _FAST:  # the same arrays from the numba tile walk
         tiling._check_size(op.name, gemm_tile_count(op, mp))
         tiles = Tiles(*gemm_walk_tiles(op, target, mp))
     else:
-        tiles = gemm_tiles(op, mp, target) if mp is not None else vector_tiles(op, target)
+        tiles = (gemm_tiles(op, mp, target) if mp is not None
+                 else vector_tiles(op, target, vector_chunk(op, target, cost)))
     for arr in (tiles.load_bytes, tiles.store_bytes, tiles.select_cycles, tiles.compute_cycles):
         arr.flags.writeable = False
     return tiles
@@ -269,12 +272,19 @@ def _anonymous(op):
     return replace(op, name="", layer="")
 
 
+def _tiles_key(key: tuple, mp) -> tuple:
+    """(target, cost) for _op_tiles: a GEMM's tiles follow from its mapping alone, a vector pass's from the
+    chunk the cost model picks."""
+    return (key[0], None) if mp is not None else key
+
+
 def _relevant(gemm: bool, target, cost):
     """The part of (target, cost) a GEMM's or a vector pass's schedule depends on, so that e.g. a vector-lane
     sweep reuses every GEMM schedule. tests/hwsim/test_cache.py checks cached == uncached on random configs."""
     if gemm:
         return replace(target, vector_lanes=0, vector_latency=0), cost
-    return replace(target, rows=0, cols=0, mults=0, b_buffer_bytes=0, fill_cycles=0, interleave=True), None
+    timing = RooflineCost(cost.bytes_per_cycle, cost.latency)  # the chunk search minimizes time, whatever the objective
+    return replace(target, rows=0, cols=0, mults=0, b_buffer_bytes=0, fill_cycles=0, interleave=True), timing
 
 
 def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool = False, objective: str = "latency",
@@ -301,7 +311,7 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
             return _assembled(tuple(ops), keys, dataflows)
         except (MappingError, ScheduleTooLarge, _OverBudget):
             pass  # the loop below raises the same error, worded as it always was
-    plain = {True: (target, cost), False: (vector_target, cost)}
+    plain = {True: (target, cost), False: (vector_target, RooflineCost(cost.bytes_per_cycle, cost.latency))}
     plans, total = [], 0
     try:
         for op in ops:  # map everything and count tiles first: the budget holds before any tile array exists
@@ -318,9 +328,9 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
     try:
         for op, (info, mp, _) in zip(ops, plans):
             if _CACHING:
-                op_tiles = _op_tiles(_anonymous(op), mp, keys[mp is not None][0])
+                op_tiles = _op_tiles(_anonymous(op), mp, *_tiles_key(keys[mp is not None], mp))
             else:
-                op_tiles = _op_tiles.__wrapped__(op, mp, plain[mp is not None][0])
+                op_tiles = _op_tiles.__wrapped__(op, mp, *_tiles_key(plain[mp is not None], mp))
             tiles.append(op_tiles)
             rows.append(_row(op, *info))
     except ScheduleTooLarge as exc:
@@ -417,10 +427,10 @@ def _part(ops: tuple, gemm: bool, target, cost, dataflows) -> _Part:
     return _PARTS.get((ops,), (gemm, target, cost, dataflows), make)
 
 
-def _part_tiles(ops: tuple, part: _Part, target) -> _Part:
+def _part_tiles(ops: tuple, part: _Part, key: tuple) -> _Part:
     if part.arrays is None:
         idx = part.idx.tolist()
-        tiles = [_op_tiles(_anonymous(ops[j]), mp, target) for j, (_, mp, _) in zip(idx, part.plans)]
+        tiles = [_op_tiles(_anonymous(ops[j]), mp, *_tiles_key(key, mp)) for j, (_, mp, _) in zip(idx, part.plans)]
         part.rows = [_row(ops[j], *info) for j, (info, _, _) in zip(idx, part.plans)]
         empty = np.zeros(0, dtype=np.int64)
         part.arrays = tuple(np.concatenate([getattr(t, f) for t in tiles]) if tiles else empty
@@ -434,8 +444,8 @@ def _assembled(ops: tuple, keys: dict, dataflows) -> Schedule:
     gemm, vector = (_part(ops, unit, *keys[unit], dataflows) for unit in (True, False))
     if gemm.counts.sum() + vector.counts.sum() > MAX_RUN_TILES:
         raise _OverBudget
-    _part_tiles(ops, gemm, keys[True][0])
-    _part_tiles(ops, vector, keys[False][0])
+    _part_tiles(ops, gemm, keys[True])
+    _part_tiles(ops, vector, keys[False])
 
     def make() -> Schedule:
         counts = np.zeros(len(ops), dtype=np.int64)

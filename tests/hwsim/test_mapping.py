@@ -2,15 +2,21 @@
 import json
 from pathlib import Path
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hwsim
 from hwsim.config import load_arch
 from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import NM
 from hwsim.dataflow.target import ArrayTarget
-from hwsim.dataflow.tiling import Mapping, candidates, gemm_tiles, map_gemm, port_cycles
+from hwsim.dataflow.ops import VectorOp
+from hwsim.dataflow.tiling import (VECTOR_CHUNK_FLOOR, Mapping, candidates, gemm_tiles, map_gemm, port_cycles,
+                                   vector_chunk, vector_chunk_candidates, vector_tile_count, vector_tiles)
 from hwsim.simulation import RooflineCost
 
 # 2 x 2 PEs, 2 multipliers each, no fill/drain (so tiles are pure PE steps), big buffers
@@ -160,3 +166,53 @@ def test_the_exact_tile_timing_decides_among_the_estimates_best():
     assert (chosen.m_t, chosen.k_t, chosen.n_t) == (128, 512, 1536)
     assert cost.exact(gemm_tiles(op, chosen, target)) == 103_357
     assert map_gemm(op, target, lambda c, d, t: cost(c, d, t)) == flattered  # a cost model without `exact`
+
+
+@st.composite
+def _vector_growth(draw):
+    """A vector pass, a DRAM timing and two targets, the second with at least the first's A and C buffers."""
+    op = VectorOp("v", "v", Phase.FF, draw(st.integers(1, 3_000_000)), draw(st.sampled_from([0.5, 1.0, 4.0])),
+                  draw(st.sampled_from([0.5, 2.0, 4.0, 8.0])), draw(st.sampled_from([0.0, 2.0, 4.0])),
+                  select_passes=draw(st.sampled_from([0, 1])))
+    a, c = (draw(st.integers(1, 4096)) * 1024 for _ in range(2))
+    small = replace(T, a_buffer_bytes=a, c_buffer_bytes=c, vector_lanes=draw(st.sampled_from([16, 64, 256])),
+                    vector_latency=draw(st.integers(0, 8)), a_port_bytes=draw(st.sampled_from([0, 64, 512])),
+                    c_port_bytes=draw(st.sampled_from([0, 64, 512])))
+    big = replace(small, a_buffer_bytes=a * draw(st.sampled_from([1, 2, 4])),
+                  c_buffer_bytes=c * draw(st.sampled_from([1, 2, 4])))
+    cost = RooflineCost(draw(st.sampled_from([8.0, 32.0, 64.0])), draw(st.integers(0, 300)))
+    return op, small, big, cost
+
+
+@settings(max_examples=150, deadline=None)
+@given(_vector_growth())
+def test_more_buffer_never_makes_a_vector_pass_slower_alone(case):
+    """The chunk search times a candidate set that only grows with the buffers (the sizes that fit above the floor,
+    not a size derived from the capacity), so the fastest of the bigger set is never slower: a bigger buffer cannot
+    make a pass's pipeline fill and drain longer."""
+    op, small, big, cost = case
+    sizes = vector_chunk_candidates(op, small)
+    if sizes[-1] * max(op.read_bytes_per_elem, 1e-9) >= VECTOR_CHUNK_FLOOR or sizes[-1] == op.elems:
+        assert set(sizes) <= set(vector_chunk_candidates(op, big))
+        before = cost.exact(vector_tiles(op, small, vector_chunk(op, small, cost)))
+        after = cost.exact(vector_tiles(op, big, vector_chunk(op, big, cost)))
+        assert after <= before
+    chunk = vector_chunk(op, small, cost)
+    assert chunk in sizes
+    assert all(cost.exact(vector_tiles(op, small, chunk)) <= cost.exact(vector_tiles(op, small, s)) for s in sizes)
+    assert vector_tile_count(op, small, chunk) == len(vector_tiles(op, small, chunk))
+
+
+def test_the_vector_chunk_search_prefers_short_fill_and_drain():
+    """A compute-bound 1 MiB pass (262,144 elements x 4 ops on 16 lanes: 65,536 lane cycles) through an empty
+    pipeline: in 256 KiB chunks (the old rule) the first load (4,096 + 100 cycles) precedes all compute and the
+    last store follows it, over 8,000 cycles of fill and drain; small chunks overlap nearly all of it, so the search
+    picks one well under 256 KiB, and a bigger buffer keeps it."""
+    op = VectorOp("v", "v", Phase.FF, 262_144, 4.0, 4.0, 4.0)
+    cost = RooflineCost(64.0, 100)
+    t = replace(T, vector_lanes=16, vector_latency=4)
+    chunk = vector_chunk(op, t, cost)
+    assert chunk * 4 < 256 * 1024
+    big = cost.exact(vector_tiles(op, t, 65_536))  # the old rule: the largest chunk the buffers hold
+    assert cost.exact(vector_tiles(op, t, chunk)) < big - 4_000 and big >= 65_536 + 2 * 4_196
+    assert vector_chunk(op, replace(t, a_buffer_bytes=4 << 20, c_buffer_bytes=4 << 20), cost) == chunk
