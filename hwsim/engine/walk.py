@@ -13,6 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
+from hwsim.dataflow.candidate_kernel import _cdiv, _port  # the closed forms and the walk share their rounding
 from hwsim.engine.pipeline import _transfer
 
 DATAFLOW_CODES = {"os": 0, "ws": 1, "is": 2}
@@ -28,18 +29,6 @@ def order_codes(order: str) -> tuple[int, int, int]:
 
 
 _ORDER_CODES: dict[str, tuple[int, int, int]] = {}
-
-
-@njit(cache=True, inline="always")
-def _cdiv(a, b):
-    return -(-a // b)
-
-
-@njit(cache=True, inline="always")
-def _port(nbytes, rate, out):
-    if rate == 0:
-        return out
-    return max(out, np.int64(math.ceil(nbytes / rate)))
 
 
 @njit(cache=True)
