@@ -40,6 +40,11 @@ bench: setup
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/monotonicity.py
 
+## bench-monotone: 500 random (config, model, method, change) cases: is more of a resource ever slower? (~2 min)
+.PHONY: bench-monotone
+bench-monotone: setup
+	$(PY) bench/monotonicity_random.py
+
 ## bench-search: search quality against an exhaustive 3,456-point grid -> reports/search_quality/ (minutes)
 .PHONY: bench-search
 bench-search: setup
