@@ -26,7 +26,6 @@ from hwsim.simulation import build_schedule, clear_caches  # noqa: E402
 from hwsim.models import zoo  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import engine_before_12 as before_12  # noqa: E402
 import engine_greedy as greedy  # noqa: E402
 
 CMD = ["simulate", "--model", "resnet50", "--arch", "sat-vcu1525", "--method", "bdwp", "--nm", "2:8", "--batch", "32",
@@ -117,11 +116,9 @@ def main() -> None:
     t_ofirst = time.perf_counter() - t0
     t_off = best_of(lambda: run_offline(*oargs), 20)
     t_oref = best_of(lambda: run_offline_reference(*oargs), 3)
-    # the engines it replaced, on the same schedule with their priority lists (each op's time alone)
+    # the engine it replaced, on the same schedule with their priority lists (each op's time alone)
     old_args = (*osched.engine_args(cfg), unit, priorities(run_pipeline(*osched.engine_args(cfg))[0].astype(float),
                                                            deps), *csr)
-    before_12.run_offline(*old_args)  # compile
-    t_before = best_of(lambda: before_12.run_offline(*old_args), 20)
     greedy.run_offline(*old_args)  # compile
     t_greedy = best_of(lambda: greedy.run_offline(*old_args), 20)
     assert all((a == b).all() for a, b in zip(run_offline(*oargs), run_offline_reference(*oargs)))
@@ -146,8 +143,6 @@ def main() -> None:
         ("offline: dependency graph + static program", f"{t_graph * 1e3:.1f} ms", ""),
         ("offline numba engine, warm (best of 20)", f"{t_off * 1e3:.2f} ms", ""),
         ("offline plain reference (best of 3)", f"{t_oref * 1e3:.1f} ms", ""),
-        ("offline engine before issue 12 (best of 20)", f"{t_before * 1e3:.2f} ms", ""),
-        ("speed-up over the engine before issue 12", f"{t_before / t_off:.1f}x", ""),
         ("greedy engine of 2026.12.4 (best of 20)", f"{t_greedy * 1e3:.2f} ms", ""),
         ("speed-up over the greedy engine", f"{t_greedy / t_off:.1f}x", "goal >= 1x"),
         ("speed-up offline numba / reference", f"{t_oref / t_off:.0f}x", "goal >= 20x"),
