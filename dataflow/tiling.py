@@ -216,24 +216,17 @@ def port_cycles(op: GemmOp, dataflow: str, target: ArrayTarget, m, k, n, first_k
     return _port_rate(target, *edge)
 
 
-REFINE = 6
-"""How many of the cost model's best-rated distinct candidates (estimate and tile size) are expanded and timed tile by tile when the cost model
-can time a tile schedule exactly (its `exact` method): the closed-form estimate ranks, the exact time decides."""
-REFINE_TIE = 0.0
-"""Exact times within this fraction of the fastest count as a tie, decided by DRAM bytes: none, only equal times
-tie (a near-tie decided by bytes would let a bigger buffer pick a slightly slower tiling)."""
-REFINE_MARGIN = 1.25
-"""Only candidates the estimate rates within 25% of its best are timed (its misses are smaller than that)."""
-REFINE_MAX_TILES = 4_096
-"""Ops of more tiles than this (per candidate) keep the estimate's choice: expanding several would cost memory."""
+REFINE_MAX_TILES = 16_384
+"""Candidates of more tiles than this are not timed (walking them would cost more than it could change); the set of
+candidates timed still only grows with the buffers. If every candidate has more tiles, the estimate decides."""
 
 
 _FAST = True
 
 
 def set_fast(enabled: bool) -> None:
-    """Rank candidates from their compact table, only those within REFINE_MARGIN (fast, the default), or from the
-    full `candidates` rows, all sorted (the way hwsim did before issue 12): the same choice either way."""
+    """Time candidates by walking their tiles on the fly (fast, the default), or through their per-tile arrays
+    (the way hwsim did before issue 12): the same times, so the same choice either way."""
     global _FAST
     _FAST = bool(enabled)
 
@@ -262,15 +255,63 @@ def _table(op: GemmOp, target: ArrayTarget) -> CandidateTable:
     return CandidateTable(*arrays)
 
 
+def edge_bytes(op: GemmOp, target: ArrayTarget, m_t: np.ndarray, k_t: np.ndarray, n_t: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per tile size: the bytes of the first tile's load (its A and B) and of the last tile's store (the last C
+    block, final): the transfers no schedule can overlap with compute, so they bound its time from below."""
+    eb, bb = target.elem_bytes, _b_bytes(op, target)
+    first = np.ceil(m_t * k_t * (eb / op.a_reuse)).astype(np.int64) + np.ceil(k_t * n_t * bb).astype(np.int64)
+    last = (op.m - (_cdiv(op.m, m_t) - 1) * m_t) * (op.n - (_cdiv(op.n, n_t) - 1) * n_t) * eb
+    return first, last
+
+
+def _refine(est: np.ndarray, bound: np.ndarray | None, dram: np.ndarray, tiles: np.ndarray, timed) -> int:
+    """The candidate (index into the enumeration) of least exact time (objective) of all those of at most
+    REFINE_MAX_TILES tiles, ties to the fewest DRAM bytes, then to the first; the estimate's best if none is that
+    small or the cost model cannot time (`bound` None).
+
+    Branch and bound: candidates are timed in order of `bound`, a lower bound of each one's exact time, until the
+    next bound exceeds the best time found, so the choice is the true minimum over a set of candidates that only
+    grows with the buffers: more buffer can never pick a slower tiling (the old rule, the exact time of the
+    estimate's six best, could: a bigger buffer changed the six). `timed(indices)` gives their exact times.
+    """
+    eligible = np.flatnonzero(tiles <= REFINE_MAX_TILES)
+    if bound is None or len(eligible) == 0 or len(est) == 1:
+        return int(np.argmin(est))  # first minimum: enumeration order makes the choice deterministic
+    queue = eligible[np.argsort(bound[eligible], kind="stable")]  # by bound, then enumeration
+    best_time, best = np.inf, []
+    pos, batch = 0, 4
+    while pos < len(queue) and bound[queue[pos]] <= best_time:
+        chunk = queue[pos:pos + batch]
+        chunk = chunk[bound[chunk] <= best_time]
+        for i, score in zip(chunk.tolist(), timed(chunk)):
+            if score < best_time:
+                best_time, best = score, [i]
+            elif score == best_time:
+                best.append(i)
+        pos += batch
+        batch = min(2 * batch, 64)
+    return min(best, key=lambda i: (dram[i], i))
+
+
+def _bounds(cost, op: GemmOp, target: ArrayTarget, m_t, k_t, n_t, compute, dram, tiles) -> np.ndarray | None:
+    """The cost model's lower bound of each candidate's exact objective (None if it has no exact timing)."""
+    bound = getattr(cost, "bound", None)
+    if getattr(cost, "exact", None) is None or bound is None:
+        return None
+    first, last = edge_bytes(op, target, m_t, k_t, n_t)
+    return bound(compute.astype(np.float64), dram.astype(np.float64), tiles.astype(np.float64), first, last)
+
+
 def _best_fast(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...]) -> Mapping:
-    """_best_plain's choice: the same estimates in the same enumeration order, but only the candidates within
-    REFINE_MARGIN of the best estimate are sorted (the plain loop stops at the first one beyond it)."""
+    """_best_plain's choice from the compact candidate table, the candidates timed by walking their tiles."""
     tab = _table(op, target)
     kept = [d for d, df in enumerate(DATAFLOWS) if df in dataflows]
     n_p, n_d = len(tab.m_t), len(kept)
+    rows = len(ORDERS) * n_d
     compute = np.tile(tab.compute[kept].ravel(), len(ORDERS))  # enumeration order: order, dataflow, tile size
     dram = np.repeat(tab.dram, n_d, 0).ravel()
-    tiles = np.tile(tab.tiles, len(ORDERS) * n_d)
+    tiles = np.tile(tab.tiles, rows)
     est = cost(compute.astype(np.float64), dram.astype(np.float64), tiles.astype(np.float64))
 
     def mapping(i: int) -> Mapping:
@@ -278,51 +319,16 @@ def _best_fast(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tupl
         return Mapping(DATAFLOWS[kept[(i // n_p) % n_d]], ORDERS[i // (n_p * n_d)], int(tab.m_t[p]), int(tab.k_t[p]),
                        int(tab.n_t[p]))
 
-    exact = getattr(cost, "exact", None)
-    first = int(np.argmin(est))
-    if exact is None or len(est) == 1:
-        return mapping(first)
-    near = np.flatnonzero(est <= REFINE_MARGIN * est[first])
-    # after the first, candidates of too many tiles are skipped (the plain loop's `continue`)
-    near = np.concatenate([[first], near[(tiles[near] <= REFINE_MAX_TILES) & (near != first)]])
-    ranked = _top_distinct(near, est, tab, n_p, REFINE_SHORTLIST)
-    if ranked is None:  # fewer than REFINE distinct among the shortlist: rank them all
-        ranked = _top_distinct(near, est, tab, n_p, len(near))
-    if len(ranked) == 1 or tiles[ranked[0]] > REFINE_MAX_TILES:
-        return mapping(ranked[0])
+    bound = _bounds(cost, op, target, np.tile(tab.m_t, rows), np.tile(tab.k_t, rows), np.tile(tab.n_t, rows),
+                    compute, dram, tiles)
     exact_many = getattr(cost, "exact_mappings", None)  # the same times, without per-tile arrays
-    if exact_many is not None:
-        scores = np.array(exact_many(op, target, [mapping(i) for i in ranked]))
-    else:
-        scores = np.array([exact(gemm_tiles(op, mapping(i), target)) for i in ranked])
-    close = [i for i, score in zip(ranked, scores) if score <= scores.min() * (1 + REFINE_TIE)]
-    return mapping(min(close, key=lambda i: dram[i]))
 
+    def timed(indices):
+        if exact_many is not None:
+            return exact_many(op, target, [mapping(i) for i in indices])
+        return [cost.exact(gemm_tiles(op, mapping(i), target)) for i in indices]
 
-REFINE_SHORTLIST = 64
-"""_best_fast sorts only the candidates estimated no worse than the 64th best (ties included) first."""
-
-
-def _top_distinct(near: np.ndarray, est: np.ndarray, tab: CandidateTable, n_p: int, count: int) -> list[int] | None:
-    """The first REFINE distinct (estimate, tile size) of `near` (the first one kept first) in (estimate,
-    enumeration) order, sorting only those estimated no worse than the count-th: None if that cut was too short
-    to find REFINE and left candidates out."""
-    rest = near[1:]
-    if count < len(rest):
-        cut = np.partition(est[rest], count - 1)[count - 1]
-        rest = rest[est[rest] <= cut]  # every tie of the cut too: stable order within it holds
-    else:
-        cut = None
-    order = np.concatenate([near[:1], rest[np.lexsort((rest, est[rest]))]])  # by estimate, then enumeration
-    ranked, seen = [], set()
-    # distinct (estimate, tile size): a tile size is one table column p (the sizes of a column are distinct)
-    for i, value, p in zip(order.tolist(), est[order].tolist(), (order % n_p).tolist()):
-        if (value, p) not in seen:
-            seen.add((value, p))
-            ranked.append(i)
-            if len(ranked) == REFINE:
-                return ranked
-    return ranked if cut is None else None
+    return mapping(_refine(est, bound, dram, tiles, timed))
 
 
 def _best_plain(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...]) -> Mapping:
@@ -335,30 +341,10 @@ def _best_plain(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tup
         return Mapping(str(cand["dataflow"][i]), str(cand["order"][i]), int(cand["m_t"][i]), int(cand["k_t"][i]),
                        int(cand["n_t"][i]))
 
-    exact = getattr(cost, "exact", None)
-    if exact is None or len(est) == 1:
-        return mapping(int(np.argmin(est)))  # first minimum: enumeration order makes the choice deterministic
-    # the estimate ranks (stable: enumeration order on ties), the exact tile-by-tile time of the top few decides
-    # (first minimum again), so a candidate the estimate flatters cannot displace one that is really faster
-    ranked, seen = [], set()
-    for i in np.argsort(est, kind="stable"):  # the top REFINE distinct (estimate, tile size) candidates
-        if ranked and est[i] > REFINE_MARGIN * est[ranked[0]]:
-            break
-        if ranked and cand["tiles"][i] > REFINE_MAX_TILES:
-            continue
-        key = (float(est[i]), int(cand["m_t"][i]), int(cand["k_t"][i]), int(cand["n_t"][i]))
-        if key not in seen:
-            seen.add(key)
-            ranked.append(int(i))
-            if len(ranked) == REFINE:
-                break
-    if len(ranked) == 1 or cand["tiles"][ranked[0]] > REFINE_MAX_TILES:
-        return mapping(ranked[0])
-    scores = np.array([exact(gemm_tiles(op, mapping(i), target)) for i in ranked])
-    # of candidates within REFINE_TIE of the fastest, the one moving the fewest DRAM bytes (first on ties): under
-    # offline scheduling the other unit shares the DRAM, so traffic saved for no time is bandwidth left to it
-    near = [i for i, score in zip(ranked, scores) if score <= scores.min() * (1 + REFINE_TIE)]
-    return mapping(min(near, key=lambda i: cand["dram"][i]))
+    bound = _bounds(cost, op, target, cand["m_t"], cand["k_t"], cand["n_t"], cand["compute"], cand["dram"],
+                    cand["tiles"])
+    return mapping(_refine(est, bound, cand["dram"], cand["tiles"],
+                           lambda indices: [cost.exact(gemm_tiles(op, mapping(i), target)) for i in indices]))
 
 
 def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:
@@ -531,8 +517,12 @@ def vector_chunk_candidates(op: VectorOp, target: ArrayTarget) -> list[int]:
 def vector_chunk(op: VectorOp, target: ArrayTarget, cost: CostModel) -> int:
     """Elements per chunk of a vector pass: of `vector_chunk_candidates`, the one whose tiles the cost model's
     `exact` (the tile pipeline engine, the op alone) times fastest, ties to the smaller chunk (memoized on the
-    op's shape, the target and the cost model)."""
+    op's shape, the target and the cost model). An optimizer step under a cost model for background work
+    (`background`: offline scheduling, where those steps fill the vector engine's gaps) takes the smallest chunk:
+    it yields at chunk boundaries, and its DMA requests, queued between the critical path's, stay short."""
     sizes = vector_chunk_candidates(op, target)
+    if op.kind == "update" and getattr(cost, "background", False):
+        return sizes[0]
     exact = getattr(cost, "exact", None)
     if exact is None or len(sizes) == 1:
         return sizes[-1]

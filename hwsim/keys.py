@@ -20,8 +20,10 @@ from typing import Any
 # synthesis (issue 13); .5 offline scheduling executes a static program, monotone in every duration (issue 12);
 # .6 LUT rules refitted and FFs counted from the RTL's registers (issue 13: static power moves); .7 a vector
 # pass's chunk is the fastest alone of power-of-two sizes from 64 KiB read that fit, GEMM exact-time ties only on
-# equal times (issue 12).
-MODEL_VERSION = "2026.12.7"
+# equal times (issue 12); .8 a GEMM's tiling is the fastest alone of every candidate (branch and bound on a lower
+# bound, no longer the exact time of the estimate's six best), optimizer steps under offline scheduling take the
+# smallest chunk (issue 12).
+MODEL_VERSION = "2026.12.8"
 
 MODEL_SUFFIXES = (".yaml", ".yml", ".onnx", ".csv")
 _CHUNK = 1 << 20

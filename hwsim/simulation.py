@@ -58,6 +58,7 @@ class RooflineCost:
     objective: str = "latency"
     byte_pj: float = 0.0  # DRAM + buffer energy per DRAM byte
     static_pj_per_cycle: float = 0.0
+    background: bool = False  # offline scheduling: optimizer steps are background work (tiling.vector_chunk)
 
     def __call__(self, compute: np.ndarray, dram: np.ndarray, tiles: np.ndarray) -> np.ndarray:
         dma = dram / self.bytes_per_cycle + 2 * tiles * self.latency
@@ -77,6 +78,19 @@ class RooflineCost:
             return cycles
         dram = float(tiles.load_bytes.sum() + tiles.store_bytes.sum())
         return self._score(cycles, dram)
+
+    def bound(self, compute: np.ndarray, dram: np.ndarray, tiles: np.ndarray, first_load: np.ndarray,
+              last_store: np.ndarray) -> np.ndarray:
+        """A lower bound of `exact` per candidate (the mapper's branch and bound): the array computes every tile
+        after the first load and before the last store, and the one DMA queue moves every byte, each tile's load
+        paying the latency. Shaded by 1e-9 so that float rounding cannot lift a bound over a time it ties."""
+        bpc, lat = float(self.bytes_per_cycle), self.latency
+        edges = 2 * lat + np.ceil(first_load / bpc) + np.ceil(last_store / bpc)
+        cycles = np.maximum(compute + edges, dram / bpc + tiles * lat) * (1 - 1e-9)
+        if self.objective == "latency":
+            return cycles
+        energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
+        return (energy if self.objective == "energy" else energy * cycles) * (1 - 1e-9)
 
     def exact_mappings(self, op: GemmOp, target, mappings) -> list[float]:
         """`exact` of each of these candidate mappings of `op`, without building their per-tile arrays (the
@@ -283,7 +297,7 @@ def _relevant(gemm: bool, target, cost):
     sweep reuses every GEMM schedule. tests/hwsim/test_cache.py checks cached == uncached on random configs."""
     if gemm:
         return replace(target, vector_lanes=0, vector_latency=0), cost
-    timing = RooflineCost(cost.bytes_per_cycle, cost.latency)  # the chunk search minimizes time, whatever the objective
+    timing = RooflineCost(cost.bytes_per_cycle, cost.latency, background=cost.background)  # time, whatever the objective
     return replace(target, rows=0, cols=0, mults=0, b_buffer_bytes=0, fill_cycles=0, interleave=True), timing
 
 
@@ -301,17 +315,17 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
         target, vector_target = split_banks(target, cfg.vector.a_share, cfg.vector.c_share)
     e = cfg.energy
     if objective == "latency":  # energy prices do not enter: points differing only in them share every mapping
-        cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles)
+        cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, background=offline)
     else:
         cost = RooflineCost(cfg.dram_bytes_per_cycle, cfg.dram_latency_cycles, objective,
-                            e.dram_byte_pj + e.sram_byte_pj, cfg.static_w / cfg.clock_hz * 1e12)
+                            e.dram_byte_pj + e.sram_byte_pj, cfg.static_w / cfg.clock_hz * 1e12, offline)
     keys = {True: _relevant(True, target, cost), False: _relevant(False, vector_target, cost)}
     if _CACHING and _FAST:
         try:
             return _assembled(tuple(ops), keys, dataflows)
         except (MappingError, ScheduleTooLarge, _OverBudget):
             pass  # the loop below raises the same error, worded as it always was
-    plain = {True: (target, cost), False: (vector_target, RooflineCost(cost.bytes_per_cycle, cost.latency))}
+    plain = {True: (target, cost), False: (vector_target, RooflineCost(cost.bytes_per_cycle, cost.latency, background=offline))}
     plans, total = [], 0
     try:
         for op in ops:  # map everything and count tiles first: the budget holds before any tile array exists
