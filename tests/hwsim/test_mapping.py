@@ -216,3 +216,19 @@ def test_the_vector_chunk_search_prefers_short_fill_and_drain():
     big = cost.exact(vector_tiles(op, t, 65_536))  # the old rule: the largest chunk the buffers hold
     assert cost.exact(vector_tiles(op, t, chunk)) < big - 4_000 and big >= 65_536 + 2 * 4_196
     assert vector_chunk(op, replace(t, a_buffer_bytes=4 << 20, c_buffer_bytes=4 << 20), cost) == chunk
+
+
+def test_offline_optimizer_steps_take_the_smallest_chunk():
+    """An optimizer step (kind "update") streaming 8 MiB: timed alone, a DRAM-bound pass through a 300-cycle latency
+    prefers the biggest chunk (fewest latencies), but as offline scheduling's background work it takes the smallest
+    candidate, 64 KiB read, whatever the buffer; other passes keep the fastest."""
+    step = VectorOp("w.update", "w", Phase.WU, 1 << 20, 2.0, 8.0, 4.0, kind="update")
+    timing, background = RooflineCost(16.0, 300), RooflineCost(16.0, 300, background=True)
+    t = replace(T, a_buffer_bytes=4 << 20, c_buffer_bytes=4 << 20, vector_lanes=256)
+    sizes = vector_chunk_candidates(step, t)
+    assert sizes[0] * 8 == VECTOR_CHUNK_FLOOR and len(sizes) > 1
+    assert vector_chunk(step, t, timing) == sizes[-1]
+    assert vector_chunk(step, t, background) == sizes[0]
+    assert vector_chunk(step, replace(t, c_buffer_bytes=16 << 20), background) == sizes[0]
+    plain = replace(step, kind="vector")
+    assert vector_chunk(plain, t, background) == vector_chunk(plain, t, timing)
