@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from hwsim.dataflow.candidate_kernel import ORDER_AXES
 from hwsim.dataflow.ops import GemmOp, VectorOp
 from hwsim.dataflow.target import ArrayTarget
 
@@ -278,9 +279,12 @@ def _refine(est: np.ndarray, bound: np.ndarray | None, dram: np.ndarray, tiles: 
     eligible = np.flatnonzero(tiles <= REFINE_MAX_TILES)
     if bound is None or len(eligible) == 0 or len(est) == 1:
         return int(np.argmin(est))  # first minimum: enumeration order makes the choice deterministic
-    queue = eligible[np.argsort(bound[eligible], kind="stable")]  # by bound, then enumeration
-    best_time, best = np.inf, []
-    pos, batch = 0, 4
+    seed = int(eligible[np.argmin(est[eligible])])  # the estimate's best: usually close, so few bounds stay below it
+    best_time = float(timed(np.array([seed]))[0])
+    best = [seed]
+    rest = eligible[(bound[eligible] <= best_time) & (eligible != seed)]
+    queue = rest[np.argsort(bound[rest], kind="stable")]  # by bound, then enumeration
+    pos, batch = 0, 8
     while pos < len(queue) and bound[queue[pos]] <= best_time:
         chunk = queue[pos:pos + batch]
         chunk = chunk[bound[chunk] <= best_time]
@@ -294,12 +298,14 @@ def _refine(est: np.ndarray, bound: np.ndarray | None, dram: np.ndarray, tiles: 
     return min(best, key=lambda i: (dram[i], i))
 
 
-def _bounds(cost, op: GemmOp, target: ArrayTarget, m_t, k_t, n_t, compute, dram, tiles) -> np.ndarray | None:
-    """The cost model's lower bound of each candidate's exact objective (None if it has no exact timing)."""
+def _bounds(cost, op: GemmOp, target: ArrayTarget, m_t, k_t, n_t, compute, dram, tiles, repeat: int = 1
+            ) -> np.ndarray | None:
+    """The cost model's lower bound of each candidate's exact objective (None if it has no exact timing); the tile
+    sizes repeat `repeat` times along the candidates (the compact table's enumeration)."""
     bound = getattr(cost, "bound", None)
     if getattr(cost, "exact", None) is None or bound is None:
         return None
-    first, last = edge_bytes(op, target, m_t, k_t, n_t)
+    first, last = (np.tile(a, repeat) for a in edge_bytes(op, target, m_t, k_t, n_t))
     return bound(compute.astype(np.float64), dram.astype(np.float64), tiles.astype(np.float64), first, last)
 
 
@@ -319,14 +325,16 @@ def _best_fast(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tupl
         return Mapping(DATAFLOWS[kept[(i // n_p) % n_d]], ORDERS[i // (n_p * n_d)], int(tab.m_t[p]), int(tab.k_t[p]),
                        int(tab.n_t[p]))
 
-    bound = _bounds(cost, op, target, np.tile(tab.m_t, rows), np.tile(tab.k_t, rows), np.tile(tab.n_t, rows),
-                    compute, dram, tiles)
-    exact_many = getattr(cost, "exact_mappings", None)  # the same times, without per-tile arrays
+    bound = _bounds(cost, op, target, tab.m_t, tab.k_t, tab.n_t, compute, dram, tiles, repeat=rows)
+    exact_many = getattr(cost, "exact_candidates", None)  # the same times, without Mapping objects or tile arrays
+    kept_codes = np.array(kept, dtype=np.int64)  # DATAFLOWS index = the walk's dataflow code
 
-    def timed(indices):
-        if exact_many is not None:
-            return exact_many(op, target, [mapping(i) for i in indices])
-        return [cost.exact(gemm_tiles(op, mapping(i), target)) for i in indices]
+    def timed(indices: np.ndarray):
+        if exact_many is None:
+            return [cost.exact(gemm_tiles(op, mapping(i), target)) for i in indices.tolist()]
+        p = indices % n_p
+        sizes = np.stack([tab.m_t[p], tab.k_t[p], tab.n_t[p]], axis=1)
+        return exact_many(op, target, sizes, ORDER_AXES[indices // (n_p * n_d)], kept_codes[(indices // n_p) % n_d])
 
     return mapping(_refine(est, bound, dram, tiles, timed))
 
@@ -344,7 +352,7 @@ def _best_plain(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tup
     bound = _bounds(cost, op, target, cand["m_t"], cand["k_t"], cand["n_t"], cand["compute"], cand["dram"],
                     cand["tiles"])
     return mapping(_refine(est, bound, cand["dram"], cand["tiles"],
-                           lambda indices: [cost.exact(gemm_tiles(op, mapping(i), target)) for i in indices]))
+                           lambda indices: [cost.exact(gemm_tiles(op, mapping(i), target)) for i in indices.tolist()]))
 
 
 def map_gemm(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tuple[str, ...] = DATAFLOWS) -> Mapping:

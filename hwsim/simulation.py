@@ -20,7 +20,7 @@ from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Ti
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, energy_columns, op_counts, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
-from hwsim.engine.walk import gemm_walk_tiles, gemm_walk_times
+from hwsim.engine.walk import _op_args, gemm_walk_tiles, gemm_walk_times, walk_times
 from hwsim.errors import HwsimError
 from hwsim.inputs import MAX_BATCH, MAX_DIM, check_bool, check_int, check_type, show
 from hwsim.result import Result
@@ -95,7 +95,18 @@ class RooflineCost:
     def exact_mappings(self, op: GemmOp, target, mappings) -> list[float]:
         """`exact` of each of these candidate mappings of `op`, without building their per-tile arrays (the
         tile walk timed on the fly by `engine.walk`; the same numbers)."""
-        cycles, dram = gemm_walk_times(op, target, mappings, float(self.bytes_per_cycle), int(self.latency))
+        return self._scores(*gemm_walk_times(op, target, mappings, float(self.bytes_per_cycle), int(self.latency)))
+
+    def exact_candidates(self, op: GemmOp, target, sizes: np.ndarray, orders: np.ndarray, dataflows: np.ndarray
+                         ) -> list[float]:
+        """`exact_mappings` of candidates given as arrays: (m_t, k_t, n_t) rows, loop axes outer -> inner rows
+        (0 m, 1 k, 2 n) and dataflow codes (0 os, 1 ws, 2 is), as the mapper's table holds them."""
+        return self._scores(*walk_times(np.ascontiguousarray(sizes, dtype=np.int64),
+                                        np.ascontiguousarray(orders, dtype=np.int64),
+                                        np.ascontiguousarray(dataflows, dtype=np.int64), *_op_args(op, target),
+                                        float(self.bytes_per_cycle), int(self.latency)))
+
+    def _scores(self, cycles: np.ndarray, dram: np.ndarray) -> list[float]:
         if self.objective == "latency":
             return [float(c) for c in cycles.tolist()]
         return [self._score(float(c), float(d)) for c, d in zip(cycles.tolist(), dram.tolist())]
@@ -238,6 +249,7 @@ def clear_caches() -> None:
     set_caching(False)
     set_caching(True)
     tiling.clear_caches()
+    _op_args.cache_clear()
 
 
 _CACHING = True

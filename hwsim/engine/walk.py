@@ -9,6 +9,7 @@ mapping). It is the same arithmetic in the same order (so the same integers and 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from numba import njit
@@ -191,6 +192,7 @@ def walk_times_reference(op, target, mappings, bytes_per_cycle: float, latency: 
     return cycles, dram
 
 
+@lru_cache(maxsize=1024)
 def _op_args(op, target) -> tuple:
     """The op's and target's numbers the kernels take, derived as tiling.gemm_tiles derives them."""
     nm = op.nm
