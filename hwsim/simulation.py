@@ -13,6 +13,7 @@ from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.ops import GemmOp, Phase
 from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, nominal_durations, static_program, to_csr, units
+from hwsim.dataflow.program_kernel import list_schedule_arrays, static_program_fast, tile_segments
 from hwsim.dataflow import tiling
 from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
                                    map_gemm, split_banks, vector_chunk, vector_tile_count,
@@ -159,13 +160,8 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
         else:
             unit, csr = units(ops), to_csr(deps)
         # the static program comes from the nominal machine: no DRAM, buffer, port or lane field enters it
-        tiles = np.diff(sched.offsets)
-        nominal = (cfg.peak_macs_per_cycle, cfg.precision.operand_bytes)
-
-        def make_program():
-            return static_program(nominal_durations(ops, *nominal), deps, unit, tiles)
-        program = (_PROGRAMS.get((ops, deps), (*nominal, tiles.tobytes()), make_program) if _CACHING and _FAST
-                   else make_program())
+        program = _static_program(ops, deps, unit, csr, np.diff(sched.offsets),
+                                  (cfg.peak_macs_per_cycle, cfg.precision.operand_bytes))
         start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, *program, *csr)
         cycles = attribute(start, end, unit)
     else:
@@ -215,7 +211,7 @@ def set_caching(enabled: bool) -> None:
     if not enabled:
         for fn in (_op_plan, _op_tiles, _lowered, _dependencies, _zoo_graph, _anonymous):
             fn.cache_clear()
-        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS, _OFFLINE_INPUTS, _PROGRAMS):
+        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS, _OFFLINE_INPUTS, _PROGRAMS, _LIST_SCHEDULES):
             memo.clear()
 
 
@@ -402,6 +398,26 @@ _COUNTS = _Memo(64)
 _ROW_COLUMNS = _Memo(64)
 _OFFLINE_INPUTS = _Memo(64)
 _PROGRAMS = _Memo(64)  # static programs, per lowering, nominal machine and tile counts
+_LIST_SCHEDULES = _Memo(64)  # their list schedules (nominal durations, segments), per lowering and nominal machine
+
+
+def _static_program(ops, deps, unit: np.ndarray, csr: tuple, tiles: np.ndarray, nominal: tuple) -> tuple:
+    """The static program of a run (`offline.static_program`). Fast paths: its numba version; with the caches,
+    its list schedule is kept per lowering and nominal machine (the sweep's points share it whatever their
+    tilings), and the program per tile counts as well."""
+    if not _FAST:
+        return static_program(nominal_durations(ops, *nominal), deps, unit, tiles)
+    if not _CACHING:
+        return static_program_fast(nominal_durations(ops, *nominal), *csr, unit, tiles)
+
+    def scheduled() -> tuple:
+        durations = nominal_durations(ops, *nominal)
+        return durations, list_schedule_arrays(durations, *csr, unit)
+
+    def make() -> tuple:
+        durations, schedule = _LIST_SCHEDULES.get((ops, deps), nominal, scheduled)
+        return tile_segments(schedule, durations, tiles)
+    return _PROGRAMS.get((ops, deps), (*nominal, tiles.tobytes()), make)
 
 
 def _offline_inputs(ops: tuple, deps: tuple) -> tuple[np.ndarray, tuple]:
