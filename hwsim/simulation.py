@@ -10,7 +10,7 @@ import numpy as np
 
 from hwsim import models
 from hwsim.dataflow.lowering import Lowering, lower
-from hwsim.dataflow.ops import GemmOp, Phase
+from hwsim.dataflow.ops import GemmOp, Phase, VectorOp
 from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, nominal_durations, static_program, to_csr, units
 from hwsim.dataflow.program_kernel import list_schedule_arrays, static_program_fast, tile_segments
@@ -21,6 +21,7 @@ from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Ti
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, energy_columns, op_counts, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
+from hwsim.engine.vector_walk import vector_chunk_tiles, vector_chunk_times
 from hwsim.engine.walk import gemm_walk_tiles, gemm_walk_times
 from hwsim.errors import HwsimError
 from hwsim.inputs import MAX_BATCH, MAX_DIM, check_bool, check_int, check_type, show
@@ -83,6 +84,14 @@ class RooflineCost:
         """`exact` of each of these candidate mappings of `op`, without building their per-tile arrays (the
         tile walk timed on the fly by `engine.walk`; the same numbers)."""
         cycles, dram = gemm_walk_times(op, target, mappings, float(self.bytes_per_cycle), int(self.latency))
+        if self.objective == "latency":
+            return [float(c) for c in cycles.tolist()]
+        return [self._score(float(c), float(d)) for c, d in zip(cycles.tolist(), dram.tolist())]
+
+    def exact_chunks(self, op: VectorOp, target, sizes: list[int]) -> list[float]:
+        """`exact` of vector pass `op` in chunks of each of `sizes` elements, without building its per-tile arrays
+        (`engine.vector_walk`; the same numbers)."""
+        cycles, dram = vector_chunk_times(op, target, sizes, float(self.bytes_per_cycle), int(self.latency))
         if self.objective == "latency":
             return [float(c) for c in cycles.tolist()]
         return [self._score(float(c), float(d)) for c, d in zip(cycles.tolist(), dram.tolist())]
@@ -254,6 +263,10 @@ def _op_tiles(op, mp, target, cost=None) -> Tiles:
     if mp is not None and _FAST:  # the same arrays from the numba tile walk
         tiling._check_size(op.name, gemm_tile_count(op, mp))
         tiles = Tiles(*gemm_walk_tiles(op, target, mp))
+    elif _FAST:  # and for a vector pass from the chunk kernel
+        chunk = vector_chunk(op, target, cost)
+        tiling._check_size(op.name, vector_tile_count(op, target, chunk))
+        tiles = Tiles(*vector_chunk_tiles(op, target, chunk))
     else:
         tiles = (gemm_tiles(op, mp, target) if mp is not None
                  else vector_tiles(op, target, vector_chunk(op, target, cost)))
