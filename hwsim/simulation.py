@@ -150,11 +150,12 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     layer_nm = _topology_sparsity(model, cfg)
     how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes, pad,
                    layer_nm)
-    ops = _lowered(graph, how) if _CACHING else lower(graph, how)
+    # by identity first: hashing a graph or an ops tuple by value costs a fraction of a millisecond per run
+    ops = _LOWERINGS.get((graph,), (how,), lambda: _lowered(graph, how)) if _CACHING else lower(graph, how)
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
                          "--model")
-    _check_work(ops)
+    _CHECKED.get((ops,), (), lambda: _check_work(ops)) if _CACHING else _check_work(ops)
     if objective not in OBJECTIVES:
         raise HwsimError(f"objective: {objective!r} (expected one of: {', '.join(OBJECTIVES)})", "--objective")
     allowed = cfg.mapping.dataflows
@@ -163,7 +164,8 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     interleave = interleave and cfg.mapping.interleave
     sched = build_schedule(ops, cfg, interleave, offline, objective, (dataflow,) if dataflow else allowed)
     if offline:
-        deps = _dependencies(graph, ops, how) if _CACHING else dependencies(graph, ops, how)
+        deps = (_DEPENDENCIES.get((graph, ops), (how,), lambda: _dependencies(graph, ops, how)) if _CACHING
+                else dependencies(graph, ops, how))
         if _CACHING and _FAST:  # per lowering: the units and the dependency arrays
             unit, csr = _OFFLINE_INPUTS.get((ops, deps), (), lambda: _offline_inputs(ops, deps))
         else:
@@ -220,7 +222,8 @@ def set_caching(enabled: bool) -> None:
     if not enabled:
         for fn in (_op_plan, _op_tiles, _lowered, _dependencies, _zoo_graph, _anonymous):
             fn.cache_clear()
-        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS, _OFFLINE_INPUTS, _PROGRAMS, _LIST_SCHEDULES):
+        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS, _OFFLINE_INPUTS, _PROGRAMS, _LIST_SCHEDULES,
+                     _SHAPES, _VECTOR_ROWS, _LOWERINGS, _DEPENDENCIES, _CHECKED):
             memo.clear()
 
 
@@ -398,9 +401,29 @@ class _Part:
     idx: np.ndarray  # the ops' positions in the run
     plans: list
     counts: np.ndarray  # tiles per op
-    arrays: tuple | None = None  # the ops' tiles concatenated: load, store, select, compute
+    tiles: list | None = None  # each op's Tiles (shared by the ops of one shape)
     rows: list | None = None
     mappings: tuple | None = None  # GEMM part: every op's mapping (None for a vector pass), in run order
+
+
+@dataclass(frozen=True)
+class _Shapes:
+    """A lowering's ops by shape: each op's position in `distinct` (its anonymous op), and which are GEMMs. Parts
+    map and tile each distinct shape once (a ResNet-50 iteration has 422 ops of about 120 shapes)."""
+
+    distinct: list
+    index: list  # per op
+    gemm: np.ndarray  # positions of the GEMMs
+    vector: np.ndarray  # and of the vector passes
+
+
+def _shapes(ops: tuple) -> _Shapes:
+    def make() -> _Shapes:
+        first: dict = {}
+        index = [first.setdefault(_anonymous(op), len(first)) for op in ops]
+        gemm = np.array([isinstance(op, GemmOp) for op in ops], dtype=bool)
+        return _Shapes(list(first), index, np.flatnonzero(gemm), np.flatnonzero(~gemm))
+    return _SHAPES.get((ops,), (), make)
 
 
 MEMO_TILES = 4_000_000
@@ -412,6 +435,11 @@ _ROW_COLUMNS = _Memo(64)
 _OFFLINE_INPUTS = _Memo(64)
 _PROGRAMS = _Memo(64)  # static programs, per lowering, nominal machine and tile counts
 _LIST_SCHEDULES = _Memo(64)  # their list schedules (nominal durations, segments), per lowering and nominal machine
+_SHAPES = _Memo(64)  # per lowering
+_LOWERINGS = _Memo(64)  # `_lowered`, `_dependencies` and `_check_work` by the identity of the graph and the ops
+_DEPENDENCIES = _Memo(64)
+_CHECKED = _Memo(64)
+_VECTOR_ROWS = _Memo(64)  # the vector passes' table rows, per lowering (their mapping columns are constant)
 
 
 def _static_program(ops, deps, unit: np.ndarray, csr: tuple, tiles: np.ndarray, nominal: tuple) -> tuple:
@@ -442,29 +470,45 @@ def _offline_inputs(ops: tuple, deps: tuple) -> tuple[np.ndarray, tuple]:
 def _part(ops: tuple, gemm: bool, target, cost, dataflows) -> _Part:
     """Map (or chunk) one unit's ops, counting tiles against the budget (no tile array yet)."""
     def make() -> _Part:
-        idx, plans, total = [], [], 0
-        for j, op in enumerate(ops):
-            if isinstance(op, GemmOp) == gemm:
-                plan = _op_plan(_anonymous(op), target, cost, dataflows)
-                total += plan[2]
-                if total > MAX_RUN_TILES:
-                    raise _OverBudget
-                idx.append(j)
-                plans.append(plan)
-        return _Part(np.array(idx, dtype=np.int64), plans, np.array([p[2] for p in plans], dtype=np.int64))
+        shapes = _shapes(ops)
+        idx = shapes.gemm if gemm else shapes.vector
+        known: list = [None] * len(shapes.distinct)
+        plans, total = [], 0
+        for j in idx.tolist():
+            d = shapes.index[j]
+            plan = known[d]
+            if plan is None:
+                plan = known[d] = _op_plan(shapes.distinct[d], target, cost, dataflows)
+            total += plan[2]
+            if total > MAX_RUN_TILES:
+                raise _OverBudget
+            plans.append(plan)
+        return _Part(idx, plans, np.array([p[2] for p in plans], dtype=np.int64))
 
     return _PARTS.get((ops,), (gemm, target, cost, dataflows), make)
 
 
-def _part_tiles(ops: tuple, part: _Part, key: tuple) -> _Part:
-    if part.arrays is None:
-        idx = part.idx.tolist()
-        tiles = [_op_tiles(_anonymous(ops[j]), mp, *_tiles_key(key, mp)) for j, (_, mp, _) in zip(idx, part.plans)]
-        part.rows = [_row(ops[j], *info) for j, (info, _, _) in zip(idx, part.plans)]
-        empty = np.zeros(0, dtype=np.int64)
-        part.arrays = tuple(np.concatenate([getattr(t, f) for t in tiles]) if tiles else empty
-                            for f in ("load_bytes", "store_bytes", "select_cycles", "compute_cycles"))
+def _part_tiles(ops: tuple, part: _Part, key: tuple, gemm: bool) -> _Part:
+    if part.tiles is None:
+        shapes = _shapes(ops)
+        known: dict = {}
+        tiles = []
+        for j, (_, mp, _) in zip(part.idx.tolist(), part.plans):
+            d = shapes.index[j]
+            t = known.get(d)
+            if t is None:
+                t = known[d] = _op_tiles(shapes.distinct[d], mp, *_tiles_key(key, mp))
+            tiles.append(t)
+        if gemm:
+            part.rows = [_row(ops[j], *info) for j, (info, _, _) in zip(part.idx.tolist(), part.plans)]
+        else:  # ("vector", "", "") for every pass: the rows depend on the lowering alone
+            part.rows = _VECTOR_ROWS.get((ops,), (), lambda: [_row(ops[j], *info) for j, (info, _, _) in
+                                                             zip(part.idx.tolist(), part.plans)])
+        part.tiles = tiles
     return part
+
+
+FIELDS = ("load_bytes", "store_bytes", "select_cycles", "compute_cycles")
 
 
 def _assembled(ops: tuple, keys: dict, dataflows) -> Schedule:
@@ -473,22 +517,20 @@ def _assembled(ops: tuple, keys: dict, dataflows) -> Schedule:
     gemm, vector = (_part(ops, unit, *keys[unit], dataflows) for unit in (True, False))
     if gemm.counts.sum() + vector.counts.sum() > MAX_RUN_TILES:
         raise _OverBudget
-    _part_tiles(ops, gemm, keys[True])
-    _part_tiles(ops, vector, keys[False])
+    _part_tiles(ops, gemm, keys[True], True)
+    _part_tiles(ops, vector, keys[False], False)
 
     def make() -> Schedule:
         counts = np.zeros(len(ops), dtype=np.int64)
         counts[gemm.idx], counts[vector.idx] = gemm.counts, vector.counts
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        arrays = [np.empty(offsets[-1], dtype=np.int64) for _ in range(4)]
+        tiles = [None] * len(ops)
         rows = [None] * len(ops)
         for part in (gemm, vector):
-            local = np.concatenate([[0], np.cumsum(part.counts)[:-1]]).astype(np.int64)
-            dest = np.repeat(offsets[part.idx] - local, part.counts) + np.arange(part.counts.sum())
-            for out, src in zip(arrays, part.arrays):
-                out[dest] = src
-            for j, row in zip(part.idx.tolist(), part.rows):
+            for j, t, row in zip(part.idx.tolist(), part.tiles, part.rows):
+                tiles[j] = t
                 rows[j] = row
+        arrays = [np.concatenate([getattr(t, f) for t in tiles]) for f in FIELDS]
         if gemm.mappings is None:  # one tuple per GEMM part: the energy counts are memoized on it
             mappings = [None] * len(ops)
             for j, (_, mp, _) in zip(gemm.idx.tolist(), gemm.plans):
@@ -554,9 +596,9 @@ def _check_arguments(model, arch, method, nm, batch, phases, resolution, classes
         raise HwsimError(f"engine: {show(engine)} (expected one of: {', '.join(ENGINES)})", "engine=")
 
 
-def _check_work(ops) -> None:
+def _check_work(ops) -> bool:
     """Refuse, before any mapping, a run with too many ops to schedule in seconds, or whose MACs would overflow
-    the counters (summed in Python ints: exact)."""
+    the counters (summed in Python ints: exact). True when it passes."""
     if len(ops) > MAX_RUN_OPS:
         raise HwsimError(f"schedule: {len(ops):,} ops (expected at most {MAX_RUN_OPS:,} per run, a few seconds of "
                          "scheduling: use a smaller model or fewer phases)", "--model/--phases")
@@ -564,6 +606,7 @@ def _check_work(ops) -> None:
     if macs > MAX_RUN_MACS:
         raise HwsimError(f"schedule: the run needs {macs:.3g} MACs (expected at most {MAX_RUN_MACS:.3g}: "
                          "use a smaller batch, resolution or model)", "--batch/--resolution/--model")
+    return True
 
 
 def _too_many_tiles(total: int, mapped: int, ops: int) -> None:
