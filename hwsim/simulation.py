@@ -21,9 +21,11 @@ from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Ti
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, energy_columns, op_counts, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
+from hwsim.engine.roofline import roofline_cycles
 from hwsim.engine.vector_walk import vector_chunk_tiles, vector_chunk_times
 from hwsim.engine.walk import gemm_walk_tiles, gemm_walk_times
 from hwsim.errors import HwsimError
+from hwsim.graphs import zoo_graph as _zoo_graph
 from hwsim.inputs import MAX_BATCH, MAX_DIM, check_bool, check_int, check_type, show
 from hwsim.result import Result
 
@@ -62,6 +64,12 @@ class RooflineCost:
     static_pj_per_cycle: float = 0.0
 
     def __call__(self, compute: np.ndarray, dram: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+        if self.objective == "latency" and _FAST and _float_vectors(compute, dram, tiles):
+            return roofline_cycles(compute, dram, tiles, float(self.bytes_per_cycle), float(self.latency))
+        return self.estimate(compute, dram, tiles)
+
+    def estimate(self, compute: np.ndarray, dram: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+        """The objective's estimate in numpy (the reference of the latency kernel `engine.roofline`)."""
         dma = dram / self.bytes_per_cycle + 2 * tiles * self.latency
         cycles = np.maximum(compute, dma) + np.minimum(compute, dma) / tiles
         if self.objective == "latency":
@@ -101,6 +109,10 @@ class RooflineCost:
             return cycles
         energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
         return energy if self.objective == "energy" else energy * cycles
+
+
+def _float_vectors(*arrays) -> bool:
+    return all(isinstance(a, np.ndarray) and a.dtype == np.float64 and a.ndim == 1 for a in arrays)
 
 
 def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
@@ -661,11 +673,6 @@ def _lowered(graph, how: Lowering) -> tuple:
 @lru_cache(maxsize=256)
 def _dependencies(graph, ops: tuple, how: Lowering):
     return tuple(dependencies(graph, ops, how))
-
-
-@lru_cache(maxsize=256)
-def _zoo_graph(name: str, resolution, classes):
-    return models.load(name, resolution=resolution, classes=classes)
 
 
 def _topology_sparsity(model, cfg: SATConfig) -> tuple:
