@@ -461,11 +461,11 @@ def _static_program(ops, deps, unit: np.ndarray, csr: tuple, tiles: np.ndarray, 
     if not _FAST:
         return static_program(nominal_durations(ops, *nominal), deps, unit, tiles)
     if not _CACHING:
-        return static_program_fast(nominal_durations(ops, *nominal), *csr, unit, tiles)
+        return static_program_fast(nominal_durations(ops, *nominal), deps, unit, tiles, csr)
 
     def scheduled() -> tuple:
         durations = nominal_durations(ops, *nominal)
-        return durations, list_schedule_arrays(durations, *csr, unit)
+        return durations, list_schedule_arrays(durations, deps, unit, csr)
 
     def make() -> tuple:
         durations, schedule = _LIST_SCHEDULES.get((ops, deps), nominal, scheduled)
