@@ -427,6 +427,7 @@ class _Shapes:
     index: list  # per op
     gemm: np.ndarray  # positions of the GEMMs
     vector: np.ndarray  # and of the vector passes
+    order: list  # each op's position in the GEMMs followed by the vector passes
 
 
 def _shapes(ops: tuple) -> _Shapes:
@@ -434,7 +435,8 @@ def _shapes(ops: tuple) -> _Shapes:
         first: dict = {}
         index = [first.setdefault(_anonymous(op), len(first)) for op in ops]
         gemm = np.array([isinstance(op, GemmOp) for op in ops], dtype=bool)
-        return _Shapes(list(first), index, np.flatnonzero(gemm), np.flatnonzero(~gemm))
+        split = np.concatenate([np.flatnonzero(gemm), np.flatnonzero(~gemm)])
+        return _Shapes(list(first), index, split[:gemm.sum()], split[gemm.sum():], np.argsort(split).tolist())
     return _SHAPES.get((ops,), (), make)
 
 
@@ -520,9 +522,6 @@ def _part_tiles(ops: tuple, part: _Part, key: tuple, gemm: bool) -> _Part:
     return part
 
 
-FIELDS = ("load_bytes", "store_bytes", "select_cycles", "compute_cycles")
-
-
 def _assembled(ops: tuple, keys: dict, dataflows) -> Schedule:
     """build_schedule from the two units' parts, each shared by every run with the same ops and the same
     relevant target (so a vector-lane sweep maps its GEMMs once): the same schedule, put together by index."""
@@ -536,13 +535,13 @@ def _assembled(ops: tuple, keys: dict, dataflows) -> Schedule:
         counts = np.zeros(len(ops), dtype=np.int64)
         counts[gemm.idx], counts[vector.idx] = gemm.counts, vector.counts
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        tiles = [None] * len(ops)
-        rows = [None] * len(ops)
-        for part in (gemm, vector):
-            for j, t, row in zip(part.idx.tolist(), part.tiles, part.rows):
-                tiles[j] = t
-                rows[j] = row
-        arrays = [np.concatenate([getattr(t, f) for t in tiles]) for f in FIELDS]
+        order = _shapes(ops).order
+        tiles = gemm.tiles + vector.tiles
+        tiles = [tiles[i] for i in order]
+        rows = gemm.rows + vector.rows
+        rows = [rows[i] for i in order]
+        arrays = [np.concatenate([t.load_bytes for t in tiles]), np.concatenate([t.store_bytes for t in tiles]),
+                  np.concatenate([t.select_cycles for t in tiles]), np.concatenate([t.compute_cycles for t in tiles])]
         if gemm.mappings is None:  # one tuple per GEMM part: the energy counts are memoized on it
             mappings = [None] * len(ops)
             for j, (_, mp, _) in zip(gemm.idx.tolist(), gemm.plans):
