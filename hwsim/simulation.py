@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
 import numpy as np
@@ -19,7 +19,7 @@ from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Ti
                                    map_gemm, split_banks, vector_chunk, vector_tile_count,
                                    vector_tiles)
 from hwsim.config import SATConfig, load_arch
-from hwsim.energy import COMPONENTS, energy_columns, op_counts, op_energy
+from hwsim.energy import COMPONENTS, OpCounts, energy_columns, op_counts, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
 from hwsim.engine.roofline import roofline_cycles
 from hwsim.engine.vector_walk import vector_chunk_tiles, vector_chunk_times
@@ -650,7 +650,7 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> dict:
         target = cfg.target
         if _CACHING:  # one per lowering and GEMM mapping set (_assembled shares the mappings tuple)
             counts = _COUNTS.get((ops, sched.mappings), (target.rows, target.cols, target.mults, target.elem_bytes,
-                                                         target.acc_bytes), lambda: op_counts(ops, cfg, sched.mappings))
+                                                         target.acc_bytes), lambda: _shape_counts(ops, cfg, sched.mappings))
         else:
             counts = op_counts(ops, cfg, sched.mappings)
         energy = energy_columns(counts, cfg, cols["dram_bytes"], cycles, cols["select_cycles"])
@@ -662,6 +662,17 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> dict:
     cols.update(parts)
     cols["energy_j"] = np.sum(list(parts.values()), axis=0)
     return cols
+
+
+def _shape_counts(ops: tuple, cfg: SATConfig, mappings: tuple) -> OpCounts:
+    """`op_counts` computed once per distinct (op shape, mapping) of a lowering and spread to its ops (the counts
+    depend on neither names nor layers)."""
+    shapes = _shapes(ops)
+    first: dict = {}
+    where = [first.setdefault((shapes.index[j], mp), len(first)) for j, mp in enumerate(mappings)]
+    sub = op_counts([shapes.distinct[d] for d, _ in first], cfg, [mp for _, mp in first])
+    where = np.array(where, dtype=np.int64)
+    return OpCounts(*(getattr(sub, f.name)[where] for f in fields(OpCounts)))
 
 
 @lru_cache(maxsize=256)
