@@ -167,7 +167,10 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
                          "--model")
-    _CHECKED.get((ops,), (), lambda: _check_work(ops)) if _CACHING else _check_work(ops)
+    if _CACHING:
+        _CHECKED.get((ops,), (), lambda: _check_work(ops))
+    else:
+        _check_work(ops)
     if objective not in OBJECTIVES:
         raise HwsimError(f"objective: {objective!r} (expected one of: {', '.join(OBJECTIVES)})", "--objective")
     allowed = cfg.mapping.dataflows
