@@ -50,7 +50,7 @@ def profile_shares() -> list[tuple[str, float]]:
     stats = pstats.Stats(prof).stats
     total = max(v[3] for v in stats.values())
     stages = {("offline.py", "run_offline"): "offline engine (run_offline)",
-              ("offline.py", "static_program"): "offline static program (dataflow.offline)",
+              ("simulation.py", "_static_program"): "offline static program (_static_program)",
               ("tiling.py", "_best"): "tile search (tiling._best)",
               ("simulation.py", "_part_tiles"): "per-tile arrays of the chosen mappings",
               ("simulation.py", "_table"): "per-op table + energy",
@@ -80,8 +80,8 @@ def engine_share() -> tuple[float, float]:
                 spent[0] += time.perf_counter() - t0
         return wrapper
 
-    engine, prio = sim.OFFLINE_ENGINES["numba"], sim.static_program
-    sim.OFFLINE_ENGINES["numba"], sim.static_program = timed(engine), timed(prio)
+    engine, prio = sim.OFFLINE_ENGINES["numba"], sim._static_program
+    sim.OFFLINE_ENGINES["numba"], sim._static_program = timed(engine), timed(prio)
     try:
         set_fast(True)
         clear_caches()
@@ -89,7 +89,7 @@ def engine_share() -> tuple[float, float]:
         n = len(sweep(SPEC, jobs=1, progress=False))
         total = time.perf_counter() - t0
     finally:
-        sim.OFFLINE_ENGINES["numba"], sim.static_program = engine, prio
+        sim.OFFLINE_ENGINES["numba"], sim._static_program = engine, prio
     return spent[0] / n * 1e3, total / n * 1e3
 
 

@@ -156,6 +156,14 @@ def static_program(durations: np.ndarray, deps: list[tuple[int, ...]], unit: np.
     a topological order. Greedy here is harmless: the program depends on the nominal durations and the tile
     counts only, not on the durations that vary.
     """
+    durations = np.asarray(durations, dtype=np.float64)
+    return _tile_segments(list_schedule(durations, deps, unit), durations, np.asarray(tiles, dtype=np.int64))
+
+
+def list_schedule(durations: np.ndarray, deps: list[tuple[int, ...]], unit: np.ndarray) -> list[list]:
+    """`static_program`'s list schedule in nominal work cycles, before the tiles: [op, work from, work to,
+    nominal start, nominal end] per segment. It depends on the durations, dependencies and units alone, so the
+    programs of several tilings of one lowering share it (`dataflow.program_kernel` is its numba version)."""
     n = len(durations)
     durations = np.asarray(durations, dtype=np.float64)
     rank = np.empty(n, dtype=np.int64)
@@ -224,7 +232,7 @@ def static_program(durations: np.ndarray, deps: list[tuple[int, ...]], unit: np.
             missing[s] -= 1
             if not missing[s]:
                 heapq.heappush(released[unit[s]][yields[s]], (float(ready_at[s]), int(rank[s]), s))
-    return _tile_segments(segments, durations, np.asarray(tiles, dtype=np.int64))
+    return segments
 
 
 def _tile_segments(segments: list[list], durations: np.ndarray, tiles: np.ndarray) -> tuple[np.ndarray, ...]:

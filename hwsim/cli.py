@@ -549,10 +549,19 @@ def _version() -> str:
         return "unknown"
 
 
+class _LazyVersion(argparse._VersionAction):
+    """argparse's --version, the installed version looked up only when asked (importlib.metadata costs every
+    command about 30 ms otherwise)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        self.version = f"hwsim {_version()}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hwsim", description="Simulate DNN training on the SAT N:M sparse training accelerator.",
                      epilog=EPILOG)
-    parser.add_argument("--version", action="version", version=f"hwsim {_version()}")
+    parser.add_argument("--version", action=_LazyVersion)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_simulate, _add_tiny, _add_rtl, _add_sweep, _add_search, _add_report, _add_presets, _add_models, _add_demo):
         add(sub)

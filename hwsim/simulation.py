@@ -3,25 +3,29 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
 import numpy as np
 
 from hwsim import models
 from hwsim.dataflow.lowering import Lowering, lower
-from hwsim.dataflow.ops import GemmOp, Phase
+from hwsim.dataflow.ops import GemmOp, Phase, VectorOp
 from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, nominal_durations, static_program, to_csr, units
+from hwsim.dataflow.program_kernel import list_schedule_arrays, static_program_fast, tile_segments
 from hwsim.dataflow import tiling
 from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
                                    map_gemm, split_banks, vector_chunk, vector_tile_count,
                                    vector_tiles)
 from hwsim.config import SATConfig, load_arch
-from hwsim.energy import COMPONENTS, energy_columns, op_counts, op_energy
+from hwsim.energy import COMPONENTS, OpCounts, energy_columns, op_counts, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
+from hwsim.engine.roofline import roofline_cycles
+from hwsim.engine.vector_walk import vector_chunk_tiles, vector_chunk_times
 from hwsim.engine.walk import _op_args, gemm_walk_tiles, gemm_walk_times, walk_times
 from hwsim.errors import HwsimError
+from hwsim.graphs import zoo_graph as _zoo_graph
 from hwsim.inputs import MAX_BATCH, MAX_DIM, check_bool, check_int, check_type, show
 from hwsim.result import Result
 
@@ -61,6 +65,12 @@ class RooflineCost:
     background: bool = False  # offline scheduling: optimizer steps are background work (tiling.vector_chunk)
 
     def __call__(self, compute: np.ndarray, dram: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+        if self.objective == "latency" and _FAST and _float_vectors(compute, dram, tiles):
+            return roofline_cycles(compute, dram, tiles, float(self.bytes_per_cycle), float(self.latency))
+        return self.estimate(compute, dram, tiles)
+
+    def estimate(self, compute: np.ndarray, dram: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+        """The objective's estimate in numpy (the reference of the latency kernel `engine.roofline`)."""
         dma = dram / self.bytes_per_cycle + 2 * tiles * self.latency
         cycles = np.maximum(compute, dma) + np.minimum(compute, dma) / tiles
         if self.objective == "latency":
@@ -111,11 +121,23 @@ class RooflineCost:
             return [float(c) for c in cycles.tolist()]
         return [self._score(float(c), float(d)) for c, d in zip(cycles.tolist(), dram.tolist())]
 
+    def exact_chunks(self, op: VectorOp, target, sizes: list[int]) -> list[float]:
+        """`exact` of vector pass `op` in chunks of each of `sizes` elements, without building its per-tile arrays
+        (`engine.vector_walk`; the same numbers)."""
+        cycles, dram = vector_chunk_times(op, target, sizes, float(self.bytes_per_cycle), int(self.latency))
+        if self.objective == "latency":
+            return [float(c) for c in cycles.tolist()]
+        return [self._score(float(c), float(d)) for c, d in zip(cycles.tolist(), dram.tolist())]
+
     def _score(self, cycles: float, dram: float) -> float:
         if self.objective == "latency":
             return cycles
         energy = dram * self.byte_pj + cycles * self.static_pj_per_cycle
         return energy if self.objective == "energy" else energy * cycles
+
+
+def _float_vectors(*arrays) -> bool:
+    return all(isinstance(a, np.ndarray) and a.dtype == np.float64 and a.ndim == 1 for a in arrays)
 
 
 def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, phases=None,
@@ -165,11 +187,15 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     layer_nm = _topology_sparsity(model, cfg)
     how = Lowering(meth, spec, batch, pregen, dense_ends, fuse, phase_set, cfg.precision.operand_bytes, pad,
                    layer_nm)
-    ops = _lowered(graph, how) if _CACHING else lower(graph, how)
+    # by identity first: hashing a graph or an ops tuple by value costs a fraction of a millisecond per run
+    ops = _LOWERINGS.get((graph,), (how,), lambda: _lowered(graph, how)) if _CACHING else lower(graph, how)
     if not ops:
         raise HwsimError(f"model: {graph.name} has no ops to simulate in phases {sorted(p.value for p in phase_set)}",
                          "--model")
-    _check_work(ops)
+    if _CACHING:
+        _CHECKED.get((ops,), (), lambda: _check_work(ops))
+    else:
+        _check_work(ops)
     if objective not in OBJECTIVES:
         raise HwsimError(f"objective: {objective!r} (expected one of: {', '.join(OBJECTIVES)})", "--objective")
     allowed = cfg.mapping.dataflows
@@ -178,19 +204,15 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
     interleave = interleave and cfg.mapping.interleave
     sched = build_schedule(ops, cfg, interleave, offline, objective, (dataflow,) if dataflow else allowed)
     if offline:
-        deps = _dependencies(graph, ops, how) if _CACHING else dependencies(graph, ops, how)
+        deps = (_DEPENDENCIES.get((graph, ops), (how,), lambda: _dependencies(graph, ops, how)) if _CACHING
+                else dependencies(graph, ops, how))
         if _CACHING and _FAST:  # per lowering: the units and the dependency arrays
             unit, csr = _OFFLINE_INPUTS.get((ops, deps), (), lambda: _offline_inputs(ops, deps))
         else:
             unit, csr = units(ops), to_csr(deps)
         # the static program comes from the nominal machine: no DRAM, buffer, port or lane field enters it
-        tiles = np.diff(sched.offsets)
-        nominal = (cfg.peak_macs_per_cycle, cfg.precision.operand_bytes)
-
-        def make_program():
-            return static_program(nominal_durations(ops, *nominal), deps, unit, tiles)
-        program = (_PROGRAMS.get((ops, deps), (*nominal, tiles.tobytes()), make_program) if _CACHING and _FAST
-                   else make_program())
+        program = _static_program(ops, deps, unit, csr, np.diff(sched.offsets),
+                                  (cfg.peak_macs_per_cycle, cfg.precision.operand_bytes))
         start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, *program, *csr)
         cycles = attribute(start, end, unit)
     else:
@@ -240,7 +262,8 @@ def set_caching(enabled: bool) -> None:
     if not enabled:
         for fn in (_op_plan, _op_tiles, _lowered, _dependencies, _zoo_graph, _anonymous):
             fn.cache_clear()
-        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS, _OFFLINE_INPUTS, _PROGRAMS):
+        for memo in (_PARTS, _SCHEDULES, _COUNTS, _ROW_COLUMNS, _OFFLINE_INPUTS, _PROGRAMS, _LIST_SCHEDULES,
+                     _SHAPES, _VECTOR_ROWS, _LOWERINGS, _DEPENDENCIES, _CHECKED):
             memo.clear()
 
 
@@ -284,6 +307,10 @@ def _op_tiles(op, mp, target, cost=None) -> Tiles:
     if mp is not None and _FAST:  # the same arrays from the numba tile walk
         tiling._check_size(op.name, gemm_tile_count(op, mp))
         tiles = Tiles(*gemm_walk_tiles(op, target, mp))
+    elif _FAST:  # and for a vector pass from the chunk kernel
+        chunk = vector_chunk(op, target, cost)
+        tiling._check_size(op.name, vector_tile_count(op, target, chunk))
+        tiles = Tiles(*vector_chunk_tiles(op, target, chunk))
     else:
         tiles = (gemm_tiles(op, mp, target) if mp is not None
                  else vector_tiles(op, target, vector_chunk(op, target, cost)))
@@ -415,9 +442,31 @@ class _Part:
     idx: np.ndarray  # the ops' positions in the run
     plans: list
     counts: np.ndarray  # tiles per op
-    arrays: tuple | None = None  # the ops' tiles concatenated: load, store, select, compute
+    tiles: list | None = None  # each op's Tiles (shared by the ops of one shape)
     rows: list | None = None
     mappings: tuple | None = None  # GEMM part: every op's mapping (None for a vector pass), in run order
+
+
+@dataclass(frozen=True)
+class _Shapes:
+    """A lowering's ops by shape: each op's position in `distinct` (its anonymous op), and which are GEMMs. Parts
+    map and tile each distinct shape once (a ResNet-50 iteration has 422 ops of about 120 shapes)."""
+
+    distinct: list
+    index: list  # per op
+    gemm: np.ndarray  # positions of the GEMMs
+    vector: np.ndarray  # and of the vector passes
+    order: list  # each op's position in the GEMMs followed by the vector passes
+
+
+def _shapes(ops: tuple) -> _Shapes:
+    def make() -> _Shapes:
+        first: dict = {}
+        index = [first.setdefault(_anonymous(op), len(first)) for op in ops]
+        gemm = np.array([isinstance(op, GemmOp) for op in ops], dtype=bool)
+        split = np.concatenate([np.flatnonzero(gemm), np.flatnonzero(~gemm)])
+        return _Shapes(list(first), index, split[:gemm.sum()], split[gemm.sum():], np.argsort(split).tolist())
+    return _SHAPES.get((ops,), (), make)
 
 
 MEMO_TILES = 4_000_000
@@ -428,6 +477,31 @@ _COUNTS = _Memo(64)
 _ROW_COLUMNS = _Memo(64)
 _OFFLINE_INPUTS = _Memo(64)
 _PROGRAMS = _Memo(64)  # static programs, per lowering, nominal machine and tile counts
+_LIST_SCHEDULES = _Memo(64)  # their list schedules (nominal durations, segments), per lowering and nominal machine
+_SHAPES = _Memo(64)  # per lowering
+_LOWERINGS = _Memo(64)  # `_lowered`, `_dependencies` and `_check_work` by the identity of the graph and the ops
+_DEPENDENCIES = _Memo(64)
+_CHECKED = _Memo(64)
+_VECTOR_ROWS = _Memo(64)  # the vector passes' table rows, per lowering (their mapping columns are constant)
+
+
+def _static_program(ops, deps, unit: np.ndarray, csr: tuple, tiles: np.ndarray, nominal: tuple) -> tuple:
+    """The static program of a run (`offline.static_program`). Fast paths: its numba version; with the caches,
+    its list schedule is kept per lowering and nominal machine (the sweep's points share it whatever their
+    tilings), and the program per tile counts as well."""
+    if not _FAST:
+        return static_program(nominal_durations(ops, *nominal), deps, unit, tiles)
+    if not _CACHING:
+        return static_program_fast(nominal_durations(ops, *nominal), deps, unit, tiles, csr)
+
+    def scheduled() -> tuple:
+        durations = nominal_durations(ops, *nominal)
+        return durations, list_schedule_arrays(durations, deps, unit, csr)
+
+    def make() -> tuple:
+        durations, schedule = _LIST_SCHEDULES.get((ops, deps), nominal, scheduled)
+        return tile_segments(schedule, durations, tiles)
+    return _PROGRAMS.get((ops, deps), (*nominal, tiles.tobytes()), make)
 
 
 def _offline_inputs(ops: tuple, deps: tuple) -> tuple[np.ndarray, tuple]:
@@ -439,28 +513,41 @@ def _offline_inputs(ops: tuple, deps: tuple) -> tuple[np.ndarray, tuple]:
 def _part(ops: tuple, gemm: bool, target, cost, dataflows) -> _Part:
     """Map (or chunk) one unit's ops, counting tiles against the budget (no tile array yet)."""
     def make() -> _Part:
-        idx, plans, total = [], [], 0
-        for j, op in enumerate(ops):
-            if isinstance(op, GemmOp) == gemm:
-                plan = _op_plan(_anonymous(op), target, cost, dataflows)
-                total += plan[2]
-                if total > MAX_RUN_TILES:
-                    raise _OverBudget
-                idx.append(j)
-                plans.append(plan)
-        return _Part(np.array(idx, dtype=np.int64), plans, np.array([p[2] for p in plans], dtype=np.int64))
+        shapes = _shapes(ops)
+        idx = shapes.gemm if gemm else shapes.vector
+        known: list = [None] * len(shapes.distinct)
+        plans, total = [], 0
+        for j in idx.tolist():
+            d = shapes.index[j]
+            plan = known[d]
+            if plan is None:
+                plan = known[d] = _op_plan(shapes.distinct[d], target, cost, dataflows)
+            total += plan[2]
+            if total > MAX_RUN_TILES:
+                raise _OverBudget
+            plans.append(plan)
+        return _Part(idx, plans, np.array([p[2] for p in plans], dtype=np.int64))
 
     return _PARTS.get((ops,), (gemm, target, cost, dataflows), make)
 
 
-def _part_tiles(ops: tuple, part: _Part, key: tuple) -> _Part:
-    if part.arrays is None:
-        idx = part.idx.tolist()
-        tiles = [_op_tiles(_anonymous(ops[j]), mp, *_tiles_key(key, mp)) for j, (_, mp, _) in zip(idx, part.plans)]
-        part.rows = [_row(ops[j], *info) for j, (info, _, _) in zip(idx, part.plans)]
-        empty = np.zeros(0, dtype=np.int64)
-        part.arrays = tuple(np.concatenate([getattr(t, f) for t in tiles]) if tiles else empty
-                            for f in ("load_bytes", "store_bytes", "select_cycles", "compute_cycles"))
+def _part_tiles(ops: tuple, part: _Part, key: tuple, gemm: bool) -> _Part:
+    if part.tiles is None:
+        shapes = _shapes(ops)
+        known: dict = {}
+        tiles = []
+        for j, (_, mp, _) in zip(part.idx.tolist(), part.plans):
+            d = shapes.index[j]
+            t = known.get(d)
+            if t is None:
+                t = known[d] = _op_tiles(shapes.distinct[d], mp, *_tiles_key(key, mp))
+            tiles.append(t)
+        if gemm:
+            part.rows = [_row(ops[j], *info) for j, (info, _, _) in zip(part.idx.tolist(), part.plans)]
+        else:  # ("vector", "", "") for every pass: the rows depend on the lowering alone
+            part.rows = _VECTOR_ROWS.get((ops,), (), lambda: [_row(ops[j], *info) for j, (info, _, _) in
+                                                             zip(part.idx.tolist(), part.plans)])
+        part.tiles = tiles
     return part
 
 
@@ -470,22 +557,20 @@ def _assembled(ops: tuple, keys: dict, dataflows) -> Schedule:
     gemm, vector = (_part(ops, unit, *keys[unit], dataflows) for unit in (True, False))
     if gemm.counts.sum() + vector.counts.sum() > MAX_RUN_TILES:
         raise _OverBudget
-    _part_tiles(ops, gemm, keys[True])
-    _part_tiles(ops, vector, keys[False])
+    _part_tiles(ops, gemm, keys[True], True)
+    _part_tiles(ops, vector, keys[False], False)
 
     def make() -> Schedule:
         counts = np.zeros(len(ops), dtype=np.int64)
         counts[gemm.idx], counts[vector.idx] = gemm.counts, vector.counts
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        arrays = [np.empty(offsets[-1], dtype=np.int64) for _ in range(4)]
-        rows = [None] * len(ops)
-        for part in (gemm, vector):
-            local = np.concatenate([[0], np.cumsum(part.counts)[:-1]]).astype(np.int64)
-            dest = np.repeat(offsets[part.idx] - local, part.counts) + np.arange(part.counts.sum())
-            for out, src in zip(arrays, part.arrays):
-                out[dest] = src
-            for j, row in zip(part.idx.tolist(), part.rows):
-                rows[j] = row
+        order = _shapes(ops).order
+        tiles = gemm.tiles + vector.tiles
+        tiles = [tiles[i] for i in order]
+        rows = gemm.rows + vector.rows
+        rows = [rows[i] for i in order]
+        arrays = [np.concatenate([t.load_bytes for t in tiles]), np.concatenate([t.store_bytes for t in tiles]),
+                  np.concatenate([t.select_cycles for t in tiles]), np.concatenate([t.compute_cycles for t in tiles])]
         if gemm.mappings is None:  # one tuple per GEMM part: the energy counts are memoized on it
             mappings = [None] * len(ops)
             for j, (_, mp, _) in zip(gemm.idx.tolist(), gemm.plans):
@@ -551,9 +636,9 @@ def _check_arguments(model, arch, method, nm, batch, phases, resolution, classes
         raise HwsimError(f"engine: {show(engine)} (expected one of: {', '.join(ENGINES)})", "engine=")
 
 
-def _check_work(ops) -> None:
+def _check_work(ops) -> bool:
     """Refuse, before any mapping, a run with too many ops to schedule in seconds, or whose MACs would overflow
-    the counters (summed in Python ints: exact)."""
+    the counters (summed in Python ints: exact). True when it passes."""
     if len(ops) > MAX_RUN_OPS:
         raise HwsimError(f"schedule: {len(ops):,} ops (expected at most {MAX_RUN_OPS:,} per run, a few seconds of "
                          "scheduling: use a smaller model or fewer phases)", "--model/--phases")
@@ -561,6 +646,7 @@ def _check_work(ops) -> None:
     if macs > MAX_RUN_MACS:
         raise HwsimError(f"schedule: the run needs {macs:.3g} MACs (expected at most {MAX_RUN_MACS:.3g}: "
                          "use a smaller batch, resolution or model)", "--batch/--resolution/--model")
+    return True
 
 
 def _too_many_tiles(total: int, mapped: int, ops: int) -> None:
@@ -593,7 +679,7 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> dict:
         target = cfg.target
         if _CACHING:  # one per lowering and GEMM mapping set (_assembled shares the mappings tuple)
             counts = _COUNTS.get((ops, sched.mappings), (target.rows, target.cols, target.mults, target.elem_bytes,
-                                                         target.acc_bytes), lambda: op_counts(ops, cfg, sched.mappings))
+                                                         target.acc_bytes), lambda: _shape_counts(ops, cfg, sched.mappings))
         else:
             counts = op_counts(ops, cfg, sched.mappings)
         energy = energy_columns(counts, cfg, cols["dram_bytes"], cycles, cols["select_cycles"])
@@ -607,6 +693,17 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> dict:
     return cols
 
 
+def _shape_counts(ops: tuple, cfg: SATConfig, mappings: tuple) -> OpCounts:
+    """`op_counts` computed once per distinct (op shape, mapping) of a lowering and spread to its ops (the counts
+    depend on neither names nor layers)."""
+    shapes = _shapes(ops)
+    first: dict = {}
+    where = [first.setdefault((shapes.index[j], mp), len(first)) for j, mp in enumerate(mappings)]
+    sub = op_counts([shapes.distinct[d] for d, _ in first], cfg, [mp for _, mp in first])
+    where = np.array(where, dtype=np.int64)
+    return OpCounts(*(getattr(sub, f.name)[where] for f in fields(OpCounts)))
+
+
 @lru_cache(maxsize=256)
 def _lowered(graph, how: Lowering) -> tuple:
     return tuple(lower(graph, how))
@@ -615,11 +712,6 @@ def _lowered(graph, how: Lowering) -> tuple:
 @lru_cache(maxsize=256)
 def _dependencies(graph, ops: tuple, how: Lowering):
     return tuple(dependencies(graph, ops, how))
-
-
-@lru_cache(maxsize=256)
-def _zoo_graph(name: str, resolution, classes):
-    return models.load(name, resolution=resolution, classes=classes)
 
 
 def _topology_sparsity(model, cfg: SATConfig) -> tuple:

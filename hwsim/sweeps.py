@@ -135,6 +135,7 @@ def plan(spec: SweepSpec) -> tuple[SATConfig, dict[tuple, SATConfig], list[Point
     """Validate everything before any work: the base arch, every grid config, every model and method."""
     from hwsim import models
     from hwsim.dataflow.sparsity import NM, SparsityError, resolve
+    from hwsim.graphs import is_zoo_name, zoo_graph
 
     base = load_arch(spec.arch)
     paths = list(spec.grid)
@@ -170,7 +171,10 @@ def plan(spec: SweepSpec) -> tuple[SATConfig, dict[tuple, SATConfig], list[Point
         configs[changes] = cfg
     for entry in spec.model_entries:
         try:
-            models.load(entry.name, resolution=entry.resolution, classes=entry.classes)
+            if is_zoo_name(entry.name):  # built once: the points simulate the same graph
+                zoo_graph(entry.name, entry.resolution, entry.classes)
+            else:
+                models.load(entry.name, resolution=entry.resolution, classes=entry.classes)
         except models.ModelError as exc:
             raise HwsimError(f"models: {exc}", "sweep spec") from None
     points = [Point(changes, e.name, e.resolution, e.classes, meth, nm, b)

@@ -206,9 +206,9 @@ def _op_args(op, target) -> tuple:
 
 def gemm_walk_times(op, target, mappings, bytes_per_cycle: float, latency: int) -> tuple[np.ndarray, np.ndarray]:
     """`walk_times` for these tiling.Mapping candidates of GemmOp `op` on ArrayTarget `target`."""
-    tiles = np.array([(mp.m_t, mp.k_t, mp.n_t) for mp in mappings], dtype=np.int64).reshape(-1, 3)
-    orders = np.array([order_codes(mp.order) for mp in mappings], dtype=np.int64).reshape(-1, 3)
-    dataflows = np.array([DATAFLOW_CODES[mp.dataflow] for mp in mappings], dtype=np.int64)
+    rows = np.array([(mp.m_t, mp.k_t, mp.n_t, *order_codes(mp.order), DATAFLOW_CODES[mp.dataflow])
+                     for mp in mappings], dtype=np.int64).reshape(-1, 7)
+    tiles, orders, dataflows = (np.ascontiguousarray(rows[:, cut]) for cut in (slice(0, 3), slice(3, 6), 6))
     return walk_times(tiles, orders, dataflows, *_op_args(op, target), float(bytes_per_cycle), int(latency))
 
 

@@ -179,3 +179,17 @@ def test_baseline_and_resources_in_json(capsys):
 def test_presets_schema(capsys):
     code, out, _ = run(capsys, "presets", "--schema")
     assert code == 0 and json.loads(out)["properties"]["array"]["$ref"] == "#/$defs/ArraySpec"
+
+
+def test_version_is_looked_up_only_when_asked(capsys):
+    """--version prints the installed version; building the parser (every command) does not look it up."""
+    import importlib.metadata
+
+    from hwsim import cli
+
+    cli._version.cache_clear()
+    cli.build_parser()
+    assert cli._version.cache_info().misses == 0
+    assert cli.main(["--version"]) == 0
+    want = importlib.metadata.version("hwsim")
+    assert capsys.readouterr().out.strip() == f"hwsim {want}"
