@@ -315,6 +315,13 @@ def _best_fast(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tupl
     kept = [d for d, df in enumerate(DATAFLOWS) if df in dataflows]
     n_p, n_d = len(tab.m_t), len(kept)
     rows = len(ORDERS) * n_d
+    kept_codes = np.array(kept, dtype=np.int64)  # DATAFLOWS index = the walk's dataflow code
+    search = getattr(cost, "search", None)  # the whole search in one kernel, where the cost model has one
+    chosen = search(op, target, tab, kept_codes) if search is not None and n_p * rows > 1 else None
+    if chosen is not None:
+        p = chosen % n_p
+        return Mapping(DATAFLOWS[kept[(chosen // n_p) % n_d]], ORDERS[chosen // (n_p * n_d)], int(tab.m_t[p]),
+                       int(tab.k_t[p]), int(tab.n_t[p]))
     compute = np.tile(tab.compute[kept].ravel(), len(ORDERS))  # enumeration order: order, dataflow, tile size
     dram = np.repeat(tab.dram, n_d, 0).ravel()
     tiles = np.tile(tab.tiles, rows)
@@ -327,7 +334,6 @@ def _best_fast(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tupl
 
     bound = _bounds(cost, op, target, tab.m_t, tab.k_t, tab.n_t, compute, dram, tiles, repeat=rows)
     exact_many = getattr(cost, "exact_candidates", None)  # the same times, without Mapping objects or tile arrays
-    kept_codes = np.array(kept, dtype=np.int64)  # DATAFLOWS index = the walk's dataflow code
 
     def timed(indices: np.ndarray):
         if exact_many is None:

@@ -15,6 +15,7 @@ from hwsim.dataflow.sparsity import NM, Method, SparsityError, resolve
 from hwsim.dataflow.offline import dependencies, nominal_durations, static_program, to_csr, units
 from hwsim.dataflow.program_kernel import list_schedule_arrays, static_program_fast, tile_segments
 from hwsim.dataflow import tiling
+from hwsim.dataflow.candidate_kernel import ORDER_AXES
 from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Tiles, gemm_tile_count, gemm_tiles,
                                    map_gemm, split_banks, vector_chunk, vector_tile_count,
                                    vector_tiles)
@@ -23,7 +24,7 @@ from hwsim.energy import COMPONENTS, OpCounts, energy_columns, op_counts, op_ene
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
 from hwsim.engine.roofline import roofline_cycles
 from hwsim.engine.vector_walk import vector_chunk_tiles, vector_chunk_times
-from hwsim.engine.walk import _op_args, gemm_walk_tiles, gemm_walk_times, walk_times
+from hwsim.engine.walk import _op_args, branch_and_bound, gemm_walk_tiles, gemm_walk_times, walk_times
 from hwsim.errors import HwsimError
 from hwsim.graphs import zoo_graph as _zoo_graph
 from hwsim.inputs import MAX_BATCH, MAX_DIM, check_bool, check_int, check_type, show
@@ -115,6 +116,17 @@ class RooflineCost:
                                         np.ascontiguousarray(orders, dtype=np.int64),
                                         np.ascontiguousarray(dataflows, dtype=np.int64), *_op_args(op, target),
                                         float(self.bytes_per_cycle), int(self.latency)))
+
+    def search(self, op: GemmOp, target, tab, kept: np.ndarray) -> int | None:
+        """`tiling._refine`'s choice over the compact candidate table in one numba pass (`engine.walk.
+        branch_and_bound`), for the latency objective; None where the mapper's own loop decides (another
+        objective, no candidate of at most REFINE_MAX_TILES tiles)."""
+        if self.objective != "latency" or not _FAST:
+            return None
+        i = branch_and_bound(tab.m_t, tab.k_t, tab.n_t, tab.compute, tab.dram, tab.tiles, kept, ORDER_AXES,
+                             tiling.REFINE_MAX_TILES, *_op_args(op, target), float(self.bytes_per_cycle),
+                             int(self.latency))
+        return None if i < 0 else int(i)
 
     def _scores(self, cycles: np.ndarray, dram: np.ndarray) -> list[float]:
         if self.objective == "latency":

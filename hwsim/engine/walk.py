@@ -147,34 +147,110 @@ def walk_times(tiles, orders, dataflows, dims, groups, ab, bb_load, bb_edge, eb,
             tiles[c, 0], tiles[c, 1], tiles[c, 2], orders[c, 0], orders[c, 1], orders[c, 2], dataflows[c], dims,
             groups, ab, bb_load, bb_edge, eb, acc, rows, cols, k_step, fill, interleave, select_on_load,
             select_passes, sel_group, sel_lanes, sel_latency, a_port, b_port, c_port)
-        # the tile pipeline (engine.pipeline.run_pipeline, one op from cycle 0)
-        dma = np.int64(0)
-        sel = np.int64(0)
-        comp = np.int64(0)
-        slot0 = np.int64(0)
-        slot1 = np.int64(0)
-        pend_ready = np.int64(0)
-        pend_bytes = np.int64(0)
-        moved = np.int64(0)
-        for t in range(load.shape[0]):
-            moved += load[t] + store[t]
-            free = slot0 if t % 2 == 0 else slot1
-            dma = max(dma, free) + _transfer(load[t], bytes_per_cycle, latency)
-            sel = max(dma, sel) + select[t]
-            comp = max(sel, comp) + work[t]
-            if t % 2 == 0:
-                slot0 = comp
-            else:
-                slot1 = comp
-            if pend_bytes != 0:
-                dma = max(dma, pend_ready) + _transfer(pend_bytes, bytes_per_cycle, latency)
-            pend_ready = comp
-            pend_bytes = store[t]
+        cycles[c] = _pipeline(load, store, select, work, bytes_per_cycle, latency, _NO_CUTOFF)
+        dram[c] = load.sum() + store.sum()
+    return cycles, dram
+
+
+_NO_CUTOFF = np.int64(2 ** 62)
+
+
+@njit(cache=True)
+def _pipeline(load, store, select, work, bytes_per_cycle, latency, cutoff):
+    """The tile pipeline of one op from cycle 0 (engine.pipeline.run_pipeline's recurrence): its cycles, or
+    cutoff + 1 as soon as they must exceed `cutoff` (every time in the recurrence only grows)."""
+    dma = np.int64(0)
+    sel = np.int64(0)
+    comp = np.int64(0)
+    slot0 = np.int64(0)
+    slot1 = np.int64(0)
+    pend_ready = np.int64(0)
+    pend_bytes = np.int64(0)
+    for t in range(load.shape[0]):
+        free = slot0 if t % 2 == 0 else slot1
+        dma = max(dma, free) + _transfer(load[t], bytes_per_cycle, latency)
+        sel = max(dma, sel) + select[t]
+        comp = max(sel, comp) + work[t]
+        if t % 2 == 0:
+            slot0 = comp
+        else:
+            slot1 = comp
         if pend_bytes != 0:
             dma = max(dma, pend_ready) + _transfer(pend_bytes, bytes_per_cycle, latency)
-        cycles[c] = max(dma, comp)
-        dram[c] = moved
-    return cycles, dram
+        pend_ready = comp
+        pend_bytes = store[t]
+        if comp > cutoff or dma > cutoff:
+            return cutoff + 1
+    if pend_bytes != 0:
+        dma = max(dma, pend_ready) + _transfer(pend_bytes, bytes_per_cycle, latency)
+    return max(dma, comp)
+
+
+@njit(cache=True)
+def branch_and_bound(m_t, k_t, n_t, compute, dram, tiles, kept, order_axes, max_tiles, dims, groups, ab, bb_load,
+                     bb_edge, eb, acc, rows, cols, k_step, fill, interleave, select_on_load, select_passes, sel_group,
+                     sel_lanes, sel_latency, a_port, b_port, c_port, bytes_per_cycle, latency):
+    """`tiling._refine` for the latency objective over the compact candidate table (compute (3, P) per dataflow,
+    dram (6, P) per loop order, tiles (P,)), candidate i enumerated as (order, kept dataflow, tile size): the
+    index of least exact cycles among candidates of at most max_tiles tiles, ties to the fewest table DRAM bytes,
+    then the lowest index; -1 if no candidate is that small. The lower bound is `RooflineCost.bound`'s; a
+    candidate's walk stops once past the best time found."""
+    n_p = m_t.shape[0]
+    n_d = kept.shape[0]
+    n = 6 * n_d * n_p
+    est = np.empty(n)
+    bound = np.empty(n)
+    first = np.empty(n_p)
+    last = np.empty(n_p)
+    for p in range(n_p):
+        m, k, nn = m_t[p], k_t[p], n_t[p]
+        first[p] = math.ceil(m * k * ab) + math.ceil(k * nn * bb_load)
+        last[p] = (dims[0] - (_cdiv(dims[0], m) - 1) * m) * (dims[2] - (_cdiv(dims[2], nn) - 1) * nn) * eb
+    seed = -1
+    for i in range(n):
+        p = i % n_p
+        c = float(compute[kept[(i // n_p) % n_d], p])
+        d = dram[i // (n_d * n_p), p]
+        t = float(tiles[p])
+        dma = d / bytes_per_cycle + 2.0 * t * latency
+        est[i] = (c if c >= dma else dma) + (c if c <= dma else dma) / t
+        edges = 2.0 * latency + math.ceil(first[p] / bytes_per_cycle) + math.ceil(last[p] / bytes_per_cycle)
+        bound[i] = max(c + edges, d / bytes_per_cycle + t * latency) * (1 - 1e-9)
+        if tiles[p] <= max_tiles and (seed < 0 or est[i] < est[seed]):
+            seed = i
+    if seed < 0:
+        return -1
+
+    def walk(i, cutoff):
+        p = i % n_p
+        o = i // (n_d * n_p)
+        load, store, select, work = walk_arrays(
+            m_t[p], k_t[p], n_t[p], order_axes[o, 0], order_axes[o, 1], order_axes[o, 2], kept[(i // n_p) % n_d],
+            dims, groups, ab, bb_load, bb_edge, eb, acc, rows, cols, k_step, fill, interleave, select_on_load,
+            select_passes, sel_group, sel_lanes, sel_latency, a_port, b_port, c_port)
+        return _pipeline(load, store, select, work, bytes_per_cycle, latency, cutoff)
+
+    best_time = walk(seed, _NO_CUTOFF)
+    best = seed
+    queue = np.empty(n, dtype=np.int64)
+    count = 0
+    for i in range(n):
+        if i != seed and tiles[i % n_p] <= max_tiles and bound[i] <= best_time:
+            queue[count] = i
+            count += 1
+    queue = queue[:count]
+    order = np.argsort(bound[queue], kind="mergesort")  # by bound, then index (stable)
+    for q in range(count):
+        i = queue[order[q]]
+        if bound[i] > best_time:
+            break
+        cycles = walk(i, best_time)
+        if cycles > best_time:
+            continue
+        d_i, d_best = dram[i // (n_d * n_p), i % n_p], dram[best // (n_d * n_p), best % n_p]
+        if cycles < best_time or d_i < d_best or (d_i == d_best and i < best):
+            best_time, best = cycles, i
+    return best
 
 
 def walk_times_reference(op, target, mappings, bytes_per_cycle: float, latency: int) -> tuple[list[int], list[int]]:
