@@ -187,6 +187,29 @@ def _pipeline(load, store, select, work, bytes_per_cycle, latency, cutoff):
 
 
 @njit(cache=True)
+def _loops_that_move(o, m_t, k_t, n_t, dims, order_axes):
+    """Loop order o with the loops of one trip left out, as a base-4 code (axis + 1 per moving loop)."""
+    trips = (_cdiv(dims[0], m_t), _cdiv(dims[1], k_t), _cdiv(dims[2], n_t))
+    code = 0
+    for j in range(3):
+        ax = order_axes[o, j]
+        if trips[ax] > 1:
+            code = code * 4 + ax + 1
+    return code
+
+
+@njit(cache=True)
+def _repeats_order(o, m_t, k_t, n_t, dims, order_axes):
+    """Whether an earlier loop order walks this tile size's tiles in the same sequence (loops of one trip do not
+    move): then it has the same time and DRAM bytes and a lower index, so this one can never be chosen."""
+    code = _loops_that_move(o, m_t, k_t, n_t, dims, order_axes)
+    for earlier in range(o):
+        if _loops_that_move(earlier, m_t, k_t, n_t, dims, order_axes) == code:
+            return True
+    return False
+
+
+@njit(cache=True)
 def branch_and_bound(m_t, k_t, n_t, compute, dram, tiles, kept, order_axes, max_tiles, dims, groups, ab, bb_load,
                      bb_edge, eb, acc, rows, cols, k_step, fill, interleave, select_on_load, select_passes, sel_group,
                      sel_lanes, sel_latency, a_port, b_port, c_port, bytes_per_cycle, latency):
@@ -235,7 +258,8 @@ def branch_and_bound(m_t, k_t, n_t, compute, dram, tiles, kept, order_axes, max_
     queue = np.empty(n, dtype=np.int64)
     count = 0
     for i in range(n):
-        if i != seed and tiles[i % n_p] <= max_tiles and bound[i] <= best_time:
+        if i != seed and tiles[i % n_p] <= max_tiles and bound[i] <= best_time and not _repeats_order(
+                i // (n_d * n_p), m_t[i % n_p], k_t[i % n_p], n_t[i % n_p], dims, order_axes):
             queue[count] = i
             count += 1
     queue = queue[:count]

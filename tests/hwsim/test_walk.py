@@ -117,3 +117,16 @@ def test_the_search_finds_the_fastest_candidate(case):
     score = cost.exact_mappings(op, target, [chosen])[0]
     assert score == exact.min()
     assert min(cand["dram"][rows][exact == score]) == cand["dram"][rows][maps.index(chosen)]
+
+
+def test_loop_orders_that_only_differ_in_loops_of_one_trip_repeat_the_first():
+    """Orders (mkn, mnk, kmn, knm, nmk, nkm): with only k moving every order walks the same tiles, so all but the
+    first are skipped by the search; with m and k moving, mkn = mnk = nmk (m outside k) and kmn = knm = nkm."""
+    from hwsim.dataflow.candidate_kernel import ORDER_AXES
+    from hwsim.engine.walk import _repeats_order
+
+    dims = np.array([64, 64, 64], dtype=np.int64)
+    assert [_repeats_order(o, 64, 16, 64, dims, ORDER_AXES) for o in range(6)] == [False] + [True] * 5
+    assert [_repeats_order(o, 16, 16, 64, dims, ORDER_AXES) for o in range(6)] == [False, True, False, True, True,
+                                                                                    True]
+    assert not any(_repeats_order(o, 16, 16, 16, dims, ORDER_AXES) for o in range(6))  # all three move
