@@ -221,26 +221,35 @@ def branch_and_bound(m_t, k_t, n_t, compute, dram, tiles, kept, order_axes, max_
     n_p = m_t.shape[0]
     n_d = kept.shape[0]
     n = 6 * n_d * n_p
-    est = np.empty(n)
     bound = np.empty(n)
-    first = np.empty(n_p)
-    last = np.empty(n_p)
+    edges = np.empty(n_p)  # the first load and the last store, which no compute overlaps
+    t_f = np.empty(n_p)
+    dram_cycles = np.empty((6, n_p))
+    inv = 1.0 / bytes_per_cycle
     for p in range(n_p):
         m, k, nn = m_t[p], k_t[p], n_t[p]
-        first[p] = math.ceil(m * k * ab) + math.ceil(k * nn * bb_load)
-        last[p] = (dims[0] - (_cdiv(dims[0], m) - 1) * m) * (dims[2] - (_cdiv(dims[2], nn) - 1) * nn) * eb
+        first = math.ceil(m * k * ab) + math.ceil(k * nn * bb_load)
+        last = (dims[0] - (_cdiv(dims[0], m) - 1) * m) * (dims[2] - (_cdiv(dims[2], nn) - 1) * nn) * eb
+        edges[p] = 2.0 * latency + math.ceil(first / bytes_per_cycle) + math.ceil(last / bytes_per_cycle)
+        t_f[p] = float(tiles[p])
+        for o in range(6):
+            dram_cycles[o, p] = dram[o, p] * inv
     seed = -1
-    for i in range(n):
-        p = i % n_p
-        c = float(compute[kept[(i // n_p) % n_d], p])
-        d = dram[i // (n_d * n_p), p]
-        t = float(tiles[p])
-        dma = d / bytes_per_cycle + 2.0 * t * latency
-        est[i] = (c if c >= dma else dma) + (c if c <= dma else dma) / t
-        edges = 2.0 * latency + math.ceil(first[p] / bytes_per_cycle) + math.ceil(last[p] / bytes_per_cycle)
-        bound[i] = max(c + edges, d / bytes_per_cycle + t * latency) * (1 - 1e-9)
-        if tiles[p] <= max_tiles and (seed < 0 or est[i] < est[seed]):
-            seed = i
+    best_est = np.inf
+    i = 0
+    for o in range(6):
+        for dd in range(n_d):
+            df = kept[dd]
+            for p in range(n_p):
+                c = float(compute[df, p])
+                t = t_f[p]
+                dma = dram_cycles[o, p] + 2.0 * t * latency
+                e = (c if c >= dma else dma) + (c if c <= dma else dma) / t
+
+                bound[i] = max(c + edges[p], dram_cycles[o, p] + t * latency) * (1 - 1e-9)
+                if tiles[p] <= max_tiles and e < best_est:
+                    seed, best_est = i, e
+                i += 1
     if seed < 0:
         return -1
 
