@@ -2,10 +2,10 @@
 
 A 32-point sweep (vector lanes x DRAM channels x array rows x {dense, bdwp 2:8}) runs in this process (one core),
 each pass cold (every per-process cache emptied first; numba already compiled):
-  - before issue 12: the fast paths off (`set_fast(False)`: every candidate row ranked, the best few timed
-    through their per-tile arrays, schedules and energy op by op), the caches on, as hwsim ran before;
-  - issue 12: the fast paths on (candidate kernel, tile walk, schedule parts shared across points, vectorized
-    energy);
+  - plain: the fast paths off (`set_fast(False)`: every candidate row in numpy, the same branch and bound in
+    Python over per-tile arrays, schedules and energy op by op), the caches on: the plain reference path;
+  - fast: the fast paths on (candidate kernel, branch and bound kernel, schedule parts shared across points,
+    vectorized energy);
   - warm: the same sweep again with every cache full (a resumed or repeated sweep).
 All passes in this run, so the ratio is what counts on a noisy machine; the numbers are checked equal. Goal: 100
 points/s/core cold. Then where the cold pass spends its time (cProfile), the offline engine's share named.
@@ -102,7 +102,7 @@ def main() -> None:
     assert plain[COLUMNS].equals(fast[COLUMNS]), "the fast paths changed a number"
     n = len(fast)
     print(f"sweep of {n} ResNet-50 training points, one process, best of 3 cold passes:")
-    print(f"  before issue 12 (fast paths off), cold : {before:7.1f} points/s/core")
+    print(f"  plain paths (fast paths off), cold     : {before:7.1f} points/s/core")
     print(f"  issue 12 fast paths, cold              : {after:7.1f} points/s/core  ({after / before:.1f}x; goal 100)")
     print(f"  issue 12, warm caches (repeat)         : {again:7.1f} points/s/core  ({again / before:.1f}x)")
     engine_ms, point_ms = engine_share()
