@@ -1,4 +1,4 @@
-"""The vector chunk search without per-tile arrays: a vector pass's chunks timed by the tile pipeline on the fly.
+"""The vector chunk search in numba: a vector pass's chunks built and timed by the tile pipeline in one call.
 
 `chunk_times` gives, for each candidate chunk size of one vector pass, the cycles and DRAM bytes that
 `tiling.vector_tiles` + `run_pipeline` give (the pass alone, from cycle 0); `chunk_arrays` gives the per-tile
@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from hwsim.engine.pipeline import _transfer
+from hwsim.engine.pipeline import NO_CUTOFF, pipeline_time
 
 
 @njit(cache=True, inline="always")
@@ -51,45 +51,10 @@ def chunk_times(sizes, elems, ops_per_elem, read_bpe, write_bpe, select_passes, 
     cycles = np.zeros(n, dtype=np.int64)
     dram = np.zeros(n, dtype=np.int64)
     for c in range(n):
-        chunk = sizes[c]
-        full = elems // chunk
-        rem = elems - full * chunk
-        count = full + (1 if rem > 0 else 0)
-        f_load, f_store, f_work = _tile(chunk, ops_per_elem, read_bpe, write_bpe, select_passes, lanes, select_lanes,
-                                        a_port, c_port, vector_latency)
-        r_load, r_store, r_work = _tile(rem, ops_per_elem, read_bpe, write_bpe, select_passes, lanes, select_lanes,
-                                        a_port, c_port, vector_latency)
-        # the tile pipeline (engine.pipeline.run_pipeline, one op from cycle 0; no selection)
-        dma = np.int64(0)
-        sel = np.int64(0)
-        comp = np.int64(0)
-        slot0 = np.int64(0)
-        slot1 = np.int64(0)
-        pend_ready = np.int64(0)
-        pend_bytes = np.int64(0)
-        moved = np.int64(0)
-        for t in range(count):
-            if t < full:
-                load, store, work = f_load, f_store, f_work
-            else:
-                load, store, work = r_load, r_store, r_work
-            moved += load + store
-            free = slot0 if t % 2 == 0 else slot1
-            dma = max(dma, free) + _transfer(load, bytes_per_cycle, latency)
-            sel = max(dma, sel)
-            comp = max(sel, comp) + work
-            if t % 2 == 0:
-                slot0 = comp
-            else:
-                slot1 = comp
-            if pend_bytes != 0:
-                dma = max(dma, pend_ready) + _transfer(pend_bytes, bytes_per_cycle, latency)
-            pend_ready = comp
-            pend_bytes = store
-        if pend_bytes != 0:
-            dma = max(dma, pend_ready) + _transfer(pend_bytes, bytes_per_cycle, latency)
-        cycles[c] = max(dma, comp)
-        dram[c] = moved
+        load, store, select, work = chunk_arrays(sizes[c], elems, ops_per_elem, read_bpe, write_bpe, select_passes,
+                                                 lanes, select_lanes, a_port, c_port, vector_latency)
+        cycles[c] = pipeline_time(load, store, select, work, bytes_per_cycle, latency, NO_CUTOFF)
+        dram[c] = load.sum() + store.sum()
     return cycles, dram
 
 

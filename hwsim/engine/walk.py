@@ -1,10 +1,11 @@
-"""The mapper's exact refinement without per-tile arrays: a GEMM's tile walk timed by the tile pipeline.
+"""The mapper's exact timing in numba: a GEMM's tile walk timed by the tile pipeline, and the search over it.
 
 `walk_times` gives, for each candidate mapping of one GEMM op, the cycles and DRAM bytes that
 `tiling.gemm_tiles` + `run_pipeline` give (the op alone, from cycle 0), each tile's loads, stores, selection
 and compute computed as the walk goes (`walk_arrays`, also the engine's per-tile arrays of the chosen
 mapping). It is the same arithmetic in the same order (so the same integers and the same float roundings);
 `gemm_tiles` and `walk_times_reference` are the array paths they are checked against (tests/hwsim/test_walk.py).
+`branch_and_bound` is the mapper's whole search for the latency objective (`tiling._refine` in one call).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from hwsim.dataflow.candidate_kernel import _cdiv, _port  # the closed forms and the walk share their rounding
-from hwsim.engine.pipeline import _transfer
+from hwsim.engine.pipeline import NO_CUTOFF, pipeline_time
 
 DATAFLOW_CODES = {"os": 0, "ws": 1, "is": 2}
 AXES = "mkn"
@@ -147,43 +148,9 @@ def walk_times(tiles, orders, dataflows, dims, groups, ab, bb_load, bb_edge, eb,
             tiles[c, 0], tiles[c, 1], tiles[c, 2], orders[c, 0], orders[c, 1], orders[c, 2], dataflows[c], dims,
             groups, ab, bb_load, bb_edge, eb, acc, rows, cols, k_step, fill, interleave, select_on_load,
             select_passes, sel_group, sel_lanes, sel_latency, a_port, b_port, c_port)
-        cycles[c] = _pipeline(load, store, select, work, bytes_per_cycle, latency, _NO_CUTOFF)
+        cycles[c] = pipeline_time(load, store, select, work, bytes_per_cycle, latency, NO_CUTOFF)
         dram[c] = load.sum() + store.sum()
     return cycles, dram
-
-
-_NO_CUTOFF = np.int64(2 ** 62)
-
-
-@njit(cache=True)
-def _pipeline(load, store, select, work, bytes_per_cycle, latency, cutoff):
-    """The tile pipeline of one op from cycle 0 (engine.pipeline.run_pipeline's recurrence): its cycles, or
-    cutoff + 1 as soon as they must exceed `cutoff` (every time in the recurrence only grows)."""
-    dma = np.int64(0)
-    sel = np.int64(0)
-    comp = np.int64(0)
-    slot0 = np.int64(0)
-    slot1 = np.int64(0)
-    pend_ready = np.int64(0)
-    pend_bytes = np.int64(0)
-    for t in range(load.shape[0]):
-        free = slot0 if t % 2 == 0 else slot1
-        dma = max(dma, free) + _transfer(load[t], bytes_per_cycle, latency)
-        sel = max(dma, sel) + select[t]
-        comp = max(sel, comp) + work[t]
-        if t % 2 == 0:
-            slot0 = comp
-        else:
-            slot1 = comp
-        if pend_bytes != 0:
-            dma = max(dma, pend_ready) + _transfer(pend_bytes, bytes_per_cycle, latency)
-        pend_ready = comp
-        pend_bytes = store[t]
-        if comp > cutoff or dma > cutoff:
-            return cutoff + 1
-    if pend_bytes != 0:
-        dma = max(dma, pend_ready) + _transfer(pend_bytes, bytes_per_cycle, latency)
-    return max(dma, comp)
 
 
 @njit(cache=True)
@@ -260,9 +227,9 @@ def branch_and_bound(m_t, k_t, n_t, compute, dram, tiles, kept, order_axes, max_
             m_t[p], k_t[p], n_t[p], order_axes[o, 0], order_axes[o, 1], order_axes[o, 2], kept[(i // n_p) % n_d],
             dims, groups, ab, bb_load, bb_edge, eb, acc, rows, cols, k_step, fill, interleave, select_on_load,
             select_passes, sel_group, sel_lanes, sel_latency, a_port, b_port, c_port)
-        return _pipeline(load, store, select, work, bytes_per_cycle, latency, cutoff)
+        return pipeline_time(load, store, select, work, bytes_per_cycle, latency, cutoff)
 
-    best_time = walk(seed, _NO_CUTOFF)
+    best_time = walk(seed, NO_CUTOFF)
     best = seed
     queue = np.empty(n, dtype=np.int64)
     count = 0
