@@ -40,7 +40,7 @@ bench: setup
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/monotonicity.py
 
-## bench-monotone: 500 random (config, model, method, change) cases: is more of a resource ever slower? (~2 min)
+## bench-monotone: 500 random (config, model, method, change) cases: is more of a resource ever slower? (under a minute)
 .PHONY: bench-monotone
 bench-monotone: setup
 	$(PY) bench/monotonicity_random.py

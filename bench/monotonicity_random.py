@@ -6,7 +6,7 @@ violation the script also times every op alone on its own tiles (the tile pipeli
 split) before and after: when the ops themselves get slower, the mapper's tiling is the cause, not the scheduler.
 Prints the count, the worst case and one line per violation; exits 1 on any violation.
 
-    .venv/bin/python bench/monotonicity_random.py [--no-offline]     (about two minutes)
+    .venv/bin/python bench/monotonicity_random.py [--no-offline]     (under a minute)
 """
 import argparse
 import sys
