@@ -32,6 +32,12 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
     own = np.zeros(n_ops, dtype=np.int64)
     comp_end = np.zeros(n_ops, dtype=np.int64)
     stores_left = np.zeros(n_ops, dtype=np.int64)
+    n_tiles = load.shape[0]
+    load_cycles = np.empty(n_tiles, dtype=np.int64)  # each transfer's cycles, computed in one tight loop
+    store_cycles = np.empty(n_tiles, dtype=np.int64)
+    for t in range(n_tiles):
+        load_cycles[t] = _transfer(load[t], bytes_per_cycle, latency)
+        store_cycles[t] = _transfer(store[t], bytes_per_cycle, latency)
     n_seg = seg_op.shape[0]
     scale = np.empty(n_seg, dtype=np.float64)  # nominal cycles per tile of each segment
     for s in range(n_seg):
@@ -47,10 +53,10 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
     slot = np.zeros((2, 2), dtype=np.int64)
     par = np.zeros(2, dtype=np.int64)
     seq = np.zeros(2, dtype=np.int64)
-    # per unit, a ring of waiting stores (at most two wait: see the reference): ready, seq, bytes, op, tile
+    # per unit, a ring of waiting stores (at most two wait: see the reference): ready, seq, cycles, op, tile
     q_ready = np.zeros((2, 4), dtype=np.int64)
     q_seq = np.zeros((2, 4), dtype=np.int64)
-    q_bytes = np.zeros((2, 4), dtype=np.int64)
+    q_cycles = np.zeros((2, 4), dtype=np.int64)
     q_op = np.zeros((2, 4), dtype=np.int64)
     q_seg = np.zeros((2, 4), dtype=np.int64)
     q_tile = np.zeros((2, 4), dtype=np.int64)
@@ -91,7 +97,7 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
         if b_store:
             h = q_head[u]
             j = q_op[u, h]
-            dma = max(dma, q_ready[u, h]) + _transfer(q_bytes[u, h], bytes_per_cycle, latency)
+            dma = max(dma, q_ready[u, h]) + q_cycles[u, h]
             q_head[u] = (h + 1) & 3
             q_len[u] -= 1
             own[j] = max(own[j], dma)
@@ -114,7 +120,7 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
             start[j] = ls
             own[j] = ls
             comp[u] = max(comp[u], ls)
-        dma = ls + _transfer(load[t], bytes_per_cycle, latency)
+        dma = ls + load_cycles[t]
         own[j] = max(own[j], dma)
         ready_t = dma
         if select[t] > 0:
@@ -133,7 +139,7 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
             k = (q_head[u] + q_len[u]) & 3
             q_ready[u, k] = comp[u]
             q_seq[u, k] = seq[u] + 1
-            q_bytes[u, k] = store[t]
+            q_cycles[u, k] = store_cycles[t]
             q_op[u, k] = j
             q_seg[u, k] = s
             q_tile[u, k] = t - op_offsets[j]
