@@ -254,8 +254,10 @@ def test_sigkill_then_rerun_finishes_the_trials(tmp_path):
     assert pd.read_csv(out / "trials.csv").shape[0] == 40
     import re
 
-    resumed = int(re.search(r"\((\d+) resumed", again.stdout)[1])  # a flush may land between the count and the kill
-    assert stored <= resumed < 40 and resumed % 16 == 0
+    # a flush may land between the count and the kill, and a kill during a flush keeps the part of the batch written
+    # so far (Optuna stores the trials of a batch one by one): nothing stored is lost, nothing is counted twice
+    resumed = int(re.search(r"\((\d+) resumed", again.stdout)[1])
+    assert stored <= resumed < 40
 
 
 def test_repeats_are_answered_per_design(tmp_path):
