@@ -226,8 +226,8 @@ _FAST = True
 
 
 def set_fast(enabled: bool) -> None:
-    """Time candidates by walking their tiles on the fly (fast, the default), or through their per-tile arrays
-    (the way hwsim did before issue 12): the same times, so the same choice either way."""
+    """Search by the cost model's kernel and walk tiles on the fly (fast, the default), or run the same branch and
+    bound in Python over every candidate row and per-tile arrays (the plain reference): the same choice either way."""
     global _FAST
     _FAST = bool(enabled)
 
@@ -316,22 +316,20 @@ def _best_fast(op: GemmOp, target: ArrayTarget, cost: CostModel, dataflows: tupl
     n_p, n_d = len(tab.m_t), len(kept)
     rows = len(ORDERS) * n_d
     kept_codes = np.array(kept, dtype=np.int64)  # DATAFLOWS index = the walk's dataflow code
-    search = getattr(cost, "search", None)  # the whole search in one kernel, where the cost model has one
-    chosen = search(op, target, tab, kept_codes) if search is not None and n_p * rows > 1 else None
-    if chosen is not None:
-        p = chosen % n_p
-        return Mapping(DATAFLOWS[kept[(chosen // n_p) % n_d]], ORDERS[chosen // (n_p * n_d)], int(tab.m_t[p]),
-                       int(tab.k_t[p]), int(tab.n_t[p]))
-    compute = np.tile(tab.compute[kept].ravel(), len(ORDERS))  # enumeration order: order, dataflow, tile size
-    dram = np.repeat(tab.dram, n_d, 0).ravel()
-    tiles = np.tile(tab.tiles, rows)
-    est = cost(compute.astype(np.float64), dram.astype(np.float64), tiles.astype(np.float64))
 
     def mapping(i: int) -> Mapping:
         p = i % n_p
         return Mapping(DATAFLOWS[kept[(i // n_p) % n_d]], ORDERS[i // (n_p * n_d)], int(tab.m_t[p]), int(tab.k_t[p]),
                        int(tab.n_t[p]))
 
+    search = getattr(cost, "search", None)  # the whole search in one kernel, where the cost model has one
+    chosen = search(op, target, tab, kept_codes) if search is not None and n_p * rows > 1 else None
+    if chosen is not None:
+        return mapping(chosen)
+    compute = np.tile(tab.compute[kept].ravel(), len(ORDERS))  # enumeration order: order, dataflow, tile size
+    dram = np.repeat(tab.dram, n_d, 0).ravel()
+    tiles = np.tile(tab.tiles, rows)
+    est = cost(compute.astype(np.float64), dram.astype(np.float64), tiles.astype(np.float64))
     bound = _bounds(cost, op, target, tab.m_t, tab.k_t, tab.n_t, compute, dram, tiles, repeat=rows)
     exact_many = getattr(cost, "exact_candidates", None)  # the same times, without Mapping objects or tile arrays
 

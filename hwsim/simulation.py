@@ -136,10 +136,7 @@ class RooflineCost:
     def exact_chunks(self, op: VectorOp, target, sizes: list[int]) -> list[float]:
         """`exact` of vector pass `op` in chunks of each of `sizes` elements, without building its per-tile arrays
         (`engine.vector_walk`; the same numbers)."""
-        cycles, dram = vector_chunk_times(op, target, sizes, float(self.bytes_per_cycle), int(self.latency))
-        if self.objective == "latency":
-            return [float(c) for c in cycles.tolist()]
-        return [self._score(float(c), float(d)) for c, d in zip(cycles.tolist(), dram.tolist())]
+        return self._scores(*vector_chunk_times(op, target, sizes, float(self.bytes_per_cycle), int(self.latency)))
 
     def _score(self, cycles: float, dram: float) -> float:
         if self.objective == "latency":
@@ -348,7 +345,8 @@ def _relevant(gemm: bool, target, cost):
     sweep reuses every GEMM schedule. tests/hwsim/test_cache.py checks cached == uncached on random configs."""
     if gemm:
         return replace(target, vector_lanes=0, vector_latency=0), cost
-    timing = RooflineCost(cost.bytes_per_cycle, cost.latency, background=cost.background)  # time, whatever the objective
+    # the chunk search minimizes time, whatever the objective
+    timing = RooflineCost(cost.bytes_per_cycle, cost.latency, background=cost.background)
     return replace(target, rows=0, cols=0, mults=0, b_buffer_bytes=0, fill_cycles=0, interleave=True), timing
 
 
@@ -376,7 +374,8 @@ def build_schedule(ops, cfg: SATConfig, interleave: bool = True, offline: bool =
             return _assembled(tuple(ops), keys, dataflows)
         except (MappingError, ScheduleTooLarge, _OverBudget):
             pass  # the loop below raises the same error, worded as it always was
-    plain = {True: (target, cost), False: (vector_target, RooflineCost(cost.bytes_per_cycle, cost.latency, background=offline))}
+    plain = {True: (target, cost),
+             False: (vector_target, RooflineCost(cost.bytes_per_cycle, cost.latency, background=offline))}
     plans, total = [], 0
     try:
         for op in ops:  # map everything and count tiles first: the budget holds before any tile array exists
@@ -690,8 +689,9 @@ def _table(ops, sched: Schedule, cycles, busy, stall, cfg: SATConfig) -> dict:
     if _FAST:
         target = cfg.target
         if _CACHING:  # one per lowering and GEMM mapping set (_assembled shares the mappings tuple)
-            counts = _COUNTS.get((ops, sched.mappings), (target.rows, target.cols, target.mults, target.elem_bytes,
-                                                         target.acc_bytes), lambda: _shape_counts(ops, cfg, sched.mappings))
+            counts = _COUNTS.get((ops, sched.mappings),
+                                 (target.rows, target.cols, target.mults, target.elem_bytes, target.acc_bytes),
+                                 lambda: _shape_counts(ops, cfg, sched.mappings))
         else:
             counts = op_counts(ops, cfg, sched.mappings)
         energy = energy_columns(counts, cfg, cols["dram_bytes"], cycles, cols["select_cycles"])

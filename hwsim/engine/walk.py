@@ -211,8 +211,7 @@ def branch_and_bound(m_t, k_t, n_t, compute, dram, tiles, kept, order_axes, max_
                 c = float(compute[df, p])
                 t = t_f[p]
                 dma = dram_cycles[o, p] + 2.0 * t * latency
-                e = (c if c >= dma else dma) + (c if c <= dma else dma) / t
-
+                e = (c if c >= dma else dma) + (c if c <= dma else dma) / t  # the roofline estimate: the seed
                 bound[i] = max(c + edges[p], dram_cycles[o, p] + t * latency) * (1 - 1e-9)
                 if tiles[p] <= max_tiles and e < best_est:
                     seed, best_est = i, e
