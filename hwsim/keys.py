@@ -22,8 +22,9 @@ from typing import Any
 # pass's chunk is the fastest alone of power-of-two sizes from 64 KiB read that fit, GEMM exact-time ties only on
 # equal times (issue 12); .8 a GEMM's tiling is the fastest alone of every candidate (branch and bound on a lower
 # bound, no longer the exact time of the estimate's six best), optimizer steps under offline scheduling take the
-# smallest chunk (issue 12).
-MODEL_VERSION = "2026.12.8"
+# smallest chunk (issue 12); .9 each unit has its own DMA queue, the two sharing the DRAM bandwidth equally while
+# both are served (no request waits behind the other unit's), times in fractional cycles (issue 12).
+MODEL_VERSION = "2026.12.9"
 
 MODEL_SUFFIXES = (".yaml", ".yml", ".onnx", ".csv")
 _CHUNK = 1 << 20

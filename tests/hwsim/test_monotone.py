@@ -5,14 +5,12 @@ resolution, a method, and one change that only adds a resource (DRAM bandwidth o
 bytes, vector or selector lanes) or removes latency. The 140-case review on the five paper workloads is
 bench/monotonicity.py.
 
-Offline-scheduled, the engine executes a static program (docs/modelling.md): with the tiles fixed, every time is a
-max of sums of durations, so a change that only shortens durations cannot make anything later (tests/hwsim/
-test_offline.py checks that on the engine itself). A change of DRAM, ports or lanes may still change a GEMM's tiling
-(the mapper rates candidates with them); a change of buffer capacity changes the tiling itself, and that is where
-the property does not hold yet (see the strict expected failure below).
+Offline-scheduled, each unit executes its part of a static program through its own DMA queue, the two sharing
+the DRAM bandwidth (docs/modelling.md). That arbitration reacts to when requests are ready, so monotonicity is not
+guaranteed by construction (tiny random programs show rare anomalies); these properties measure it at the level a
+user sees, including a bigger buffer that changes the tiling.
 """
-import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim.config import load_arch
@@ -74,20 +72,14 @@ def test_more_resources_are_never_slower_one_op_after_another(case):
 
 
 @settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(cases(tuple(f for f in sorted(FIELDS) if f not in CAPACITIES)))
-def test_more_bandwidth_ports_or_lanes_are_never_slower_offline(case):
-    """Offline scheduling (the default), every change but buffer capacity: 500 cases."""
+@given(cases())
+def test_more_resources_are_never_slower_offline(case):
+    """Offline scheduling (the default), every kind of change: 500 cases."""
     _check(case, offline=True)
 
 
-@pytest.mark.xfail(strict=True, reason="a bigger buffer changes the tiling, which the static program's max-plus "
-                   "argument does not cover. Every op is monotone alone (a GEMM's tiling is the fastest of every "
-                   "candidate, a vector chunk the fastest of a set that only grows), but a tiling faster alone with "
-                   "fewer, bigger tiles can wait longer behind the vector engine's requests in the fixed DMA order: "
-                   "3 of these 200 cases, ViT BDWP 2:8 batch 1, C 1 -> 2 MiB +0.34%, and one MobileNetV2 case drawn "
-                   "twice, A 1 -> 2 MiB +0.104%")
-@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck),
-          phases=(Phase.explicit, Phase.reuse, Phase.generate))  # no shrinking: it is known to fail
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(cases(CAPACITIES))
 def test_more_buffer_is_never_slower_offline(case):
+    """A bigger buffer changes the tiling, the hardest case for a schedule: 200 more cases of buffer changes."""
     _check(case, offline=True)
