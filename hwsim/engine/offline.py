@@ -63,13 +63,15 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
     r_tile = np.zeros(2, dtype=np.int64)
     r_start = np.zeros(2)
     active = np.zeros(2, dtype=np.bool_)
+    stale = np.ones(2, dtype=np.bool_)  # a unit without a request looks again only once something has finished
     sel = 0.0
     now = 0.0
     left = n_ops
     while left > 0:
         for u in range(2):  # a unit without a request takes its next one
-            if r_kind[u] != 0:
+            if r_kind[u] != 0 or not stale[u]:
                 continue
+            stale[u] = False
             s = lists[u, pos[u]] if pos[u] < count[u] else -1
             j = seg_op[s] if s >= 0 else -1
             blk = j >= 0 and nxt[j] == op_offsets[j] and _blocked(j, end, dep_ptr, dep_idx)
@@ -120,12 +122,14 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
                 continue
             kind, j, t = r_kind[u], r_op[u], r_tile[u]
             r_kind[u] = 0
+            stale[u] = True
             if kind == 2:
                 own[j] = max(own[j], now)
                 stores_left[j] -= 1
                 if nxt[j] == op_offsets[j + 1] and stores_left[j] == 0:
                     end[j] = max(own[j], comp_end[j])
                     left -= 1
+                    stale[1 - u] = True
                 continue
             if t == op_offsets[j]:
                 start[j] = r_start[u]
@@ -163,6 +167,7 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
             if stores_left[j] == 0:
                 end[j] = max(own[j], comp_end[j])
                 left -= 1
+                stale[1 - u] = True
     return _cycles(start), _cycles(end), busy, _cycles(stall)
 
 
