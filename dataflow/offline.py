@@ -12,12 +12,11 @@ optimizer steps): critical path first, by the longest estimated path to the end 
 optimizer steps, which nothing waits for, come last and fill the gaps.
 
 `static_program` compiles the static program the engine executes: each unit's sequence of segments (an op's
-tiles, or for an optimizer step that yields, part of them) and each segment's nominal start and end, which stamp
-its DMA requests (their fraction of progress through the segment's tiles) and so fix the order in which the one
-DMA engine serves the two units. It is computed on a *nominal machine* (`nominal_durations`:
-work counts at fixed rates tied to the array, never the DRAM, buffer, port, lane or selector fields), so the
-program is the same for every configuration that differs only in those, and the engine's times, each a max of
-sums of durations, can only fall when a duration falls (docs/modelling.md, "Why it is monotone").
+tiles, or for an optimizer step that yields, part of them) and each segment's nominal start and end. It is
+computed on a *nominal machine* (`nominal_durations`: work counts at fixed rates tied to the array, never the
+DRAM, buffer, port, lane or selector fields), so the program is the same for every configuration that differs only
+in those. Each unit then runs its segments through its own DMA queue, the two queues sharing the DRAM bandwidth
+(docs/modelling.md, "DMA arbitration").
 """
 from __future__ import annotations
 

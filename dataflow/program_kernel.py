@@ -6,7 +6,7 @@ each tiling (`tile_segments`): the sweep's points share a lowering but not alway
 
 The Python version keeps heaps keyed (ready time, rank, op) and (rank, op); ranks are distinct, so a heap's top is
 the minimum of a set, and this kernel keeps the sets as short arrays and scans them (they hold the ready frontier).
-Every float is computed by the same operations in the same order, so the stamps are bit for bit the same.
+Every float is computed by the same operations in the same order, so the nominal times are bit for bit the same.
 """
 from __future__ import annotations
 

@@ -109,7 +109,7 @@ def _topological(deps, data):
 
 
 def _any_program(deps, unit, counts, data):
-    """A program compiled with random nominal durations (so with random orders, stamps and yields)."""
+    """A program compiled with random nominal durations (so with random orders and yields)."""
     n = len(deps)
     durations = np.array(data.draw(st.lists(st.floats(1.0, 1e4), min_size=n, max_size=n)))
     return static_program(durations, deps, unit, counts)
