@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export AMARANTH_USE_YOSYS := builtin
 
-.PHONY: setup demo test bench report docs clean tiny-report rtl-long rtl-report rtl-layers parity
+.PHONY: setup native demo test bench report docs clean tiny-report rtl-long rtl-report rtl-layers parity
 
 setup: $(VENV)/.installed
 
@@ -12,7 +12,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test,onnx,rtl,search]"
+	-$(PY) -m hwsim.engine.native
 	touch $@
+
+## native: compile the kernels ahead of time so `hwsim simulate` starts without numba (a minute; skipped when current)
+native: setup
+	$(PY) -m hwsim.engine.native
 
 ## demo: the SAT paper's comparison on sat-vcu1525 -> reports/sat_paper/ (CSV, markdown, plots)
 demo: setup
@@ -27,7 +32,7 @@ docs: setup
 	$(PY) docs/generate.py
 
 ## test: unit, property, golden-number and CLI tests
-test: setup
+test: native
 	$(PY) -m pytest -n 2
 
 ## tiny-report: the 256KB on-device training engines on the paper's three backbones -> reports/tiny/
@@ -35,7 +40,7 @@ tiny-report: setup
 	$(VENV)/bin/hwsim report --only tiny
 
 ## bench: engine / reference / compile / CLI / import timings for one ResNet-50 iteration; sweep rate; monotonicity review
-bench: setup
+bench: native
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/monotonicity.py

@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from hwsim.dataflow.jit import njit
 from hwsim.dataflow.ops import GemmOp
 from hwsim.dataflow.target import ArrayTarget
 

@@ -11,8 +11,8 @@ Every float is computed by the same operations in the same order, so the nominal
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from hwsim.dataflow.jit import njit
 from hwsim.dataflow.offline import VECTOR, priorities, to_csr
 
 

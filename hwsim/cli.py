@@ -101,10 +101,14 @@ def _run_simulate(args) -> int:
         models.check_source(args.model)
     except models.ModelError as exc:
         _bad(str(exc), "--model")
-    from hwsim.engine.startup import import_registries_without_scipy
+    from hwsim.engine import native
+
+    if not native.activate():  # the kernels compiled ahead of time: no numba in this process (see there)
+        from hwsim.engine.startup import import_registries_without_scipy
+
+        import_registries_without_scipy()  # else a quarter of a second of numba's start-up (see there)
     from hwsim.simulation import simulate
 
-    import_registries_without_scipy()  # a quarter of a second of numba's start-up (see there)
     inputs = input_paths(args.model, args.arch)
     if args.csv:
         output_file(args.csv, "--csv", inputs)

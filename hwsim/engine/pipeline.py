@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from hwsim.dataflow.jit import njit
 
 
 @njit(cache=True, inline="always")

@@ -7,7 +7,8 @@ roundings); `RooflineCost.estimate` in numpy is the reference (tests/hwsim/test_
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from hwsim.dataflow.jit import njit
 
 
 @njit(cache=True)

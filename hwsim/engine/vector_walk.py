@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from hwsim.dataflow.jit import njit
 from hwsim.engine.pipeline import NO_CUTOFF, pipeline_time
 
 

@@ -13,9 +13,9 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 
 from hwsim.dataflow.candidate_kernel import _cdiv, _port  # the closed forms and the walk share their rounding
+from hwsim.dataflow.jit import njit
 from hwsim.engine.pipeline import NO_CUTOFF, pipeline_time
 
 DATAFLOW_CODES = {"os": 0, "ws": 1, "is": 2}
