@@ -33,84 +33,106 @@ def order_codes(order: str) -> tuple[int, int, int]:
 _ORDER_CODES: dict[str, tuple[int, int, int]] = {}
 
 
+@njit(cache=True, inline="always")
+def _tile_work(m, k, n, first_k, df, eb, bb_edge, acc, rows, cols, k_step, fill, interleave, a_port, b_port, c_port):
+    """Cycles of one m x k x n tile on the array: its compute, stretched to its traffic at the buffer ports
+    (tiling.tile_compute_cycles and tiling.port_cycles)."""
+    if df == 0:
+        blocks = _cdiv(m, rows) * _cdiv(n, cols)
+        wk = blocks * _cdiv(k, k_step) + (fill if interleave else blocks * fill)
+        passes = np.int64(1)
+    else:
+        per_block = n if df == 2 else m
+        blocks = _cdiv(k, rows * k_step) * (_cdiv(m, cols) if df == 2 else _cdiv(n, cols))
+        stream = max(per_block, rows) if interleave else per_block + rows
+        wk = blocks * stream + (fill if interleave else blocks * fill)
+        passes = _cdiv(k, rows * k_step)
+    c_bytes = m * n * acc * (2 * passes - (1 if first_k else 0))
+    port = np.int64(0)
+    if df == 0:
+        port = _port(m * k * eb * _cdiv(n, cols), a_port, port)
+        port = _port(k * n * bb_edge * _cdiv(m, rows), b_port, port)
+    elif df == 1:
+        port = _port(m * k * eb * _cdiv(n, cols), a_port, port)
+        port = _port(k * n * bb_edge, b_port, port)
+    else:
+        port = _port(m * k * eb, a_port, port)
+        port = _port(k * n * bb_edge * _cdiv(m, cols), b_port, port)
+    port = _port(c_bytes, c_port, port)
+    return max(wk, port)
+
+
 @njit(cache=True)
 def _fill(load, store, select, work, m_t, k_t, n_t, o0, o1, o2, df, dims, groups, ab, bb_load, bb_edge, eb, acc, rows,
           cols, k_step, fill, interleave, select_on_load, select_passes, sel_group, sel_lanes, sel_latency, a_port,
           b_port, c_port):
-    """Write the per-tile arrays of one mapping (tiling.gemm_tiles' arithmetic, tile by tile)."""
+    """Write the per-tile arrays of one mapping (tiling.gemm_tiles' arithmetic, tile by tile).
+
+    Along each axis a tile has the full size or, the last one, the remainder: a tile's bytes and cycles depend
+    only on that class per axis (and on whether it is the first k tile), so they are computed once per class
+    (`ext`, the lookup tables below) and the walk, nested loops in the mapping's order, only looks them up."""
     tsize = np.array([m_t, k_t, n_t], dtype=np.int64)
     trips = np.empty(3, dtype=np.int64)
+    ext = np.empty((3, 2), dtype=np.int64)  # per axis: the extent of a full tile (0) and of the last one (1)
     for ax in range(3):
         trips[ax] = _cdiv(dims[ax], tsize[ax])
+        ext[ax, 0] = tsize[ax]
+        ext[ax, 1] = dims[ax] - (trips[ax] - 1) * tsize[ax]
+    a_load = np.empty((2, 2), dtype=np.int64)  # [m class, k class]
+    b_load = np.empty((2, 2), dtype=np.int64)  # [k class, n class]
+    sel = np.zeros((2, 2), dtype=np.int64)  # [k class, n class]
+    c_acc = np.empty((2, 2), dtype=np.int64)  # [m class, n class]: the block's partial sums
+    c_out = np.empty((2, 2), dtype=np.int64)  # and its final values
+    for x in range(2):
+        for y in range(2):
+            a_load[x, y] = np.int64(math.ceil(ext[0, x] * ext[1, y] * ab))
+            k, n = ext[1, x], ext[2, y]
+            b_load[x, y] = np.int64(math.ceil(k * n * bb_load))
+            if select_on_load:
+                sel[x, y] = select_passes * (sel_group * _cdiv(_cdiv(k, sel_group) * n, sel_lanes) + sel_latency)
+            c_acc[x, y] = ext[0, x] * ext[2, y] * acc
+            c_out[x, y] = ext[0, x] * ext[2, y] * eb
+    cycles = np.full((2, 2, 2, 2), -1, dtype=np.int64)  # [m, k, n class, first k tile], filled as met
     per_group = trips[0] * trips[1] * trips[2]
     idx = np.zeros(3, dtype=np.int64)
     prev = np.zeros(3, dtype=np.int64)
-    nxt = np.zeros(3, dtype=np.int64)
-    for i in range(per_group):
-        # the i-th tile of the walk: the innermost loop varies fastest
-        rest = i
-        idx[o2] = rest % trips[o2]
-        rest //= trips[o2]
-        idx[o1] = rest % trips[o1]
-        rest //= trips[o1]
-        idx[o0] = rest
-        m = min(m_t, dims[0] - idx[0] * m_t)
-        k = min(k_t, dims[1] - idx[1] * k_t)
-        n = min(n_t, dims[2] - idx[2] * n_t)
-        first = i == 0
-        new_a = first or idx[0] != prev[0] or idx[1] != prev[1]
-        new_b = first or idx[1] != prev[1] or idx[2] != prev[2]
-        new_c = first or idx[0] != prev[0] or idx[2] != prev[2]
-        first_k = idx[1] == 0
-        final_k = idx[1] == trips[1] - 1
-        if i == per_group - 1:
-            last_c = True
-        else:  # the next tile works on another C block (its m or n index differs)
-            rest = i + 1
-            nxt[o2] = rest % trips[o2]
-            rest //= trips[o2]
-            nxt[o1] = rest % trips[o1]
-            rest //= trips[o1]
-            nxt[o0] = rest
-            last_c = nxt[0] != idx[0] or nxt[2] != idx[2]
-        for ax in range(3):
-            prev[ax] = idx[ax]
-        ld = np.int64(0)
-        if new_a:
-            ld += np.int64(math.ceil(m * k * ab))
-        if new_b:
-            ld += np.int64(math.ceil(k * n * bb_load))
-        if new_c and not first_k:
-            ld += m * n * acc
-        st = np.int64(0)
-        if last_c:
-            st = m * n * (eb if final_k else acc)
-        sl = np.int64(0)
-        if new_b and select_on_load:
-            sl = select_passes * (sel_group * _cdiv(_cdiv(k, sel_group) * n, sel_lanes) + sel_latency)
-        if df == 0:
-            blocks = _cdiv(m, rows) * _cdiv(n, cols)
-            wk = blocks * _cdiv(k, k_step) + (fill if interleave else blocks * fill)
-            passes = np.int64(1)
-        else:
-            per_block = n if df == 2 else m
-            blocks = _cdiv(k, rows * k_step) * (_cdiv(m, cols) if df == 2 else _cdiv(n, cols))
-            stream = max(per_block, rows) if interleave else per_block + rows
-            wk = blocks * stream + (fill if interleave else blocks * fill)
-            passes = _cdiv(k, rows * k_step)
-        c_bytes = m * n * acc * (2 * passes - (1 if first_k else 0))
-        port = np.int64(0)
-        if df == 0:
-            port = _port(m * k * eb * _cdiv(n, cols), a_port, port)
-            port = _port(k * n * bb_edge * _cdiv(m, rows), b_port, port)
-        elif df == 1:
-            port = _port(m * k * eb * _cdiv(n, cols), a_port, port)
-            port = _port(k * n * bb_edge, b_port, port)
-        else:
-            port = _port(m * k * eb, a_port, port)
-            port = _port(k * n * bb_edge * _cdiv(m, cols), b_port, port)
-        port = _port(c_bytes, c_port, port)
-        load[i], store[i], select[i], work[i] = ld, st, sl, max(wk, port)
+    i = 0
+    for a in range(trips[o0]):  # outer -> inner: the innermost loop varies fastest
+        idx[o0] = a
+        for b in range(trips[o1]):
+            idx[o1] = b
+            for c in range(trips[o2]):
+                idx[o2] = c
+                cm = 1 if idx[0] == trips[0] - 1 else 0
+                ck = 1 if idx[1] == trips[1] - 1 else 0
+                cn = 1 if idx[2] == trips[2] - 1 else 0
+                first = i == 0
+                new_a = first or idx[0] != prev[0] or idx[1] != prev[1]
+                new_b = first or idx[1] != prev[1] or idx[2] != prev[2]
+                new_c = first or idx[0] != prev[0] or idx[2] != prev[2]
+                first_k = idx[1] == 0
+                for ax in range(3):
+                    prev[ax] = idx[ax]
+                ld = np.int64(0)
+                if new_a:
+                    ld += a_load[cm, ck]
+                if new_b:
+                    ld += b_load[ck, cn]
+                if new_c and not first_k:
+                    ld += c_acc[cm, cn]
+                if not new_c:  # the previous tile's C block goes on: it is not written out after that tile
+                    store[i - 1] = 0
+                store[i] = c_out[cm, cn] if ck == 1 else c_acc[cm, cn]  # the C block out (final or partial sums)
+                load[i] = ld
+                select[i] = sel[ck, cn] if new_b else 0
+                fk = 1 if first_k else 0
+                wk = cycles[cm, ck, cn, fk]
+                if wk < 0:
+                    wk = cycles[cm, ck, cn, fk] = _tile_work(
+                        ext[0, cm], ext[1, ck], ext[2, cn], first_k, df, eb, bb_edge, acc, rows, cols, k_step, fill,
+                        interleave, a_port, b_port, c_port)
+                work[i] = wk
+                i += 1
     for g in range(1, groups):  # every group walks the same tiles
         for i in range(per_group):
             t = g * per_group + i
@@ -154,9 +176,8 @@ def walk_times(tiles, orders, dataflows, dims, groups, ab, bb_load, bb_edge, eb,
 
 
 @njit(cache=True)
-def _loops_that_move(o, m_t, k_t, n_t, dims, order_axes):
+def _loops_that_move(o, trips, order_axes):
     """Loop order o with the loops of one trip left out, as a base-4 code (axis + 1 per moving loop)."""
-    trips = (_cdiv(dims[0], m_t), _cdiv(dims[1], k_t), _cdiv(dims[2], n_t))
     code = 0
     for j in range(3):
         ax = order_axes[o, j]
@@ -169,9 +190,10 @@ def _loops_that_move(o, m_t, k_t, n_t, dims, order_axes):
 def _repeats_order(o, m_t, k_t, n_t, dims, order_axes):
     """Whether an earlier loop order walks this tile size's tiles in the same sequence (loops of one trip do not
     move): then it has the same time and DRAM bytes and a lower index, so this one can never be chosen."""
-    code = _loops_that_move(o, m_t, k_t, n_t, dims, order_axes)
+    trips = (_cdiv(dims[0], m_t), _cdiv(dims[1], k_t), _cdiv(dims[2], n_t))
+    code = _loops_that_move(o, trips, order_axes)
     for earlier in range(o):
-        if _loops_that_move(earlier, m_t, k_t, n_t, dims, order_axes) == code:
+        if _loops_that_move(earlier, trips, order_axes) == code:
             return True
     return False
 
@@ -219,24 +241,36 @@ def branch_and_bound(m_t, k_t, n_t, compute, dram, tiles, kept, order_axes, max_
     if seed < 0:
         return -1
 
+    size = 0  # the per-tile arrays of the longest walk, allocated once
+    for p in range(n_p):
+        if tiles[p] <= max_tiles:
+            size = max(size, tiles[p])
+    load, store, select, work = (np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64),
+                                 np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64))
+
     def walk(i, cutoff):
         p = i % n_p
         o = i // (n_d * n_p)
-        load, store, select, work = walk_arrays(
-            m_t[p], k_t[p], n_t[p], order_axes[o, 0], order_axes[o, 1], order_axes[o, 2], kept[(i // n_p) % n_d],
-            dims, groups, ab, bb_load, bb_edge, eb, acc, rows, cols, k_step, fill, interleave, select_on_load,
-            select_passes, sel_group, sel_lanes, sel_latency, a_port, b_port, c_port)
-        return pipeline_time(load, store, select, work, bytes_per_cycle, latency, cutoff)
+        count = _fill(load, store, select, work, m_t[p], k_t[p], n_t[p], order_axes[o, 0], order_axes[o, 1],
+                      order_axes[o, 2], kept[(i // n_p) % n_d], dims, groups, ab, bb_load, bb_edge, eb, acc, rows,
+                      cols, k_step, fill, interleave, select_on_load, select_passes, sel_group, sel_lanes,
+                      sel_latency, a_port, b_port, c_port)
+        return pipeline_time(load[:count], store[:count], select[:count], work[:count], bytes_per_cycle, latency,
+                             cutoff)
 
     best_time = walk(seed, NO_CUTOFF)
     best = seed
     queue = np.empty(n, dtype=np.int64)
     count = 0
-    for i in range(n):
-        if i != seed and tiles[i % n_p] <= max_tiles and bound[i] <= best_time and not _repeats_order(
-                i // (n_d * n_p), m_t[i % n_p], k_t[i % n_p], n_t[i % n_p], dims, order_axes):
-            queue[count] = i
-            count += 1
+    i = 0
+    for o in range(6):  # the enumeration again; the bound first: few candidates pass it
+        for dd in range(n_d):
+            for p in range(n_p):
+                if bound[i] <= best_time and i != seed and tiles[p] <= max_tiles and not _repeats_order(
+                        o, m_t[p], k_t[p], n_t[p], dims, order_axes):
+                    queue[count] = i
+                    count += 1
+                i += 1
     queue = queue[:count]
     order = np.argsort(bound[queue], kind="mergesort")  # by bound, then index (stable)
     for q in range(count):
