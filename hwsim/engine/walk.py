@@ -233,10 +233,12 @@ def branch_and_bound(m_t, k_t, n_t, compute, dram, tiles, kept, order_axes, max_
                 c = float(compute[df, p])
                 t = t_f[p]
                 dma = dram_cycles[o, p] + 2.0 * t * latency
-                e = (c if c >= dma else dma) + (c if c <= dma else dma) / t  # the roofline estimate: the seed
                 bound[i] = max(c + edges[p], dram_cycles[o, p] + t * latency) * (1 - 1e-9)
-                if tiles[p] <= max_tiles and e < best_est:
-                    seed, best_est = i, e
+                longer = c if c >= dma else dma
+                if tiles[p] <= max_tiles and longer < best_est:  # the estimate is at least `longer`
+                    e = longer + (c if c <= dma else dma) / t  # the roofline estimate: the seed
+                    if e < best_est:
+                        seed, best_est = i, e
                 i += 1
     if seed < 0:
         return -1
