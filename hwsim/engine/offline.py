@@ -113,9 +113,10 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
                 dt = min(dt, r_left[u] * n)
             elif r_kind[u] != 0:
                 dt = min(dt, r_ready[u] - now)
+        share = dt if n == 1 else dt * 0.5  # dt / n exactly (n is 1 or 2), without a division to wait for
         for u in range(2):
             if active[u]:
-                r_left[u] -= dt / n
+                r_left[u] -= share
         now += dt
         for u in range(2):
             if not active[u] or r_left[u] > 0:
