@@ -62,74 +62,73 @@ def _tile_work(m, k, n, first_k, df, eb, bb_edge, acc, rows, cols, k_step, fill,
     return max(wk, port)
 
 
+A_LOAD, B_LOAD, SELECT, C_ACC, C_OUT = range(5)  # _fill's per-class table: what a tile loads, selects, stores
+
+
+@njit(cache=True, inline="always")
+def _axis_index(ax, o0, o1, a, b, c):
+    """The index along axis `ax` of the tile at loop indices (a, b, c), loops o0 (outer), o1, o2 (inner)."""
+    return a if o0 == ax else (b if o1 == ax else c)
+
+
 @njit(cache=True)
 def _fill(load, store, select, work, m_t, k_t, n_t, o0, o1, o2, df, dims, groups, ab, bb_load, bb_edge, eb, acc, rows,
           cols, k_step, fill, interleave, select_on_load, select_passes, sel_group, sel_lanes, sel_latency, a_port,
           b_port, c_port):
     """Write the per-tile arrays of one mapping (tiling.gemm_tiles' arithmetic, tile by tile).
 
-    Along each axis a tile has the full size or, the last one, the remainder: a tile's bytes and cycles depend
-    only on that class per axis (and on whether it is the first k tile), so they are computed once per class
-    (`ext`, the lookup tables below) and the walk, nested loops in the mapping's order, only looks them up."""
-    tsize = np.array([m_t, k_t, n_t], dtype=np.int64)
-    trips = np.empty(3, dtype=np.int64)
-    ext = np.empty((3, 2), dtype=np.int64)  # per axis: the extent of a full tile (0) and of the last one (1)
-    for ax in range(3):
-        trips[ax] = _cdiv(dims[ax], tsize[ax])
-        ext[ax, 0] = tsize[ax]
-        ext[ax, 1] = dims[ax] - (trips[ax] - 1) * tsize[ax]
-    a_load = np.empty((2, 2), dtype=np.int64)  # [m class, k class]
-    b_load = np.empty((2, 2), dtype=np.int64)  # [k class, n class]
-    sel = np.zeros((2, 2), dtype=np.int64)  # [k class, n class]
-    c_acc = np.empty((2, 2), dtype=np.int64)  # [m class, n class]: the block's partial sums
-    c_out = np.empty((2, 2), dtype=np.int64)  # and its final values
+    Along each axis a tile has the full size (class 0) or, the last one, the remainder (class 1): a tile's bytes
+    and cycles depend only on its classes (and on whether it is the first k tile), so they are computed once per
+    class and the walk, nested loops in the mapping's order, looks them up."""
+    trips = (_cdiv(dims[0], m_t), _cdiv(dims[1], k_t), _cdiv(dims[2], n_t))
+    ext_m = (m_t, dims[0] - (trips[0] - 1) * m_t)  # the extent of each class
+    ext_k = (k_t, dims[1] - (trips[1] - 1) * k_t)
+    ext_n = (n_t, dims[2] - (trips[2] - 1) * n_t)
+    table = np.zeros((5, 2, 2), dtype=np.int64)  # A_LOAD [m, k class], B_LOAD and SELECT [k, n], C_* [m, n]
     for x in range(2):
         for y in range(2):
-            a_load[x, y] = np.int64(math.ceil(ext[0, x] * ext[1, y] * ab))
-            k, n = ext[1, x], ext[2, y]
-            b_load[x, y] = np.int64(math.ceil(k * n * bb_load))
+            table[A_LOAD, x, y] = np.int64(math.ceil(ext_m[x] * ext_k[y] * ab))
+            k, n = ext_k[x], ext_n[y]
+            table[B_LOAD, x, y] = np.int64(math.ceil(k * n * bb_load))
             if select_on_load:
-                sel[x, y] = select_passes * (sel_group * _cdiv(_cdiv(k, sel_group) * n, sel_lanes) + sel_latency)
-            c_acc[x, y] = ext[0, x] * ext[2, y] * acc
-            c_out[x, y] = ext[0, x] * ext[2, y] * eb
-    cycles = np.full((2, 2, 2, 2), -1, dtype=np.int64)  # [m, k, n class, first k tile], filled as met
+                table[SELECT, x, y] = select_passes * (sel_group * _cdiv(_cdiv(k, sel_group) * n, sel_lanes)
+                                                       + sel_latency)
+            table[C_ACC, x, y] = ext_m[x] * ext_n[y] * acc  # the C block's partial sums
+            table[C_OUT, x, y] = ext_m[x] * ext_n[y] * eb  # and its final values
+    cycles = np.full((2, 2, 2, 2), -1, dtype=np.int64)  # [m, k, n class, first k tile], computed as met
     per_group = trips[0] * trips[1] * trips[2]
-    idx = np.zeros(3, dtype=np.int64)
-    prev = np.zeros(3, dtype=np.int64)
+    pm, pk, pn = -1, -1, -1  # the previous tile's indices
     i = 0
     for a in range(trips[o0]):  # outer -> inner: the innermost loop varies fastest
-        idx[o0] = a
         for b in range(trips[o1]):
-            idx[o1] = b
             for c in range(trips[o2]):
-                idx[o2] = c
-                cm = 1 if idx[0] == trips[0] - 1 else 0
-                ck = 1 if idx[1] == trips[1] - 1 else 0
-                cn = 1 if idx[2] == trips[2] - 1 else 0
-                first = i == 0
-                new_a = first or idx[0] != prev[0] or idx[1] != prev[1]
-                new_b = first or idx[1] != prev[1] or idx[2] != prev[2]
-                new_c = first or idx[0] != prev[0] or idx[2] != prev[2]
-                first_k = idx[1] == 0
-                for ax in range(3):
-                    prev[ax] = idx[ax]
+                im, ik, i_n = _axis_index(0, o0, o1, a, b, c), _axis_index(1, o0, o1, a, b, c), _axis_index(
+                    2, o0, o1, a, b, c)
+                cm = 1 if im == trips[0] - 1 else 0
+                ck = 1 if ik == trips[1] - 1 else 0
+                cn = 1 if i_n == trips[2] - 1 else 0
+                new_a = im != pm or ik != pk
+                new_b = ik != pk or i_n != pn
+                new_c = im != pm or i_n != pn
+                first_k = ik == 0
+                pm, pk, pn = im, ik, i_n
                 ld = np.int64(0)
                 if new_a:
-                    ld += a_load[cm, ck]
+                    ld += table[A_LOAD, cm, ck]
                 if new_b:
-                    ld += b_load[ck, cn]
+                    ld += table[B_LOAD, ck, cn]
                 if new_c and not first_k:
-                    ld += c_acc[cm, cn]
+                    ld += table[C_ACC, cm, cn]
                 if not new_c:  # the previous tile's C block goes on: it is not written out after that tile
                     store[i - 1] = 0
-                store[i] = c_out[cm, cn] if ck == 1 else c_acc[cm, cn]  # the C block out (final or partial sums)
+                store[i] = table[C_OUT if ck == 1 else C_ACC, cm, cn]  # the C block out (final or partial sums)
                 load[i] = ld
-                select[i] = sel[ck, cn] if new_b else 0
+                select[i] = table[SELECT, ck, cn] if new_b else 0
                 fk = 1 if first_k else 0
                 wk = cycles[cm, ck, cn, fk]
                 if wk < 0:
                     wk = cycles[cm, ck, cn, fk] = _tile_work(
-                        ext[0, cm], ext[1, ck], ext[2, cn], first_k, df, eb, bb_edge, acc, rows, cols, k_step, fill,
+                        ext_m[cm], ext_k[ck], ext_n[cn], first_k, df, eb, bb_edge, acc, rows, cols, k_step, fill,
                         interleave, a_port, b_port, c_port)
                 work[i] = wk
                 i += 1
