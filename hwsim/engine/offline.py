@@ -97,16 +97,15 @@ def run_offline(op_offsets, load, store, select, compute, bytes_per_cycle, laten
                 r_start[u] = max(now, ready)
         if r_kind[0] == 0 and r_kind[1] == 0:
             raise ValueError("offline schedule deadlocked: the program's order breaks a dependency")
+        ready = np.inf
+        for u in range(2):
+            if r_kind[u] != 0:
+                ready = min(ready, r_ready[u])
+        now = max(now, ready)  # if both wait for their data, jump to the first ready
         n = 0
         for u in range(2):
             active[u] = r_kind[u] != 0 and r_ready[u] <= now
             n += active[u]
-        if n == 0:  # both wait for their data: jump to the first ready
-            now = np.inf
-            for u in range(2):
-                if r_kind[u] != 0:
-                    now = min(now, r_ready[u])
-            continue
         dt = np.inf  # until the first request in service completes or a waiting one becomes ready
         for u in range(2):
             if active[u]:
