@@ -55,7 +55,8 @@ def profile_shares() -> list[tuple[str, float]]:
               ("simulation.py", "_part_tiles"): "per-tile arrays of the chosen mappings",
               ("simulation.py", "_table"): "per-op table + energy",
               ("pipeline.py", "run_pipeline"): "per-op times alone (run_pipeline)",
-              ("simulation.py", "attribute"): "cycles attributed to ops"}
+              ("simulation.py", "attribute"): "cycles attributed to ops",
+              ("offline.py", "owned_cycles"): "cycles attributed to ops (owned_cycles)"}
     out = []
     for (path, _, name), v in stats.items():
         stage = stages.get((path.replace("\\", "/").rsplit("/", 1)[-1], name))

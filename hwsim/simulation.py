@@ -22,6 +22,7 @@ from hwsim.dataflow.tiling import (DATAFLOWS, MappingError, ScheduleTooLarge, Ti
 from hwsim.config import SATConfig, load_arch
 from hwsim.energy import COMPONENTS, OpCounts, energy_columns, op_counts, op_energy
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline, run_reference
+from hwsim.engine.offline import owned_cycles
 from hwsim.engine.roofline import roofline_cycles
 from hwsim.engine.vector_walk import vector_chunk_tiles, vector_chunk_times
 from hwsim.engine.walk import _op_args, branch_and_bound, gemm_walk_tiles, gemm_walk_times, walk_times
@@ -223,7 +224,7 @@ def simulate(model, arch, method: str = "dense", nm=None, batch: int = 32, *, ph
         program = _static_program(ops, deps, unit, csr, np.diff(sched.offsets),
                                   (cfg.peak_macs_per_cycle, cfg.precision.operand_bytes))
         start, end, busy, stall = OFFLINE_ENGINES[engine](*sched.engine_args(cfg), unit, *program, *csr)
-        cycles = attribute(start, end, unit)
+        cycles = owned_cycles(start, end, unit) if _FAST else attribute(start, end, unit)
     else:
         cycles, busy, stall = ENGINES[engine](*sched.engine_args(cfg))
         end = np.cumsum(cycles)

@@ -33,84 +33,105 @@ def order_codes(order: str) -> tuple[int, int, int]:
 _ORDER_CODES: dict[str, tuple[int, int, int]] = {}
 
 
+@njit(cache=True, inline="always")
+def _tile_work(m, k, n, first_k, df, eb, bb_edge, acc, rows, cols, k_step, fill, interleave, a_port, b_port, c_port):
+    """Cycles of one m x k x n tile on the array: its compute, stretched to its traffic at the buffer ports
+    (tiling.tile_compute_cycles and tiling.port_cycles)."""
+    if df == 0:
+        blocks = _cdiv(m, rows) * _cdiv(n, cols)
+        wk = blocks * _cdiv(k, k_step) + (fill if interleave else blocks * fill)
+        passes = np.int64(1)
+    else:
+        per_block = n if df == 2 else m
+        blocks = _cdiv(k, rows * k_step) * (_cdiv(m, cols) if df == 2 else _cdiv(n, cols))
+        stream = max(per_block, rows) if interleave else per_block + rows
+        wk = blocks * stream + (fill if interleave else blocks * fill)
+        passes = _cdiv(k, rows * k_step)
+    c_bytes = m * n * acc * (2 * passes - (1 if first_k else 0))
+    port = np.int64(0)
+    if df == 0:
+        port = _port(m * k * eb * _cdiv(n, cols), a_port, port)
+        port = _port(k * n * bb_edge * _cdiv(m, rows), b_port, port)
+    elif df == 1:
+        port = _port(m * k * eb * _cdiv(n, cols), a_port, port)
+        port = _port(k * n * bb_edge, b_port, port)
+    else:
+        port = _port(m * k * eb, a_port, port)
+        port = _port(k * n * bb_edge * _cdiv(m, cols), b_port, port)
+    port = _port(c_bytes, c_port, port)
+    return max(wk, port)
+
+
+A_LOAD, B_LOAD, SELECT, C_ACC, C_OUT = range(5)  # _fill's per-class table: what a tile loads, selects, stores
+
+
+@njit(cache=True, inline="always")
+def _axis_index(ax, o0, o1, a, b, c):
+    """The index along axis `ax` of the tile at loop indices (a, b, c), loops o0 (outer), o1, o2 (inner)."""
+    return a if o0 == ax else (b if o1 == ax else c)
+
+
 @njit(cache=True)
 def _fill(load, store, select, work, m_t, k_t, n_t, o0, o1, o2, df, dims, groups, ab, bb_load, bb_edge, eb, acc, rows,
           cols, k_step, fill, interleave, select_on_load, select_passes, sel_group, sel_lanes, sel_latency, a_port,
           b_port, c_port):
-    """Write the per-tile arrays of one mapping (tiling.gemm_tiles' arithmetic, tile by tile)."""
-    tsize = np.array([m_t, k_t, n_t], dtype=np.int64)
-    trips = np.empty(3, dtype=np.int64)
-    for ax in range(3):
-        trips[ax] = _cdiv(dims[ax], tsize[ax])
+    """Write the per-tile arrays of one mapping (tiling.gemm_tiles' arithmetic, tile by tile).
+
+    Along each axis a tile has the full size (class 0) or, the last one, the remainder (class 1): a tile's bytes
+    and cycles depend only on its classes (and on whether it is the first k tile), so they are computed once per
+    class and the walk, nested loops in the mapping's order, looks them up."""
+    trips = (_cdiv(dims[0], m_t), _cdiv(dims[1], k_t), _cdiv(dims[2], n_t))
+    ext_m = (m_t, dims[0] - (trips[0] - 1) * m_t)  # the extent of each class
+    ext_k = (k_t, dims[1] - (trips[1] - 1) * k_t)
+    ext_n = (n_t, dims[2] - (trips[2] - 1) * n_t)
+    table = np.zeros((5, 2, 2), dtype=np.int64)  # A_LOAD [m, k class], B_LOAD and SELECT [k, n], C_* [m, n]
+    for x in range(2):
+        for y in range(2):
+            table[A_LOAD, x, y] = np.int64(math.ceil(ext_m[x] * ext_k[y] * ab))
+            k, n = ext_k[x], ext_n[y]
+            table[B_LOAD, x, y] = np.int64(math.ceil(k * n * bb_load))
+            if select_on_load:
+                table[SELECT, x, y] = select_passes * (sel_group * _cdiv(_cdiv(k, sel_group) * n, sel_lanes)
+                                                       + sel_latency)
+            table[C_ACC, x, y] = ext_m[x] * ext_n[y] * acc  # the C block's partial sums
+            table[C_OUT, x, y] = ext_m[x] * ext_n[y] * eb  # and its final values
+    cycles = np.full((2, 2, 2, 2), -1, dtype=np.int64)  # [m, k, n class, first k tile], computed as met
     per_group = trips[0] * trips[1] * trips[2]
-    idx = np.zeros(3, dtype=np.int64)
-    prev = np.zeros(3, dtype=np.int64)
-    nxt = np.zeros(3, dtype=np.int64)
-    for i in range(per_group):
-        # the i-th tile of the walk: the innermost loop varies fastest
-        rest = i
-        idx[o2] = rest % trips[o2]
-        rest //= trips[o2]
-        idx[o1] = rest % trips[o1]
-        rest //= trips[o1]
-        idx[o0] = rest
-        m = min(m_t, dims[0] - idx[0] * m_t)
-        k = min(k_t, dims[1] - idx[1] * k_t)
-        n = min(n_t, dims[2] - idx[2] * n_t)
-        first = i == 0
-        new_a = first or idx[0] != prev[0] or idx[1] != prev[1]
-        new_b = first or idx[1] != prev[1] or idx[2] != prev[2]
-        new_c = first or idx[0] != prev[0] or idx[2] != prev[2]
-        first_k = idx[1] == 0
-        final_k = idx[1] == trips[1] - 1
-        if i == per_group - 1:
-            last_c = True
-        else:  # the next tile works on another C block (its m or n index differs)
-            rest = i + 1
-            nxt[o2] = rest % trips[o2]
-            rest //= trips[o2]
-            nxt[o1] = rest % trips[o1]
-            rest //= trips[o1]
-            nxt[o0] = rest
-            last_c = nxt[0] != idx[0] or nxt[2] != idx[2]
-        for ax in range(3):
-            prev[ax] = idx[ax]
-        ld = np.int64(0)
-        if new_a:
-            ld += np.int64(math.ceil(m * k * ab))
-        if new_b:
-            ld += np.int64(math.ceil(k * n * bb_load))
-        if new_c and not first_k:
-            ld += m * n * acc
-        st = np.int64(0)
-        if last_c:
-            st = m * n * (eb if final_k else acc)
-        sl = np.int64(0)
-        if new_b and select_on_load:
-            sl = select_passes * (sel_group * _cdiv(_cdiv(k, sel_group) * n, sel_lanes) + sel_latency)
-        if df == 0:
-            blocks = _cdiv(m, rows) * _cdiv(n, cols)
-            wk = blocks * _cdiv(k, k_step) + (fill if interleave else blocks * fill)
-            passes = np.int64(1)
-        else:
-            per_block = n if df == 2 else m
-            blocks = _cdiv(k, rows * k_step) * (_cdiv(m, cols) if df == 2 else _cdiv(n, cols))
-            stream = max(per_block, rows) if interleave else per_block + rows
-            wk = blocks * stream + (fill if interleave else blocks * fill)
-            passes = _cdiv(k, rows * k_step)
-        c_bytes = m * n * acc * (2 * passes - (1 if first_k else 0))
-        port = np.int64(0)
-        if df == 0:
-            port = _port(m * k * eb * _cdiv(n, cols), a_port, port)
-            port = _port(k * n * bb_edge * _cdiv(m, rows), b_port, port)
-        elif df == 1:
-            port = _port(m * k * eb * _cdiv(n, cols), a_port, port)
-            port = _port(k * n * bb_edge, b_port, port)
-        else:
-            port = _port(m * k * eb, a_port, port)
-            port = _port(k * n * bb_edge * _cdiv(m, cols), b_port, port)
-        port = _port(c_bytes, c_port, port)
-        load[i], store[i], select[i], work[i] = ld, st, sl, max(wk, port)
+    pm, pk, pn = -1, -1, -1  # the previous tile's indices
+    i = 0
+    for a in range(trips[o0]):  # outer -> inner: the innermost loop varies fastest
+        for b in range(trips[o1]):
+            for c in range(trips[o2]):
+                im, ik, i_n = _axis_index(0, o0, o1, a, b, c), _axis_index(1, o0, o1, a, b, c), _axis_index(
+                    2, o0, o1, a, b, c)
+                cm = 1 if im == trips[0] - 1 else 0
+                ck = 1 if ik == trips[1] - 1 else 0
+                cn = 1 if i_n == trips[2] - 1 else 0
+                new_a = im != pm or ik != pk
+                new_b = ik != pk or i_n != pn
+                new_c = im != pm or i_n != pn
+                first_k = ik == 0
+                pm, pk, pn = im, ik, i_n
+                ld = np.int64(0)
+                if new_a:
+                    ld += table[A_LOAD, cm, ck]
+                if new_b:
+                    ld += table[B_LOAD, ck, cn]
+                if new_c and not first_k:
+                    ld += table[C_ACC, cm, cn]
+                if not new_c:  # the previous tile's C block goes on: it is not written out after that tile
+                    store[i - 1] = 0
+                store[i] = table[C_OUT if ck == 1 else C_ACC, cm, cn]  # the C block out (final or partial sums)
+                load[i] = ld
+                select[i] = table[SELECT, ck, cn] if new_b else 0
+                fk = 1 if first_k else 0
+                wk = cycles[cm, ck, cn, fk]
+                if wk < 0:
+                    wk = cycles[cm, ck, cn, fk] = _tile_work(
+                        ext_m[cm], ext_k[ck], ext_n[cn], first_k, df, eb, bb_edge, acc, rows, cols, k_step, fill,
+                        interleave, a_port, b_port, c_port)
+                work[i] = wk
+                i += 1
     for g in range(1, groups):  # every group walks the same tiles
         for i in range(per_group):
             t = g * per_group + i
@@ -154,9 +175,8 @@ def walk_times(tiles, orders, dataflows, dims, groups, ab, bb_load, bb_edge, eb,
 
 
 @njit(cache=True)
-def _loops_that_move(o, m_t, k_t, n_t, dims, order_axes):
+def _loops_that_move(o, trips, order_axes):
     """Loop order o with the loops of one trip left out, as a base-4 code (axis + 1 per moving loop)."""
-    trips = (_cdiv(dims[0], m_t), _cdiv(dims[1], k_t), _cdiv(dims[2], n_t))
     code = 0
     for j in range(3):
         ax = order_axes[o, j]
@@ -169,9 +189,10 @@ def _loops_that_move(o, m_t, k_t, n_t, dims, order_axes):
 def _repeats_order(o, m_t, k_t, n_t, dims, order_axes):
     """Whether an earlier loop order walks this tile size's tiles in the same sequence (loops of one trip do not
     move): then it has the same time and DRAM bytes and a lower index, so this one can never be chosen."""
-    code = _loops_that_move(o, m_t, k_t, n_t, dims, order_axes)
+    trips = (_cdiv(dims[0], m_t), _cdiv(dims[1], k_t), _cdiv(dims[2], n_t))
+    code = _loops_that_move(o, trips, order_axes)
     for earlier in range(o):
-        if _loops_that_move(earlier, m_t, k_t, n_t, dims, order_axes) == code:
+        if _loops_that_move(earlier, trips, order_axes) == code:
             return True
     return False
 
@@ -211,32 +232,46 @@ def branch_and_bound(m_t, k_t, n_t, compute, dram, tiles, kept, order_axes, max_
                 c = float(compute[df, p])
                 t = t_f[p]
                 dma = dram_cycles[o, p] + 2.0 * t * latency
-                e = (c if c >= dma else dma) + (c if c <= dma else dma) / t  # the roofline estimate: the seed
                 bound[i] = max(c + edges[p], dram_cycles[o, p] + t * latency) * (1 - 1e-9)
-                if tiles[p] <= max_tiles and e < best_est:
-                    seed, best_est = i, e
+                longer = c if c >= dma else dma
+                if tiles[p] <= max_tiles and longer < best_est:  # the estimate is at least `longer`
+                    e = longer + (c if c <= dma else dma) / t  # the roofline estimate: the seed
+                    if e < best_est:
+                        seed, best_est = i, e
                 i += 1
     if seed < 0:
         return -1
 
+    size = 0  # the per-tile arrays of the longest walk, allocated once
+    for p in range(n_p):
+        if tiles[p] <= max_tiles:
+            size = max(size, tiles[p])
+    load, store, select, work = (np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64),
+                                 np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64))
+
     def walk(i, cutoff):
         p = i % n_p
         o = i // (n_d * n_p)
-        load, store, select, work = walk_arrays(
-            m_t[p], k_t[p], n_t[p], order_axes[o, 0], order_axes[o, 1], order_axes[o, 2], kept[(i // n_p) % n_d],
-            dims, groups, ab, bb_load, bb_edge, eb, acc, rows, cols, k_step, fill, interleave, select_on_load,
-            select_passes, sel_group, sel_lanes, sel_latency, a_port, b_port, c_port)
-        return pipeline_time(load, store, select, work, bytes_per_cycle, latency, cutoff)
+        count = _fill(load, store, select, work, m_t[p], k_t[p], n_t[p], order_axes[o, 0], order_axes[o, 1],
+                      order_axes[o, 2], kept[(i // n_p) % n_d], dims, groups, ab, bb_load, bb_edge, eb, acc, rows,
+                      cols, k_step, fill, interleave, select_on_load, select_passes, sel_group, sel_lanes,
+                      sel_latency, a_port, b_port, c_port)
+        return pipeline_time(load[:count], store[:count], select[:count], work[:count], bytes_per_cycle, latency,
+                             cutoff)
 
     best_time = walk(seed, NO_CUTOFF)
     best = seed
     queue = np.empty(n, dtype=np.int64)
     count = 0
-    for i in range(n):
-        if i != seed and tiles[i % n_p] <= max_tiles and bound[i] <= best_time and not _repeats_order(
-                i // (n_d * n_p), m_t[i % n_p], k_t[i % n_p], n_t[i % n_p], dims, order_axes):
-            queue[count] = i
-            count += 1
+    i = 0
+    for o in range(6):  # the enumeration again; the bound first: few candidates pass it
+        for dd in range(n_d):
+            for p in range(n_p):
+                if bound[i] <= best_time and i != seed and tiles[p] <= max_tiles and not _repeats_order(
+                        o, m_t[p], k_t[p], n_t[p], dims, order_axes):
+                    queue[count] = i
+                    count += 1
+                i += 1
     queue = queue[:count]
     order = np.argsort(bound[queue], kind="mergesort")  # by bound, then index (stable)
     for q in range(count):

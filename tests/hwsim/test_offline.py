@@ -10,6 +10,7 @@ import hwsim
 from hwsim.dataflow.lowering import Lowering, lower
 from hwsim.dataflow.offline import dependencies, nominal_durations, priorities, static_program, to_csr, units
 from hwsim.engine import run_offline, run_offline_reference, run_pipeline
+from hwsim.engine.offline import owned_cycles
 from hwsim.models import GraphBuilder
 from hwsim.simulation import attribute
 
@@ -140,6 +141,18 @@ def test_a_dependency_chain_is_the_barrier_engine(sched, data):
     np.testing.assert_array_equal(busy, busy0)
     np.testing.assert_array_equal(stall, stall0)
     np.testing.assert_array_equal(attribute(start, end, unit), cycles)
+    np.testing.assert_array_equal(owned_cycles(start, end, unit), cycles)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 40), st.integers(0, 1)), max_size=40))
+def test_owned_cycles_equal_attribute(ops):
+    """The numba split of the iteration's cycles equals the numpy `attribute` (start <= end, as the engine gives)."""
+    start, length, unit = (np.array([op[i] for op in ops], dtype=np.int64) for i in range(3))
+    end = start + length
+    got, want = owned_cycles(start, end, unit), attribute(start, end, unit)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
 
 
 def test_kernel_source_equals_reference_without_jit(tmp_path):
@@ -161,6 +174,9 @@ def test_kernel_source_equals_reference_without_jit(tmp_path):
         "a = run_offline(offsets, *arrays, 37.5, 13, unit, *program, *to_csr(deps))\n"
         "b = run_offline_reference(offsets, *arrays, 37.5, 13, unit, *program, *to_csr(deps))\n"
         "assert all((x == y).all() for x, y in zip(a, b))\n"
+        "from hwsim.engine.offline import owned_cycles\n"
+        "from hwsim.simulation import attribute\n"
+        "assert (owned_cycles(a[0], a[1], unit) == attribute(a[0], a[1], unit)).all()\n"
         "assert numba.config.DISABLE_JIT\n"
     )
     subprocess.run([sys.executable, str(script)], check=True, env={**os.environ, "NUMBA_DISABLE_JIT": "1"})
