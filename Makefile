@@ -39,18 +39,19 @@ test: native
 tiny-report: setup
 	$(VENV)/bin/hwsim report --only tiny
 
-## bench: engine / reference / compile / CLI / import timings for one ResNet-50 iteration; sweep rate; monotonicity review
+## bench: engine / reference / compile / CLI / import timings for one ResNet-50 iteration; sweep rate; monotonicity review; search quality (about 3 minutes)
 bench: native
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/monotonicity.py
+	$(PY) bench/bench_search.py
 
 ## bench-monotone: 500 random (config, model, method, change) cases: is more of a resource ever slower? (under a minute)
 .PHONY: bench-monotone
 bench-monotone: setup
 	$(PY) bench/monotonicity_random.py
 
-## bench-search: search quality against an exhaustive 3,456-point grid -> reports/search_quality/ (minutes)
+## bench-search: search quality against an exhaustive 3,456-point grid -> reports/search_quality/ (about 1.5 minutes; part of bench)
 .PHONY: bench-search
 bench-search: setup
 	$(PY) bench/bench_search.py

@@ -122,7 +122,7 @@ def main() -> None:
     figs = _figure(grid, front, curves, budget, found_fronts)
     verdict = med["tpe"] >= GOAL_HV and med["tpe"] > med["random"]
     lines = ["# Search quality against an exhaustive grid", "",
-             "Written by `python bench/bench_search.py` (`make bench-search`).", "",
+             "Written by `python bench/bench_search.py` (`make bench`, or `make bench-search` alone).", "",
              f"Space: {' x '.join(f'{p} {v}' for p, v in GRID.items())} x methods {METHODS}: {total:,} points; "
              f"{n_grid:,} within the VCU1525 budget were simulated ({MODEL}, batch {BATCH}); the exhaustive front "
              f"has {len(front)} designs. Objectives: {', '.join(OBJECTIVES)} (latency per iteration; resources = "
