@@ -1,6 +1,6 @@
 """Engines that time a schedule tile by tile: the numba kernels and their plain references.
 
-The names load on first use (PEP 562): importing `hwsim.engine.jit` must not import a kernel module, since the CLI
+The names load on first use (PEP 562): importing `hwsim.engine.native` must not import a kernel module, since the CLI
 chooses how kernels are compiled before the first one is imported.
 """
 import importlib

@@ -23,6 +23,8 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
+from hwsim.keys import file_digest
+
 # every module whose kernels use `hwsim.dataflow.jit.njit` (tests/hwsim/test_native.py checks the list is complete)
 KERNEL_MODULES = ("hwsim.engine.pipeline", "hwsim.engine.offline", "hwsim.engine.roofline",
                   "hwsim.engine.vector_walk", "hwsim.engine.walk", "hwsim.dataflow.candidate_kernel",
@@ -44,13 +46,10 @@ EXTENSION = "hwsim_native"
 def key() -> str:
     """A hash of everything the compiled code depends on: the kernels' sources, this module and the decorator,
     and the versions of Python, numpy, numba and llvmlite."""
-    digest = hashlib.sha256()
     paths = [Path(__file__), _source("hwsim.dataflow.jit")] + [_source(name) for name in KERNEL_MODULES]
-    for path in paths:
-        digest.update(path.read_bytes())
     versions = [sys.version, sys.platform] + [metadata.version(p) for p in ("numpy", "numba", "llvmlite")]
-    digest.update(repr(versions).encode())
-    return digest.hexdigest()[:20]
+    parts = [file_digest(path) for path in paths] + [repr(versions)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
 def folder() -> Path:
